@@ -1,0 +1,115 @@
+// Command node runs one pushcluster node: SSE and WebSocket push relayed
+// through Redis Streams. Every flag can also be set with the environment
+// variable PUSH_<FLAG>, e.g. PUSH_REDIS_URL for -redis-url.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/pushcluster/pushcluster/pkg/node"
+	"github.com/pushcluster/pushcluster/pkg/store"
+	"github.com/pushcluster/pushcluster/pkg/transport"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	var cfg node.Config
+	var logLevel, logFormat string
+	fs.StringVar(&cfg.Listen, "listen", node.DefaultListen, "HTTP listen address")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL, redis://host:port/db (empty: an embedded development store on a free loopback port)")
+	fs.StringVar(&cfg.Prefix, "prefix", store.DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
+	fs.StringVar(&cfg.Name, "node-name", "", "node name shown to clients (default: the host name)")
+	fs.Int64Var(&cfg.MaxLen, "max-len", store.DefaultMaxLen, "approximate entries kept per stream on the node's own publishes (negative: no trimming)")
+	fs.DurationVar(&cfg.Transport.Retry, "retry", transport.DefaultRetry, "SSE reconnection time sent to browsers")
+	fs.DurationVar(&cfg.Transport.Heartbeat, "heartbeat", transport.DefaultHeartbeat, "keep-alive interval for idle connections")
+	fs.IntVar(&cfg.Transport.QueueBytes, "queue-bytes", transport.DefaultQueueBytes, "per-connection queue bound; a client that fills it is disconnected as a slow consumer")
+	fs.IntVar(&cfg.Transport.MaxPayload, "max-payload", transport.DefaultMaxPayload, "largest publish payload in bytes")
+	fs.IntVar(&cfg.Transport.MaxChannels, "max-channels", transport.DefaultMaxChannels, "channels one connection may subscribe to")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() { usage(fs) }
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return nil
+		}
+		return err
+	}
+	if err := applyEnv(fs); err != nil {
+		return err
+	}
+	logger, err := newLogger(logLevel, logFormat)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = logger
+	n, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return n.Run(ctx)
+}
+
+// envName returns the environment variable that sets flag name.
+func envName(name string) string {
+	return "PUSH_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// applyEnv sets every flag not given on the command line from its
+// environment variable.
+func applyEnv(fs *flag.FlagSet) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		v, ok := os.LookupEnv(envName(f.Name))
+		if ok && !given[f.Name] && err == nil {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %w", envName(f.Name), e)
+			}
+		}
+	})
+	return err
+}
+
+func usage(fs *flag.FlagSet) {
+	out := fs.Output()
+	fmt.Fprintf(out, "Usage: node [flags]\n\nRuns a pushcluster node. Every flag can also be set by its environment variable.\n\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		fmt.Fprintf(out, "  -%s (env %s)\n    \t%s", f.Name, envName(f.Name), f.Usage)
+		if f.DefValue != "" {
+			fmt.Fprintf(out, " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(out)
+	})
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad -log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("bad -log-format %q: want text or json", format)
+}

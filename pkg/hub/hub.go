@@ -1,0 +1,263 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pushcluster/pushcluster/pkg/store"
+)
+
+// Defaults for Config.
+const (
+	DefaultReadBatch       = 256
+	DefaultChannelsPerRead = 256
+)
+
+// Config configures a Hub.
+type Config struct {
+	// Store is the log the hub reads. Required.
+	Store *store.Store
+	// DB is the Redis database number of the store's client.
+	// Zero means database 0.
+	DB int
+	// Node names this node (it keys the doorbell's probe). Defaults to "node".
+	Node string
+	// ReadBatch is how many entries one read takes from one channel.
+	// Defaults to DefaultReadBatch.
+	ReadBatch int
+	// ChannelsPerRead is how many channels one pipelined read covers.
+	// Defaults to DefaultChannelsPerRead.
+	ChannelsPerRead int
+	// ProbeInterval and PollInterval configure the doorbell; zero means the
+	// store's defaults.
+	ProbeInterval time.Duration
+	PollInterval  time.Duration
+	// Logger receives the hub's events. Nil means discard.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with cfg at once.
+func (cfg Config) Validate() error {
+	var errs []error
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("hub: no store"))
+	}
+	if cfg.ReadBatch < 0 || cfg.ChannelsPerRead < 0 {
+		errs = append(errs, errors.New("hub: read sizes must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.ReadBatch == 0 {
+		cfg.ReadBatch = DefaultReadBatch
+	}
+	if cfg.ChannelsPerRead == 0 {
+		cfg.ChannelsPerRead = DefaultChannelsPerRead
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// Stats are the hub's counters since start.
+type Stats struct {
+	Channels   int
+	Delivered  uint64
+	Kicked     uint64
+	Reads      uint64
+	ReadErrors uint64
+}
+
+// Hub fans entries out to local subscribers. Create it with New and start
+// it with Run.
+type Hub struct {
+	cfg      Config
+	store    *store.Store
+	doorbell *store.Doorbell
+
+	mu       sync.Mutex
+	channels map[string]*channel
+
+	dirtyMu sync.Mutex
+	dirty   []*channel
+	wake    chan struct{}
+
+	delivered, kicked, reads, readErrors atomic.Uint64
+	lastReadOK                           atomic.Int64
+}
+
+// New returns a hub for cfg.
+func New(cfg Config) (*Hub, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	h := &Hub{
+		cfg:      cfg,
+		store:    cfg.Store,
+		channels: make(map[string]*channel),
+		wake:     make(chan struct{}, 1),
+	}
+	db, err := store.NewDoorbell(store.DoorbellConfig{
+		Store: cfg.Store, DB: cfg.DB, Node: cfg.Node,
+		Ring: h.ring, RingAll: h.ringAll,
+		ProbeInterval: cfg.ProbeInterval, PollInterval: cfg.PollInterval,
+		Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.doorbell = db
+	return h, nil
+}
+
+// Run reads and fans out until ctx ends; it returns once every goroutine it
+// started has exited.
+func (h *Hub) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		h.doorbell.Run(ctx)
+	}()
+	h.readLoop(ctx)
+	wg.Wait()
+	return nil
+}
+
+// Ready reports whether live delivery works: the doorbell turns and the last
+// read from the store succeeded (or nothing needed reading).
+func (h *Hub) Ready() bool {
+	return h.doorbell.Alive() && h.lastReadOK.Load() >= 0
+}
+
+// Notified reports whether keyspace notifications are proven to arrive;
+// false means the node is polling.
+func (h *Hub) Notified() bool { return h.doorbell.Proven() }
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	n := len(h.channels)
+	h.mu.Unlock()
+	return Stats{
+		Channels: n, Delivered: h.delivered.Load(), Kicked: h.kicked.Load(),
+		Reads: h.reads.Load(), ReadErrors: h.readErrors.Load(),
+	}
+}
+
+func (h *Hub) ring(name string) {
+	h.mu.Lock()
+	ch := h.channels[name]
+	h.mu.Unlock()
+	if ch != nil {
+		h.markDirty(ch)
+	}
+}
+
+func (h *Hub) ringAll() {
+	h.mu.Lock()
+	all := make([]*channel, 0, len(h.channels))
+	for _, ch := range h.channels {
+		all = append(all, ch)
+	}
+	h.mu.Unlock()
+	h.markDirty(all...)
+}
+
+func (h *Hub) markDirty(chs ...*channel) {
+	h.dirtyMu.Lock()
+	for _, ch := range chs {
+		if !ch.dirty {
+			ch.dirty = true
+			h.dirty = append(h.dirty, ch)
+		}
+	}
+	h.dirtyMu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeDirty removes up to n live channels from the dirty list, oldest first.
+func (h *Hub) takeDirty(n int) []*channel {
+	h.dirtyMu.Lock()
+	defer h.dirtyMu.Unlock()
+	var out []*channel
+	i := 0
+	for ; i < len(h.dirty) && len(out) < n; i++ {
+		ch := h.dirty[i]
+		ch.dirty = false
+		if ch.live.Load() {
+			out = append(out, ch)
+		}
+	}
+	h.dirty = append(h.dirty[:0], h.dirty[i:]...)
+	return out
+}
+
+func (h *Hub) readLoop(ctx context.Context) {
+	backoff := 10 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		}
+		for ctx.Err() == nil {
+			batch := h.takeDirty(h.cfg.ChannelsPerRead)
+			if len(batch) == 0 {
+				break
+			}
+			if err := h.read(ctx, batch); err != nil {
+				h.markDirty(batch...)
+				h.cfg.Logger.Warn("failed to read channels; retrying", "channels", len(batch), "err", err)
+				sleep(ctx, backoff)
+				backoff = min(2*backoff, time.Second)
+				continue
+			}
+			backoff = 10 * time.Millisecond
+		}
+	}
+}
+
+// read fetches one pipelined batch and fans it out.
+func (h *Hub) read(ctx context.Context, batch []*channel) error {
+	cursors := make([]store.Cursor, len(batch))
+	for i, ch := range batch {
+		cursors[i] = store.Cursor{Channel: ch.name, After: ch.cursor}
+	}
+	h.reads.Add(1)
+	results, err := h.store.ReadMany(ctx, cursors, h.cfg.ReadBatch)
+	if err != nil {
+		h.readErrors.Add(1)
+		h.lastReadOK.Store(-1)
+		return err
+	}
+	h.lastReadOK.Store(time.Now().UnixNano())
+	for i, ch := range batch {
+		d, k := ch.dispatch(&results[i])
+		h.delivered.Add(uint64(d))
+		h.kicked.Add(uint64(k))
+		if results[i].Full {
+			h.markDirty(ch)
+		}
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,203 @@
+package hub
+
+import (
+	"context"
+	"time"
+
+	"github.com/pushcluster/pushcluster/pkg/store"
+)
+
+// Sub is one connection's subscription to one channel.
+type Sub struct {
+	hub  *Hub
+	ch   *channel
+	conn Conn
+	idx  int // position in ch.subs; -1 when not live
+
+	// pos is the last entry the subscriber has been given (or skipped);
+	// guarded by ch.mu once live.
+	pos     store.ID
+	start   store.ID
+	pending *store.Batch
+	left    bool
+}
+
+// Channel returns the channel subscribed to.
+func (s *Sub) Channel() string { return s.ch.name }
+
+// Start returns the position the subscription starts after: the requested
+// position, or after a reset the stream's newest entry, or for a fresh
+// subscription the channel's current end.
+func (s *Sub) Start() store.ID { return s.start }
+
+// Gap returns the gap found at the requested position, if any.
+func (s *Sub) Gap() *store.Gap {
+	if s.pending == nil {
+		return nil
+	}
+	return s.pending.Gap
+}
+
+// Join subscribes conn to channel after since, or from now when since is
+// nil. It resolves the start position (finding any gap) but delivers
+// nothing until Attach.
+func (h *Hub) Join(ctx context.Context, conn Conn, channel string, since *store.ID) (*Sub, error) {
+	ch, err := h.acquire(ctx, channel)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sub{hub: h, ch: ch, conn: conn, idx: -1}
+	if since == nil {
+		ch.mu.Lock()
+		s.pos = ch.cursor
+		ch.mu.Unlock()
+		s.start = s.pos
+		return s, nil
+	}
+	b, err := h.store.ReadAfter(ctx, channel, *since, h.cfg.ReadBatch)
+	if err != nil {
+		h.release(ch)
+		return nil, err
+	}
+	s.pos, s.start, s.pending = *since, *since, &b
+	if b.Gap != nil && b.Gap.Reason == store.GapReset {
+		s.start = b.Gap.Resume
+	}
+	return s, nil
+}
+
+// Attach replays what the subscription is missing, then hands it over to
+// live delivery. Replay waits on the connection (Conn.Send); it retries
+// store errors until ctx ends.
+func (h *Hub) Attach(ctx context.Context, s *Sub) error {
+	backoff := 10 * time.Millisecond
+	for {
+		if s.pending != nil {
+			if err := s.replay(ctx, s.pending); err != nil {
+				return err
+			}
+			s.pending = nil
+		}
+		if h.handOver(s) {
+			return nil
+		}
+		b, err := h.store.ReadAfter(ctx, s.ch.name, s.pos, h.cfg.ReadBatch)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		s.pending = &b
+	}
+}
+
+// handOver makes s live if it has caught up with the channel's cursor.
+// Entries the read loop fans out later and s already has are skipped by
+// position, so it may be ahead.
+func (h *Hub) handOver(s *Sub) bool {
+	ch := s.ch
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if s.pos.Less(ch.cursor) || s.left {
+		return s.left
+	}
+	ch.add(s)
+	return true
+}
+
+func (s *Sub) replay(ctx context.Context, b *store.Batch) error {
+	if b.Gap != nil {
+		if err := s.conn.Send(ctx, s, &Message{Channel: s.ch.name, Gap: b.Gap}); err != nil {
+			return err
+		}
+	}
+	client := s.conn.Client()
+	for i := range b.Entries {
+		m := &Message{Channel: s.ch.name, Entry: b.Entries[i]}
+		if m.Entry.For(client) {
+			if err := s.conn.Send(ctx, s, m); err != nil {
+				return err
+			}
+		}
+	}
+	s.pos = b.Last(s.pos)
+	return nil
+}
+
+// Leave ends the subscription. It is safe to call more than once, and after
+// the hub kicked the connection.
+func (h *Hub) Leave(s *Sub) {
+	ch := s.ch
+	ch.mu.Lock()
+	already := s.left
+	s.left = true
+	ch.remove(s)
+	ch.mu.Unlock()
+	if !already {
+		h.release(ch)
+	}
+}
+
+// acquire returns the channel, creating it (reading its current end and
+// watching it) for the first subscriber.
+func (h *Hub) acquire(ctx context.Context, name string) (*channel, error) {
+	if err := store.ValidateChannel(name); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	ch := h.channels[name]
+	if ch != nil {
+		ch.refs++
+		h.mu.Unlock()
+		return h.await(ctx, ch)
+	}
+	ch = &channel{name: name, ready: make(chan struct{}), refs: 1}
+	h.channels[name] = ch
+	h.mu.Unlock()
+
+	latest, err := h.store.Latest(ctx, name)
+	if err != nil {
+		ch.err = err
+		h.mu.Lock()
+		if h.channels[name] == ch {
+			delete(h.channels, name)
+		}
+		h.mu.Unlock()
+		close(ch.ready)
+		h.release(ch)
+		return nil, err
+	}
+	ch.cursor = latest
+	ch.live.Store(true)
+	close(ch.ready)
+	h.doorbell.Watch(name)
+	return ch, nil
+}
+
+func (h *Hub) await(ctx context.Context, ch *channel) (*channel, error) {
+	select {
+	case <-ch.ready:
+		if ch.err == nil {
+			return ch, nil
+		}
+		h.release(ch)
+		return nil, ch.err
+	case <-ctx.Done():
+		h.release(ch)
+		return nil, ctx.Err()
+	}
+}
+
+func (h *Hub) release(ch *channel) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch.refs--
+	if ch.refs > 0 || h.channels[ch.name] != ch {
+		return
+	}
+	delete(h.channels, ch.name)
+	h.doorbell.Unwatch(ch.name)
+}

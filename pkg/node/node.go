@@ -1,0 +1,219 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/pkg/devstore"
+	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/store"
+	"github.com/pushcluster/pushcluster/pkg/transport"
+)
+
+// Defaults for Config.
+const (
+	DefaultListen          = ":6788"
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
+// Config configures a Node. Zero values take the defaults of the parts.
+type Config struct {
+	// Listen is the HTTP address. Defaults to DefaultListen (":6788").
+	Listen string
+	// Listener, when set, is used instead of Listen (tests pass 127.0.0.1:0).
+	Listener net.Listener
+	// RedisURL is the Redis to use (redis://host:port/db). Empty means an
+	// embedded development store on a free loopback port.
+	RedisURL string
+	// Prefix is the stream key prefix. Defaults to store.DefaultPrefix.
+	Prefix string
+	// Name names the node to clients and in the cluster. Defaults to the host name.
+	Name string
+	// MaxLen bounds streams the node publishes to. Zero means
+	// store.DefaultMaxLen; negative means no trimming.
+	MaxLen int64
+	// Transport tunes the HTTP surface; Hub, Store, Node and Logger are
+	// filled in by the node.
+	Transport transport.Config
+	// ProbeInterval and PollInterval tune the doorbell; zero means defaults.
+	ProbeInterval time.Duration
+	PollInterval  time.Duration
+	// ShutdownTimeout bounds graceful shutdown. Defaults to DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// Logger receives the node's logs. Nil means discard.
+	Logger *slog.Logger
+}
+
+// Node is a running push node's parts.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	dev    *devstore.Store
+	rdb    *redis.Client
+	store  *store.Store
+	hub    *hub.Hub
+	server *transport.Server
+	ln     net.Listener
+}
+
+// New connects the node's parts; Run starts them.
+func New(cfg Config) (n *Node, err error) {
+	n = &Node{cfg: cfg, log: cfg.Logger}
+	if n.log == nil {
+		n.log = slog.New(slog.DiscardHandler)
+	}
+	if n.cfg.Name == "" {
+		n.cfg.Name, _ = os.Hostname()
+	}
+	if n.cfg.ShutdownTimeout == 0 {
+		n.cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if err := n.openRedis(); err != nil {
+		return nil, err
+	}
+	if err := n.build(); err != nil {
+		return nil, err
+	}
+	return n, n.listen()
+}
+
+func (n *Node) openRedis() error {
+	url := n.cfg.RedisURL
+	if url == "" {
+		dev, err := devstore.Start()
+		if err != nil {
+			return err
+		}
+		n.dev, url = dev, dev.URL()
+		n.log.Info("embedded development store listening", "addr", dev.Addr(),
+			"try", fmt.Sprintf("redis-cli -p %s XADD %sdemo '*' data hello", dev.Addr()[len("127.0.0.1:"):], n.prefix()))
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return fmt.Errorf("node: bad Redis URL: %w", err)
+	}
+	n.rdb = redis.NewClient(opt)
+	return nil
+}
+
+func (n *Node) prefix() string {
+	if n.cfg.Prefix == "" {
+		return store.DefaultPrefix
+	}
+	return n.cfg.Prefix
+}
+
+func (n *Node) build() (err error) {
+	if n.store, err = store.New(store.Config{Client: n.rdb, Prefix: n.cfg.Prefix, MaxLen: n.cfg.MaxLen}); err != nil {
+		return err
+	}
+	n.hub, err = hub.New(hub.Config{
+		Store: n.store, DB: n.rdb.Options().DB, Node: n.cfg.Name,
+		ProbeInterval: n.cfg.ProbeInterval, PollInterval: n.cfg.PollInterval,
+		Logger: n.log,
+	})
+	if err != nil {
+		return err
+	}
+	tc := n.cfg.Transport
+	tc.Hub, tc.Store, tc.Node, tc.Logger = n.hub, n.store, n.cfg.Name, n.log
+	n.server, err = transport.New(tc)
+	return err
+}
+
+func (n *Node) listen() error {
+	if n.cfg.Listener != nil {
+		n.ln = n.cfg.Listener
+		return nil
+	}
+	addr := n.cfg.Listen
+	if addr == "" {
+		addr = DefaultListen
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("node: failed to listen: %w", err)
+	}
+	n.ln = ln
+	return nil
+}
+
+// Addr returns the address the node serves HTTP on.
+func (n *Node) Addr() net.Addr { return n.ln.Addr() }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Server returns the node's HTTP server, for its counters.
+func (n *Node) Server() *transport.Server { return n.server }
+
+// Hub returns the node's hub, for its counters.
+func (n *Node) Hub() *hub.Hub { return n.hub }
+
+// Run serves until ctx ends, then closes every client connection (clients
+// reconnect to another node and resume), stops the hub and returns once
+// every goroutine it started has exited.
+func (n *Node) Run(ctx context.Context) error {
+	defer n.Close()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	hs := &http.Server{Handler: n.server.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
+	n.log.Info("node serving", "node", n.cfg.Name, "addr", n.ln.Addr().String())
+
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	defer stopHub()
+	var wg sync.WaitGroup
+	run := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	run(func() { n.hub.Run(hubCtx) })
+	run(func() { n.server.Run(ctx) })
+	serveErr := make(chan error, 1)
+	run(func() { serveErr <- hs.Serve(n.ln) })
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	stop()
+	n.log.Info("node shutting down", "node", n.cfg.Name)
+	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
+	defer cancel()
+	hs.Shutdown(sctx)
+	stopHub()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the Redis connection and the embedded store. It is safe to
+// call more than once.
+func (n *Node) Close() {
+	if n.rdb != nil {
+		n.rdb.Close()
+	}
+	if n.dev != nil {
+		n.dev.Close()
+	}
+}

@@ -1,0 +1,196 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pushcluster/pushcluster/pkg/store"
+)
+
+// History limits.
+const (
+	defaultHistoryLimit = 100
+	maxHistoryLimit     = 1000
+)
+
+// publishRequest is the body of POST /api/publish and the WebSocket publish
+// frame's payload fields.
+type publishRequest struct {
+	Channel string `json:"channel"`
+	Event   string `json:"event,omitempty"`
+	Data    string `json:"data"`
+	To      string `json:"to,omitempty"`
+	Exclude string `json:"exclude,omitempty"`
+}
+
+// publishError is a rejected publish: an HTTP status, a code and why.
+type publishError struct {
+	status int
+	code   string
+	err    error
+}
+
+func (e *publishError) Error() string { return e.err.Error() }
+
+// publish validates and appends one message.
+func (s *Server) publish(ctx context.Context, p publishRequest) (store.ID, *publishError) {
+	switch {
+	case len(p.Data) > s.cfg.MaxPayload:
+		return store.ID{}, &publishError{http.StatusRequestEntityTooLarge, codeTooLarge,
+			fmt.Errorf("data is %d bytes, more than %d", len(p.Data), s.cfg.MaxPayload)}
+	case !utf8.ValidString(p.Data):
+		return store.ID{}, &publishError{http.StatusBadRequest, codeBadJSON, errors.New("data is not UTF-8")}
+	case len(p.To) > 64 || len(p.Exclude) > 64:
+		return store.ID{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("client ID longer than 64 bytes")}
+	}
+	id, err := s.cfg.Store.Publish(ctx, p.Channel, store.Message{Event: p.Event, Data: p.Data, To: p.To, Exclude: p.Exclude})
+	switch {
+	case errors.Is(err, store.ErrInvalidChannel):
+		return id, &publishError{http.StatusBadRequest, codeInvalidChannel, err}
+	case errors.Is(err, store.ErrInvalidEvent):
+		return id, &publishError{http.StatusBadRequest, codeInvalidEvent, err}
+	case err != nil:
+		s.cfg.Logger.Warn("publish failed", "channel", p.Channel, "err", err)
+		return id, &publishError{http.StatusServiceUnavailable, codeUnavailable, errors.New("the store is unavailable")}
+	}
+	return id, nil
+}
+
+func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(2*s.cfg.MaxPayload+4096)))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, errors.New("request body too large"))
+		return
+	}
+	var p publishRequest
+	if err := json.Unmarshal(body, &p); err != nil {
+		writeError(w, http.StatusBadRequest, codeBadJSON, fmt.Errorf("malformed JSON: %w", err))
+		return
+	}
+	id, perr := s.publish(r.Context(), p)
+	if perr != nil {
+		writeError(w, perr.status, perr.code, perr.err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": id.String()})
+}
+
+type historyEntry struct {
+	ID    string `json:"id"`
+	Event string `json:"event,omitempty"`
+	Data  string `json:"data"`
+}
+
+type historyResponse struct {
+	Channel string         `json:"channel"`
+	Entries []historyEntry `json:"entries"`
+	// Last is the position to pass as since next time.
+	Last string     `json:"last"`
+	More bool       `json:"more"`
+	Gap  *gapNotice `json:"gap,omitempty"`
+}
+
+// serveHistory answers GET /api/history?channel=a&since=<id>&limit=N: the
+// entries after since, oldest first, or without since the newest limit
+// entries. Entries addressed to one client are left out.
+func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	channel := q.Get("channel")
+	if err := store.ValidateChannel(channel); err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+		return
+	}
+	limit, err := historyLimit(q.Get("limit"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_limit", err)
+		return
+	}
+	since, err := s.historyStart(r.Context(), channel, q.Get("since"), limit)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidID, err)
+		return
+	}
+	b, err := s.cfg.Store.ReadAfter(r.Context(), channel, since, limit)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, errors.New("the store is unavailable"))
+		return
+	}
+	writeJSON(w, http.StatusOK, historyOf(channel, since, &b))
+}
+
+func historyOf(channel string, since store.ID, b *store.Batch) historyResponse {
+	resp := historyResponse{Channel: channel, Entries: []historyEntry{}, Last: b.Last(since).String(), More: b.Full}
+	for _, e := range b.Entries {
+		if e.To == "" {
+			resp.Entries = append(resp.Entries, historyEntry{ID: e.ID.String(), Event: e.Event, Data: e.Data})
+		}
+	}
+	if g := b.Gap; g != nil {
+		resp.Gap = &gapNotice{Channels: []string{channel}, Reason: g.Reason, From: g.From.String(), Resume: g.Resume.String()}
+	}
+	return resp
+}
+
+func historyLimit(raw string) (int, error) {
+	if raw == "" {
+		return defaultHistoryLimit, nil
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > maxHistoryLimit {
+		return 0, fmt.Errorf("limit must be a number from 1 to %d", maxHistoryLimit)
+	}
+	return n, nil
+}
+
+// historyStart parses since; without it, it finds the position just before
+// the newest limit entries.
+func (s *Server) historyStart(ctx context.Context, channel, raw string, limit int) (store.ID, error) {
+	if raw != "" {
+		return store.ParseID(raw)
+	}
+	ids, err := s.cfg.Store.Client().XRevRangeN(ctx, s.cfg.Store.Key(channel), "+", "-", int64(limit+1)).Result()
+	if err != nil || len(ids) <= limit {
+		return store.ID{}, nil
+	}
+	return store.ParseID(ids[limit].ID)
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": s.cfg.Node})
+}
+
+type readiness struct {
+	Ready    bool   `json:"ready"`
+	Node     string `json:"node"`
+	Redis    string `json:"redis"`
+	Delivery string `json:"delivery"`
+}
+
+// serveReady answers 200 when Redis answers and live delivery works: the
+// doorbell is proven ("notify") or the node is polling ("poll").
+func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	st := readiness{Ready: true, Node: s.cfg.Node, Redis: "ok", Delivery: "notify"}
+	if err := s.cfg.Store.Client().Ping(ctx).Err(); err != nil {
+		st.Ready, st.Redis = false, err.Error()
+	}
+	switch {
+	case !s.cfg.Ready():
+		st.Ready, st.Delivery = false, "stalled"
+	case !s.cfg.Hub.Notified():
+		st.Delivery = "poll"
+	}
+	status := http.StatusOK
+	if !st.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, st)
+}

@@ -1,0 +1,212 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/store"
+)
+
+// Defaults for Config.
+const (
+	DefaultRetry        = 2 * time.Second
+	DefaultHeartbeat    = 15 * time.Second
+	DefaultQueueBytes   = 1 << 20
+	DefaultMaxPayload   = 64 << 10
+	DefaultMaxChannels  = 64
+	DefaultWriteTimeout = 10 * time.Second
+)
+
+// Config configures a Server.
+type Config struct {
+	// Hub delivers messages to the server's connections. Required.
+	Hub *hub.Hub
+	// Store is where publishes go and history comes from. Required.
+	Store *store.Store
+	// Node is this node's name, shown to clients. Defaults to "node".
+	Node string
+	// Retry is the SSE reconnection time sent to browsers.
+	// Defaults to DefaultRetry.
+	Retry time.Duration
+	// Heartbeat is how often idle connections get a keep-alive (an SSE
+	// comment, a WebSocket ping). Defaults to DefaultHeartbeat.
+	Heartbeat time.Duration
+	// QueueBytes bounds each connection's queue of unsent frames; a client
+	// that lets it fill is disconnected as a slow consumer.
+	// Defaults to DefaultQueueBytes.
+	QueueBytes int
+	// MaxPayload is the largest data a publish may carry, in bytes; a
+	// WebSocket frame may be 4 KiB larger. Defaults to DefaultMaxPayload.
+	MaxPayload int
+	// MaxChannels is how many channels one connection may subscribe to.
+	// Defaults to DefaultMaxChannels.
+	MaxChannels int
+	// WriteTimeout bounds one write to a client. Defaults to DefaultWriteTimeout.
+	WriteTimeout time.Duration
+	// Ready reports whether the node can serve; /readyz adds Redis
+	// reachability. Nil means the hub's readiness.
+	Ready func() bool
+	// Logger receives connection events. Nil means discard.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with cfg at once.
+func (cfg Config) Validate() error {
+	var errs []error
+	if cfg.Hub == nil {
+		errs = append(errs, errors.New("transport: no hub"))
+	}
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("transport: no store"))
+	}
+	if cfg.Retry < 0 || cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 {
+		errs = append(errs, errors.New("transport: durations must not be negative"))
+	}
+	if cfg.QueueBytes < 0 || cfg.MaxPayload < 0 || cfg.MaxChannels < 0 {
+		errs = append(errs, errors.New("transport: sizes must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.Node == "" {
+		cfg.Node = "node"
+	}
+	if cfg.Retry == 0 {
+		cfg.Retry = DefaultRetry
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.QueueBytes == 0 {
+		cfg.QueueBytes = DefaultQueueBytes
+	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = DefaultMaxPayload
+	}
+	if cfg.MaxChannels == 0 {
+		cfg.MaxChannels = DefaultMaxChannels
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = cfg.Hub.Ready
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// client is a connection the server tracks for heartbeats and shutdown.
+type client interface {
+	heartbeat()
+	shutdown()
+}
+
+// Server serves the node's HTTP surface. Its Handler goes into an
+// http.Server; Run sends heartbeats and, when ctx ends, closes every
+// connection so that clients reconnect elsewhere.
+type Server struct {
+	cfg Config
+	mux *http.ServeMux
+
+	mu      sync.Mutex
+	clients map[client]struct{}
+	closing bool
+}
+
+// New returns a server for cfg.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg.withDefaults(), clients: make(map[client]struct{})}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("GET /sse", s.serveSSE)
+	s.mux.HandleFunc("GET /ws", s.serveWS)
+	s.mux.HandleFunc("POST /api/publish", s.servePublish)
+	s.mux.HandleFunc("GET /api/history", s.serveHistory)
+	s.mux.HandleFunc("GET /healthz", s.serveHealth)
+	s.mux.HandleFunc("GET /readyz", s.serveReady)
+	s.mux.HandleFunc("GET /{$}", serveDemo)
+	return s, nil
+}
+
+// Handler returns the HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Run sends heartbeats until ctx ends, then closes every connection.
+func (s *Server) Run(ctx context.Context) error {
+	t := time.NewTicker(s.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.closeAll()
+			return nil
+		case <-t.C:
+			for _, c := range s.snapshot() {
+				c.heartbeat()
+			}
+		}
+	}
+}
+
+// Connections returns how many client connections are open.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
+}
+
+func (s *Server) snapshot() []client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]client, 0, len(s.clients))
+	for c := range s.clients {
+		out = append(out, c)
+	}
+	return out
+}
+
+// track registers c; false once the server is shutting down.
+func (s *Server) track(c client) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.clients[c] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(c client) {
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.mu.Unlock()
+}
+
+func (s *Server) closeAll() {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	for _, c := range s.snapshot() {
+		c.shutdown()
+	}
+}
+
+// newClientID returns a random, URL-safe client ID, unique across the cluster.
+func newClientID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

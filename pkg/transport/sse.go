@@ -1,0 +1,358 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/store"
+)
+
+// errShutdown is why connections are closed when the node stops.
+var errShutdown = errors.New("transport: node shutting down")
+
+// sseConn is one EventSource connection. Its positions (one per channel)
+// make up the event ID; they change only inside outbox builders, under the
+// outbox's lock, so every ID written matches what was queued before it.
+type sseConn struct {
+	srv      *Server
+	client   string
+	channels []string // sorted
+	hash     string
+	box      *outbox
+	pos      []store.ID
+	ctx      context.Context
+	cancel   context.CancelFunc
+	subs     []*hub.Sub // guarded by the handler until the watcher owns cleanup
+}
+
+var _ hub.Conn = (*sseConn)(nil)
+
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
+	channels, err := s.parseChannels(r.URL.Query()["channel"])
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+		return
+	}
+	c := &sseConn{srv: s, client: newClientID(), channels: channels, hash: channelSetHash(channels)}
+	c.pos = make([]store.ID, len(channels))
+	since, gapReason := c.requestedPositions(r)
+
+	wire, err := openSSE(w, r, s.cfg.WriteTimeout)
+	if err != nil {
+		s.cfg.Logger.Debug("failed to open SSE stream", "err", err)
+		return
+	}
+	parent := r.Context()
+	if wire.conn != nil {
+		parent = context.Background() // the request's context ends with this handler
+	}
+	c.ctx, c.cancel = context.WithCancel(parent)
+	wire.onClose = c.cancel
+	c.box = newOutbox(wire, s.cfg.QueueBytes)
+	if !s.track(c) {
+		c.box.close(errShutdown)
+		return
+	}
+	started := make(chan struct{})
+	wire.watch(func() {
+		<-started
+		c.cleanup()
+	})
+	if err := c.start(since, gapReason); err != nil {
+		c.box.close(err)
+	}
+	close(started)
+	if wire.conn == nil {
+		<-c.ctx.Done()
+		c.box.close(nil)
+		c.cleanup()
+	}
+}
+
+// requestedPositions reads Last-Event-ID (or the lastEventId query
+// parameter). A bad one is not an error: browsers give up for good on a
+// non-200 answer, so the client is told with push.gap instead.
+func (c *sseConn) requestedPositions(r *http.Request) (since []store.ID, gapReason string) {
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = r.URL.Query().Get("lastEventId")
+	}
+	if last == "" {
+		return nil, ""
+	}
+	since, err := decodeCursor(last, c.channels)
+	switch {
+	case errors.Is(err, errCursorMismatch):
+		return nil, "mismatch"
+	case err != nil:
+		return nil, store.GapMalformed
+	}
+	return since, ""
+}
+
+// start joins every channel, sends the welcome and any gap, then replays
+// and hands each subscription over to live delivery.
+func (c *sseConn) start(since []store.ID, gapReason string) error {
+	hb := c.srv.cfg.Hub
+	for i, ch := range c.channels {
+		var from *store.ID
+		if since != nil {
+			from = &since[i]
+		}
+		sub, err := joinRetrying(c.ctx, hb, c, ch, from)
+		if err != nil {
+			return err
+		}
+		c.subs = append(c.subs, sub)
+		c.pos[i] = sub.Start()
+	}
+	if err := c.box.send(c.ctx, c.welcome()); err != nil {
+		return err
+	}
+	if gapReason != "" {
+		data, _ := json.Marshal(gapNotice{Channels: c.channels, Reason: gapReason})
+		if err := c.box.send(c.ctx, sseControl(EventGap, "", data)); err != nil {
+			return err
+		}
+	}
+	for _, sub := range c.subs {
+		if err := hb.Attach(c.ctx, sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joinRetrying joins channel, retrying while Redis is away: the connection
+// stays open and the subscription starts once it is back.
+func joinRetrying(ctx context.Context, hb *hub.Hub, c hub.Conn, channel string, since *store.ID) (*hub.Sub, error) {
+	backoff := 50 * time.Millisecond
+	for {
+		sub, err := hb.Join(ctx, c, channel, since)
+		if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrInvalidChannel) {
+			return sub, err
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+type welcomeData struct {
+	Client   string   `json:"client"`
+	Node     string   `json:"node"`
+	Channels []string `json:"channels"`
+}
+
+type gapNotice struct {
+	Channels []string `json:"channels"`
+	Reason   string   `json:"reason"`
+	From     string   `json:"from,omitempty"`
+	Resume   string   `json:"resume,omitempty"`
+}
+
+// welcome is the first event: the reconnection time, the starting cursor as
+// its ID (so even a client that saw nothing resumes without loss), and who
+// served it.
+func (c *sseConn) welcome() []byte {
+	data, _ := json.Marshal(welcomeData{Client: c.client, Node: c.srv.cfg.Node, Channels: c.channels})
+	b := sseRetry(c.srv.cfg.Retry)
+	return append(b, sseControl(EventWelcome, encodeCursor(c.hash, c.pos), data)...)
+}
+
+func (c *sseConn) Client() string { return c.client }
+
+func (c *sseConn) Offer(s *hub.Sub, m *hub.Message) bool {
+	return c.box.offerWith(func() [][]byte { return c.frames(s, m) })
+}
+
+func (c *sseConn) Send(ctx context.Context, s *hub.Sub, m *hub.Message) error {
+	return c.box.sendWith(ctx, func() [][]byte { return c.frames(s, m) })
+}
+
+func (c *sseConn) Kick(reason error) { c.box.close(reason) }
+
+func (c *sseConn) heartbeat() { c.box.offer(sseHeartbeat) }
+
+func (c *sseConn) shutdown() { c.box.close(errShutdown) }
+
+// frames encodes m and advances the position of its channel; it runs under
+// the outbox lock.
+func (c *sseConn) frames(s *hub.Sub, m *hub.Message) [][]byte {
+	i := c.index(s.Channel())
+	if m.Gap != nil {
+		c.pos[i] = m.Gap.Resume
+		data, _ := json.Marshal(gapNotice{
+			Channels: []string{m.Channel}, Reason: m.Gap.Reason,
+			From: m.Gap.From.String(), Resume: m.Gap.Resume.String(),
+		})
+		return [][]byte{sseControl(EventGap, encodeCursor(c.hash, c.pos), data)}
+	}
+	c.pos[i] = m.Entry.ID
+	full := m.Frames[hub.FrameSSE]
+	if full == nil {
+		id := m.Entry.ID.String()
+		full = append(sseIDLine(id), sseBody(&m.Entry)...)
+		m.Frames[hub.FrameSSE] = full
+	}
+	if len(c.channels) == 1 {
+		return [][]byte{full}
+	}
+	body := full[strings.IndexByte(string(full), '\n')+1:]
+	return [][]byte{sseIDLine(encodeCursor(c.hash, c.pos)), body}
+}
+
+func (c *sseConn) index(channel string) int {
+	return sort.SearchStrings(c.channels, channel)
+}
+
+func (c *sseConn) cleanup() {
+	for _, sub := range c.subs {
+		c.srv.cfg.Hub.Leave(sub)
+	}
+	c.srv.untrack(c)
+	c.cancel()
+}
+
+// parseChannels validates, sorts and deduplicates the requested channels.
+func (s *Server) parseChannels(raw []string) ([]string, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%w: no channel given", store.ErrInvalidChannel)
+	}
+	chs := slices.Clone(raw)
+	slices.Sort(chs)
+	chs = slices.Compact(chs)
+	if len(chs) > s.cfg.MaxChannels {
+		return nil, fmt.Errorf("%w: more than %d channels", store.ErrInvalidChannel, s.cfg.MaxChannels)
+	}
+	for _, ch := range chs {
+		if err := store.ValidateChannel(ch); err != nil {
+			return nil, err
+		}
+	}
+	return chs, nil
+}
+
+// sseWire writes an event stream. It hijacks the connection from net/http
+// when it can, so the server's per-request buffers and goroutine are freed.
+type sseWire struct {
+	conn    net.Conn // nil when not hijacked
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	chunked bool
+	timeout time.Duration
+	onClose func()
+	once    sync.Once
+}
+
+const sseHeader = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: text/event-stream; charset=utf-8\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"X-Accel-Buffering: no\r\n"
+
+func openSSE(w http.ResponseWriter, r *http.Request, timeout time.Duration) (*sseWire, error) {
+	wire := &sseWire{timeout: timeout}
+	rc := http.NewResponseController(w)
+	if r.ProtoMajor == 1 {
+		conn, brw, err := rc.Hijack()
+		if err == nil {
+			return wire.hijacked(conn, brw, r)
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	wire.w, wire.rc = w, rc
+	return wire, rc.Flush()
+}
+
+func (w *sseWire) hijacked(conn net.Conn, brw *bufio.ReadWriter, r *http.Request) (*sseWire, error) {
+	w.conn = conn
+	header := sseHeader
+	if r.ProtoAtLeast(1, 1) {
+		w.chunked = true
+		header += "Transfer-Encoding: chunked\r\n"
+	} else {
+		header = strings.Replace(header, "HTTP/1.1", "HTTP/1.0", 1) + "Connection: close\r\n"
+	}
+	brw.Reader.Reset(nil)
+	conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	if _, err := conn.Write([]byte(header + "\r\n")); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *sseWire) writeFrames(frames [][]byte) error {
+	if w.conn == nil {
+		return w.writeResponse(frames)
+	}
+	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	bufs := make(net.Buffers, 0, len(frames)+2)
+	if w.chunked {
+		bufs = append(bufs, fmt.Appendf(nil, "%x\r\n", sizeOf(frames)))
+	}
+	bufs = append(bufs, frames...)
+	if w.chunked {
+		bufs = append(bufs, []byte("\r\n"))
+	}
+	_, err := bufs.WriteTo(w.conn)
+	return err
+}
+
+func (w *sseWire) writeResponse(frames [][]byte) error {
+	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	for _, f := range frames {
+		if _, err := w.w.Write(f); err != nil {
+			return err
+		}
+	}
+	return w.rc.Flush()
+}
+
+func (w *sseWire) closeWire(error) {
+	w.once.Do(func() {
+		if w.conn != nil {
+			w.conn.Close()
+		}
+		w.onClose()
+	})
+}
+
+// watch makes a hijacked connection notice its client going away: one
+// goroutine parked on a one-byte read closes it and runs cleanup, and the
+// handler may return. An unhijacked stream is watched by its handler.
+func (w *sseWire) watch(cleanup func()) {
+	if w.conn == nil {
+		return
+	}
+	go func() {
+		var b [1]byte
+		for {
+			if _, err := w.conn.Read(b[:]); err != nil {
+				break
+			}
+		}
+		w.closeWire(nil)
+		cleanup()
+	}()
+}

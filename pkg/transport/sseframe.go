@@ -1,0 +1,84 @@
+package transport
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pushcluster/pushcluster/pkg/store"
+)
+
+// Reserved SSE event names for the node's control events.
+const (
+	EventWelcome = "push.welcome"
+	EventGap     = "push.gap"
+)
+
+var sseHeartbeat = []byte(":\n\n")
+
+// appendSSEData appends data as "data:" lines, splitting on CRLF, CR and LF
+// as the WHATWG parser does, so a payload can never start another field.
+func appendSSEData(b []byte, data string) []byte {
+	for {
+		i := strings.IndexAny(data, "\r\n")
+		if i < 0 {
+			break
+		}
+		b = appendSSELine(b, "data", data[:i])
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+	return appendSSELine(b, "data", data)
+}
+
+func appendSSELine(b []byte, field, value string) []byte {
+	b = append(b, field...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, '\n')
+}
+
+// sseEventName returns the event name to write, or "" for none. An event
+// name added by a raw XADD with a line break in it is dropped rather than
+// allowed to inject fields; the message is still delivered.
+func sseEventName(name string) string {
+	if strings.ContainsAny(name, "\r\n") {
+		return ""
+	}
+	return name
+}
+
+// sseBody encodes an entry's event and data fields and the blank line that
+// dispatches it. The id line, which may be per connection, goes before it.
+func sseBody(e *store.Entry) []byte {
+	b := make([]byte, 0, len(e.Data)+len(e.Event)+16)
+	if ev := sseEventName(e.Event); ev != "" {
+		b = appendSSELine(b, "event", ev)
+	}
+	b = appendSSEData(b, e.Data)
+	return append(b, '\n')
+}
+
+// sseIDLine encodes "id: <id>\n".
+func sseIDLine(id string) []byte {
+	b := make([]byte, 0, len(id)+5)
+	return appendSSELine(b, "id", id)
+}
+
+// sseControl encodes a control event with JSON data and an optional id.
+func sseControl(event, id string, jsonData []byte) []byte {
+	b := make([]byte, 0, len(jsonData)+len(event)+len(id)+24)
+	if id != "" {
+		b = appendSSELine(b, "id", id)
+	}
+	b = appendSSELine(b, "event", event)
+	b = appendSSELine(b, "data", string(jsonData))
+	return append(b, '\n')
+}
+
+// sseRetry encodes the reconnection time field.
+func sseRetry(d time.Duration) []byte {
+	return appendSSELine(nil, "retry", strconv.FormatInt(d.Milliseconds(), 10))
+}

@@ -1,0 +1,274 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/store"
+)
+
+// WebSocket close codes the node uses beyond RFC 6455's.
+const (
+	// StatusSlowConsumer: the client did not read fast enough; reconnect
+	// and resubscribe with since.
+	StatusSlowConsumer websocket.StatusCode = 4008
+)
+
+// wsConn is one WebSocket connection: a read goroutine that handles client
+// frames, and an outbox whose writer goroutine runs only while it has frames.
+type wsConn struct {
+	srv    *Server
+	client string
+	ws     *websocket.Conn
+	box    *outbox
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu   sync.Mutex
+	subs map[string]*hub.Sub
+}
+
+var _ hub.Conn = (*wsConn)(nil)
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var channels []string
+	if len(q["channel"]) > 0 {
+		var err error
+		if channels, err = s.parseChannels(q["channel"]); err != nil {
+			writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+			return
+		}
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		return
+	}
+	// Frames over MaxPayload+4KiB get an error frame; only frames past this
+	// hard limit close the connection.
+	ws.SetReadLimit(int64(16*s.cfg.MaxPayload + 4096))
+	c := &wsConn{srv: s, client: newClientID(), ws: ws, subs: make(map[string]*hub.Sub)}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.box = newOutbox(c, s.cfg.QueueBytes)
+	if !s.track(c) {
+		ws.Close(websocket.StatusGoingAway, "node shutting down")
+		return
+	}
+	c.box.offer((&serverFrame{Type: "welcome", Client: c.client, Node: s.cfg.Node}).encode())
+	go c.readLoop(channels, q.Get("since"))
+}
+
+func (c *wsConn) readLoop(channels []string, since string) {
+	defer c.cleanup()
+	for _, ch := range channels {
+		c.subscribe(clientFrame{Type: frameSubscribe, Channel: ch, Since: since})
+	}
+	limit := int64(c.srv.cfg.MaxPayload + 4096)
+	for {
+		typ, r, err := c.ws.Reader(c.ctx)
+		if err != nil {
+			c.box.close(err)
+			return
+		}
+		b, err := io.ReadAll(io.LimitReader(r, limit+1))
+		if err != nil {
+			c.box.close(err)
+			return
+		}
+		switch {
+		case int64(len(b)) > limit:
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				c.box.close(err)
+				return
+			}
+			c.reject(nil, codeTooLarge, fmt.Errorf("frame larger than %d bytes", limit))
+		case typ != websocket.MessageText:
+			c.reject(nil, codeBinary, errors.New("frames must be JSON text"))
+		default:
+			c.handle(b)
+		}
+	}
+}
+
+func (c *wsConn) handle(b []byte) {
+	f, ferr := decodeClientFrame(b)
+	if ferr != nil {
+		c.reject(f.Ref, ferr.code, ferr.err)
+		return
+	}
+	switch f.Type {
+	case frameSubscribe:
+		c.subscribe(f)
+	case frameUnsubscribe:
+		c.unsubscribe(f)
+	case framePublish:
+		c.publish(f)
+	case framePing:
+		c.reply(&serverFrame{Type: "pong", Ref: f.Ref})
+	}
+}
+
+func (c *wsConn) subscribe(f clientFrame) {
+	var since *store.ID
+	if f.Since != "" {
+		id, err := store.ParseID(f.Since)
+		if err != nil {
+			c.reject(f.Ref, codeInvalidID, err)
+			return
+		}
+		since = &id
+	}
+	c.mu.Lock()
+	_, dup := c.subs[f.Channel]
+	n := len(c.subs)
+	c.mu.Unlock()
+	switch {
+	case dup:
+		c.reject(f.Ref, codeAlreadySub, fmt.Errorf("already subscribed to %q", f.Channel))
+		return
+	case n >= c.srv.cfg.MaxChannels:
+		c.reject(f.Ref, codeTooMany, fmt.Errorf("more than %d channels", c.srv.cfg.MaxChannels))
+		return
+	}
+	sub, err := c.srv.cfg.Hub.Join(c.ctx, c, f.Channel, since)
+	switch {
+	case errors.Is(err, store.ErrInvalidChannel):
+		c.reject(f.Ref, codeInvalidChannel, err)
+		return
+	case err != nil:
+		c.reject(f.Ref, codeUnavailable, errors.New("the store is unavailable; subscribe again"))
+		return
+	}
+	c.mu.Lock()
+	c.subs[f.Channel] = sub
+	c.mu.Unlock()
+	c.reply(&serverFrame{Type: "subscribed", Ref: f.Ref, Channel: f.Channel, Position: sub.Start().String()})
+	if err := c.srv.cfg.Hub.Attach(c.ctx, sub); err != nil {
+		c.box.close(err)
+	}
+}
+
+func (c *wsConn) unsubscribe(f clientFrame) {
+	c.mu.Lock()
+	sub := c.subs[f.Channel]
+	delete(c.subs, f.Channel)
+	c.mu.Unlock()
+	if sub == nil {
+		c.reject(f.Ref, codeNotSub, fmt.Errorf("not subscribed to %q", f.Channel))
+		return
+	}
+	c.srv.cfg.Hub.Leave(sub)
+	c.reply(&serverFrame{Type: "unsubscribed", Ref: f.Ref, Channel: f.Channel})
+}
+
+func (c *wsConn) publish(f clientFrame) {
+	p := publishRequest{Channel: f.Channel, Event: f.Event, Data: f.Data, To: f.To}
+	if f.ExceptSelf {
+		p.Exclude = c.client
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
+	id, perr := c.srv.publish(ctx, p)
+	if perr != nil {
+		c.reject(f.Ref, perr.code, perr.err)
+		return
+	}
+	c.reply(&serverFrame{Type: "ack", Ref: f.Ref, Channel: f.Channel, ID: id.String()})
+}
+
+// reply queues a reply behind whatever is already queued, waiting for room.
+func (c *wsConn) reply(f *serverFrame) {
+	c.box.send(c.ctx, f.encode())
+}
+
+func (c *wsConn) reject(ref []byte, code string, err error) {
+	c.reply(&serverFrame{Type: "error", Ref: ref, Code: code, Message: err.Error()})
+}
+
+func (c *wsConn) Client() string { return c.client }
+
+func (c *wsConn) Offer(s *hub.Sub, m *hub.Message) bool {
+	return c.box.offer(wsFrame(m))
+}
+
+func (c *wsConn) Send(ctx context.Context, s *hub.Sub, m *hub.Message) error {
+	return c.box.send(ctx, wsFrame(m))
+}
+
+// wsFrame encodes m once for every WebSocket subscriber of its channel.
+func wsFrame(m *hub.Message) []byte {
+	if m.Gap != nil {
+		g := m.Gap
+		return (&serverFrame{Type: "gap", Channel: m.Channel, Reason: g.Reason,
+			From: g.From.String(), Resume: g.Resume.String()}).encode()
+	}
+	if m.Frames[hub.FrameWS] == nil {
+		e := &m.Entry
+		m.Frames[hub.FrameWS] = (&serverFrame{Type: "message", Channel: m.Channel,
+			ID: e.ID.String(), Event: e.Event, Data: &e.Data}).encode()
+	}
+	return m.Frames[hub.FrameWS]
+}
+
+func (c *wsConn) Kick(reason error) { c.box.close(reason) }
+
+func (c *wsConn) heartbeat() {
+	go func() {
+		ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
+		defer cancel()
+		if err := c.ws.Ping(ctx); err != nil && c.ctx.Err() == nil {
+			c.box.close(err)
+		}
+	}()
+}
+
+func (c *wsConn) shutdown() { c.box.close(errShutdown) }
+
+func (c *wsConn) writeFrames(frames [][]byte) error {
+	ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
+	defer cancel()
+	for _, f := range frames {
+		if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// closeWire closes with a status that tells the client why. The close
+// handshake may wait on the peer, so it runs on its own goroutine.
+func (c *wsConn) closeWire(reason error) {
+	code, text := websocket.StatusInternalError, "closed"
+	switch {
+	case errors.Is(reason, hub.ErrSlowConsumer):
+		code, text = StatusSlowConsumer, "slow consumer: resubscribe with since"
+	case errors.Is(reason, errShutdown):
+		code, text = websocket.StatusGoingAway, "node shutting down: reconnect"
+	case websocket.CloseStatus(reason) != -1, errors.Is(reason, io.EOF), reason == nil:
+		code = websocket.StatusNormalClosure
+	}
+	go func() {
+		c.ws.Close(code, text)
+		c.cancel()
+	}()
+}
+
+func (c *wsConn) cleanup() {
+	c.mu.Lock()
+	subs := c.subs
+	c.subs = nil
+	c.mu.Unlock()
+	for _, sub := range subs {
+		c.srv.cfg.Hub.Leave(sub)
+	}
+	c.srv.untrack(c)
+	c.cancel()
+}

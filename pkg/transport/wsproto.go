@@ -1,0 +1,93 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Client frame types.
+const (
+	frameSubscribe   = "subscribe"
+	frameUnsubscribe = "unsubscribe"
+	framePublish     = "publish"
+	framePing        = "ping"
+)
+
+// maxRefLen bounds the ref a client attaches to a frame to correlate replies.
+const maxRefLen = 64
+
+// clientFrame is any frame a WebSocket client sends.
+type clientFrame struct {
+	Type    string `json:"type"`
+	Channel string `json:"channel"`
+	Since   string `json:"since"`
+	Event   string `json:"event"`
+	Data    string `json:"data"`
+	To      string `json:"to"`
+	// ExceptSelf publishes to everyone but the sender.
+	ExceptSelf bool `json:"exceptSelf"`
+	// Ref is echoed in the reply: any JSON value up to maxRefLen bytes.
+	Ref json.RawMessage `json:"ref"`
+}
+
+// frameError is a rejected frame: a code and why.
+type frameError struct {
+	code string
+	err  error
+}
+
+func (e *frameError) Error() string { return e.err.Error() }
+
+// decodeClientFrame parses and checks the shape of one client frame. The
+// ref is returned even when the rest is rejected, so errors can echo it.
+func decodeClientFrame(b []byte) (clientFrame, *frameError) {
+	var f clientFrame
+	if err := json.Unmarshal(b, &f); err != nil {
+		f.Ref = nil
+		return f, &frameError{codeBadJSON, fmt.Errorf("malformed JSON: %w", err)}
+	}
+	if len(f.Ref) > maxRefLen {
+		f.Ref = nil
+		return f, &frameError{codeBadJSON, fmt.Errorf("ref longer than %d bytes", maxRefLen)}
+	}
+	if bytes.Equal(f.Ref, []byte("null")) {
+		f.Ref = nil
+	}
+	switch f.Type {
+	case frameSubscribe, frameUnsubscribe, framePublish:
+		if f.Channel == "" {
+			return f, &frameError{codeInvalidChannel, errors.New("channel is required")}
+		}
+	case framePing:
+	case "":
+		return f, &frameError{codeUnknownType, errors.New("type is required")}
+	default:
+		return f, &frameError{codeUnknownType, fmt.Errorf("unknown type %q", f.Type)}
+	}
+	return f, nil
+}
+
+// serverFrame is any frame the server sends.
+type serverFrame struct {
+	Type     string          `json:"type"`
+	Ref      json.RawMessage `json:"ref,omitempty"`
+	Client   string          `json:"client,omitempty"`
+	Node     string          `json:"node,omitempty"`
+	Channel  string          `json:"channel,omitempty"`
+	ID       string          `json:"id,omitempty"`
+	Event    string          `json:"event,omitempty"`
+	Data     *string         `json:"data,omitempty"`
+	Position string          `json:"position,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+	From     string          `json:"from,omitempty"`
+	Resume   string          `json:"resume,omitempty"`
+	Code     string          `json:"code,omitempty"`
+	Message  string          `json:"message,omitempty"`
+}
+
+func (f *serverFrame) encode() []byte {
+	b, _ := json.Marshal(f)
+	return b
+}

@@ -1,0 +1,396 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/internal/sseclient"
+	"github.com/pushcluster/pushcluster/internal/testredis"
+	"github.com/pushcluster/pushcluster/pkg/node"
+)
+
+// cluster is a set of nodes sharing one Redis under one key prefix.
+type cluster struct {
+	t        *testing.T
+	redisURL string
+	prefix   string
+	rdb      *redis.Client
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	u := testredis.URL(t)
+	return &cluster{t: t, redisURL: u, prefix: testredis.Prefix(t), rdb: testredis.Client(t)}
+}
+
+func newClusterOn(t *testing.T, s *testredis.Server) *cluster {
+	return &cluster{t: t, redisURL: s.URL(), prefix: testredis.Prefix(t), rdb: s.Client(t)}
+}
+
+type testNode struct {
+	*node.Node
+	base string // http://127.0.0.1:port
+}
+
+// start starts a node; mod may adjust its config.
+func (c *cluster) start(name string, mod ...func(*node.Config)) *testNode {
+	c.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cfg := node.Config{
+		Listener: ln, RedisURL: c.redisURL, Prefix: c.prefix, Name: name,
+		ProbeInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+	}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	c.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			c.t.Errorf("node %s: %v", name, err)
+		}
+	})
+	return &testNode{Node: n, base: "http://" + ln.Addr().String()}
+}
+
+// xadd publishes with a plain XADD, as any Redis client would.
+func (c *cluster) xadd(channel string, values ...any) string {
+	c.t.Helper()
+	id, err := c.rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: c.prefix + channel, Values: values}).Result()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return id
+}
+
+// publish publishes through a node's HTTP API and returns the entry ID.
+func publish(t *testing.T, n *testNode, body any) string {
+	t.Helper()
+	status, resp := postJSON(t, n.base+"/api/publish", body)
+	if status != http.StatusOK {
+		t.Fatalf("publish: %d %s", status, resp)
+	}
+	var r struct{ ID string }
+	if err := json.Unmarshal(resp, &r); err != nil || r.ID == "" {
+		t.Fatalf("publish answer %s: %v", resp, err)
+	}
+	return r.ID
+}
+
+func postJSON(t *testing.T, u string, body any) (int, []byte) {
+	t.Helper()
+	raw, ok := body.([]byte)
+	if !ok {
+		raw, _ = json.Marshal(body)
+	}
+	resp, err := http.Post(u, "application/json", bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func getJSON(t *testing.T, u string, v any) int {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if v != nil {
+		if err := json.Unmarshal(b, v); err != nil {
+			t.Fatalf("GET %s: %d %s: %v", u, resp.StatusCode, b, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// checkFor polls fn until it returns nil or total passes.
+func checkFor(t testing.TB, total time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %v: %v", total, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sseStream is an EventSource-like client: it reads events into a list.
+type sseStream struct {
+	t      testing.TB
+	resp   *http.Response
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu     sync.Mutex
+	events []sseclient.Event
+	lastID string
+	err    error
+}
+
+func sseURL(n *testNode, channels ...string) string {
+	q := url.Values{"channel": channels}
+	return n.base + "/sse?" + q.Encode()
+}
+
+// openSSE connects to u, sending lastEventID when not empty.
+func openSSE(t testing.TB, u, lastEventID string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		t.Fatalf("GET %s: %d %s", u, resp.StatusCode, b)
+	}
+	s := &sseStream{t: t, resp: resp, cancel: cancel, done: make(chan struct{})}
+	go s.read()
+	t.Cleanup(s.close)
+	return s
+}
+
+func (s *sseStream) read() {
+	defer close(s.done)
+	p := sseclient.NewParser(s.resp.Body)
+	for {
+		ev, err := p.Next()
+		s.mu.Lock()
+		if err != nil {
+			s.err = err
+			s.mu.Unlock()
+			return
+		}
+		s.events = append(s.events, ev)
+		s.lastID = p.LastEventID()
+		s.mu.Unlock()
+	}
+}
+
+// close disconnects and returns the last event ID the stream set.
+func (s *sseStream) close() {
+	s.cancel()
+	s.resp.Body.Close()
+	<-s.done
+}
+
+func (s *sseStream) lastEventID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastID
+}
+
+// named returns the events with the given event name.
+func (s *sseStream) named(name string) []sseclient.Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sseclient.Event
+	for _, ev := range s.events {
+		if ev.Event == name {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// data returns the data of every event that is not a push.* control event.
+func (s *sseStream) data() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, ev := range s.events {
+		if !strings.HasPrefix(ev.Event, "push.") {
+			out = append(out, ev.Data)
+		}
+	}
+	return out
+}
+
+func (s *sseStream) waitData(n int) []string {
+	s.t.Helper()
+	checkFor(s.t, 10*time.Second, func() error {
+		if got := len(s.data()); got < n {
+			return fmt.Errorf("SSE got %d of %d messages", got, n)
+		}
+		return nil
+	})
+	return s.data()
+}
+
+// wsClient is a WebSocket client that reads frames into a list.
+type wsClient struct {
+	t    testing.TB
+	conn *websocket.Conn
+	done chan struct{}
+
+	mu     sync.Mutex
+	frames []map[string]any
+	err    error
+}
+
+func dialWS(t testing.TB, n *testNode, query string) *wsClient {
+	t.Helper()
+	u := strings.Replace(n.base, "http://", "ws://", 1) + "/ws" + query
+	conn, _, err := websocket.Dial(context.Background(), u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadLimit(1 << 22)
+	c := &wsClient{t: t, conn: conn, done: make(chan struct{})}
+	go c.read()
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *wsClient) read() {
+	defer close(c.done)
+	for {
+		_, b, err := c.conn.Read(context.Background())
+		c.mu.Lock()
+		if err != nil {
+			c.err = err
+			c.mu.Unlock()
+			return
+		}
+		var f map[string]any
+		if err := json.Unmarshal(b, &f); err != nil {
+			f = map[string]any{"type": "undecodable", "raw": string(b)}
+		}
+		c.frames = append(c.frames, f)
+		c.mu.Unlock()
+	}
+}
+
+func (c *wsClient) close() {
+	c.conn.CloseNow()
+	<-c.done
+}
+
+func (c *wsClient) send(v any) {
+	c.t.Helper()
+	b, _ := json.Marshal(v)
+	if err := c.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// ofType returns the frames of the given type.
+func (c *wsClient) ofType(typ string) []map[string]any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []map[string]any
+	for _, f := range c.frames {
+		if f["type"] == typ {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// waitType waits for at least n frames of typ and returns them all.
+func (c *wsClient) waitType(typ string, n int) []map[string]any {
+	c.t.Helper()
+	checkFor(c.t, 10*time.Second, func() error {
+		if got := len(c.ofType(typ)); got < n {
+			return fmt.Errorf("WebSocket got %d of %d %q frames", got, n, typ)
+		}
+		return nil
+	})
+	return c.ofType(typ)
+}
+
+func (c *wsClient) data() []string {
+	var out []string
+	for _, f := range c.ofType("message") {
+		s, _ := f["data"].(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+func (c *wsClient) waitData(n int) []string {
+	c.waitType("message", n)
+	return c.data()
+}
+
+// lastID returns the id of the last message frame.
+func (c *wsClient) lastID() string {
+	msgs := c.ofType("message")
+	if len(msgs) == 0 {
+		return ""
+	}
+	id, _ := msgs[len(msgs)-1]["id"].(string)
+	return id
+}
+
+func seqData(prefix string, from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return out
+}
+
+func equalStrings(t testing.TB, what string, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: got %d messages, want %d\ngot:  %q\nwant: %q", what, len(got), len(want), got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("%s: message %d is %q, want %q", what, i, got[i], want[i])
+		}
+	}
+}
+
+// waitWelcome waits for the push.welcome event and returns it.
+func (s *sseStream) waitWelcome() sseclient.Event {
+	s.t.Helper()
+	checkFor(s.t, 10*time.Second, func() error {
+		if len(s.named("push.welcome")) == 0 {
+			return fmt.Errorf("no push.welcome yet")
+		}
+		return nil
+	})
+	return s.named("push.welcome")[0]
+}
