@@ -373,14 +373,22 @@ func seqData(prefix string, from, to int) []string {
 
 func equalStrings(t testing.TB, what string, got, want []string) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: got %d messages, want %d\ngot:  %q\nwant: %q", what, len(got), len(want), got, want)
-	}
-	for i := range got {
+	for i := range min(len(got), len(want)) {
 		if got[i] != want[i] {
-			t.Fatalf("%s: message %d is %q, want %q", what, i, got[i], want[i])
+			t.Fatalf("%s: message %d is %q, want %q (around it: got %q, want %q)",
+				what, i, got[i], want[i], window(got, i), window(want, i))
 		}
 	}
+	if len(got) != len(want) {
+		n := min(len(got), len(want))
+		t.Fatalf("%s: got %d messages, want %d; first difference at %d: got %q, want %q",
+			what, len(got), len(want), n, window(got, n), window(want, n))
+	}
+}
+
+// window returns a few messages around i, for error messages.
+func window(msgs []string, i int) []string {
+	return msgs[max(0, i-2):min(len(msgs), i+3)]
 }
 
 // waitWelcome waits for the push.welcome event and returns it.
@@ -393,4 +401,49 @@ func (s *sseStream) waitWelcome() sseclient.Event {
 		return nil
 	})
 	return s.named("push.welcome")[0]
+}
+
+// waitQuiet waits until no new event has arrived for a while.
+func (s *sseStream) waitQuiet() {
+	n := -1
+	checkFor(s.t, 20*time.Second, func() error {
+		s.mu.Lock()
+		cur := len(s.events)
+		s.mu.Unlock()
+		if cur != n {
+			n = cur
+			time.Sleep(500 * time.Millisecond)
+			return fmt.Errorf("still receiving")
+		}
+		return nil
+	})
+}
+
+// xaddSeq publishes "<channel>/<i>" to channel and returns the payload.
+func (c *cluster) xaddSeq(channel string, i int) string {
+	msg := fmt.Sprintf("%s/%d", channel, i)
+	c.xadd(channel, "data", msg)
+	return msg
+}
+
+// equalPerChannel checks that got holds exactly the messages of want, each
+// channel's in order: order holds per channel, not across channels.
+// Messages are "<channel>/<n>".
+func equalPerChannel(t testing.TB, what string, got, want []string) {
+	t.Helper()
+	split := func(msgs []string) map[string][]string {
+		m := map[string][]string{}
+		for _, s := range msgs {
+			ch, _, _ := strings.Cut(s, "/")
+			m[ch] = append(m[ch], s)
+		}
+		return m
+	}
+	g, w := split(got), split(want)
+	if len(g) != len(w) {
+		t.Fatalf("%s: messages on %d channels, want %d", what, len(g), len(w))
+	}
+	for ch, msgs := range w {
+		equalStrings(t, what+" on "+ch, g[ch], msgs)
+	}
 }

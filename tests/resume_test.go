@@ -1,0 +1,160 @@
+package tests
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+)
+
+// An SSE client leaves node a and comes back on node b with its
+// Last-Event-ID: it gets exactly what it missed, then live messages.
+func TestSSEResumeOnOtherNode(t *testing.T) {
+	t.Parallel()
+	for _, channels := range [][]string{{"one"}, {"x", "y", "z"}} {
+		t.Run(fmt.Sprint(len(channels)), func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t)
+			a, b := c.start("a"), c.start("b")
+			s := openSSE(t, sseURL(a, channels...), "")
+			s.waitWelcome()
+			pub := func(from, to int) []string {
+				var want []string
+				for i := from; i < to; i++ {
+					want = append(want, c.xaddSeq(channels[i%len(channels)], i))
+				}
+				return want
+			}
+			want := pub(0, 10)
+			equalPerChannel(t, "before leaving", s.waitData(10), want)
+			last := s.lastEventID()
+			s.close()
+
+			want = pub(10, 25)
+			s2 := openSSE(t, sseURL(b, channels...), last)
+			if w := s2.waitWelcome(); w.ID != last {
+				t.Errorf("welcome id %q, want the resumed position %q", w.ID, last)
+			}
+			s2.waitData(15)
+			want = append(want, pub(25, 30)...)
+			equalPerChannel(t, "after resuming on b", s2.waitData(20), want)
+			if g := s2.named("push.gap"); len(g) != 0 {
+				t.Errorf("unexpected gap: %+v", g)
+			}
+		})
+	}
+}
+
+// A client that saw nothing before disconnecting still resumes without loss:
+// the welcome event carries the starting position as its ID.
+func TestSSEResumeBeforeAnyMessage(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a, b := c.start("a"), c.start("b")
+	c.xadd("quiet", "data", "old")
+	s := openSSE(t, sseURL(a, "quiet"), "")
+	s.waitWelcome()
+	last := s.lastEventID()
+	s.close()
+	c.xadd("quiet", "data", "missed")
+	s2 := openSSE(t, sseURL(b, "quiet"), last)
+	equalStrings(t, "resumed", s2.waitData(1), []string{"missed"})
+}
+
+// WebSocket subscribe with since replays on another node, then goes live.
+func TestWebSocketSinceOnOtherNode(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a, b := c.start("a"), c.start("b")
+	w := dialWS(t, a, "?channel=ws")
+	w.waitType("subscribed", 1)
+	for i := range 5 {
+		c.xadd("ws", "data", fmt.Sprintf("m%d", i))
+	}
+	w.waitData(5)
+	since := w.lastID()
+	w.close()
+	for i := 5; i < 12; i++ {
+		publish(t, a, map[string]string{"channel": "ws", "data": fmt.Sprintf("m%d", i)})
+	}
+	w2 := dialWS(t, b, "")
+	w2.send(map[string]any{"type": "subscribe", "channel": "ws", "since": since, "ref": 1})
+	w2.waitData(7)
+	c.xadd("ws", "data", "m12")
+	equalStrings(t, "after since", w2.waitData(8), seqData("m", 5, 13))
+}
+
+// Clients hop between three nodes at random moments while a publisher runs
+// flat out; each ends with every message exactly once, in order.
+func TestRandomizedHandOver(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	nodes := []*testNode{c.start("a"), c.start("b"), c.start("c")}
+	channels := []string{"h1", "h2"}
+
+	const hoppers = 4
+	results := make([][]string, hoppers)
+	var ready, hw sync.WaitGroup
+	stop := make(chan struct{})
+	for h := range hoppers {
+		ready.Add(1)
+		hw.Add(1)
+		go func() {
+			defer hw.Done()
+			results[h] = hop(t, nodes, channels, rand.New(rand.NewPCG(uint64(h), 7)), ready.Done, stop)
+		}()
+	}
+	ready.Wait()
+
+	var want []string
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			want = append(want, c.xaddSeq(channels[i%2], i))
+		}
+	}()
+
+	time.AfterFunc(3*time.Second, func() { close(stop) })
+	wg.Wait()
+	hw.Wait()
+	t.Logf("%d messages published", len(want))
+	for h, got := range results {
+		equalPerChannel(t, fmt.Sprintf("hopper %d", h), got, want)
+	}
+}
+
+// hop keeps one logical subscription alive across reconnects to random nodes
+// until stop, then drains and returns every message it received. It calls
+// ready once its first connection is subscribed.
+func hop(t *testing.T, nodes []*testNode, channels []string, rng *rand.Rand, ready func(), stop chan struct{}) []string {
+	var got []string
+	last := ""
+	for {
+		s := openSSE(t, sseURL(nodes[rng.IntN(len(nodes))], channels...), last)
+		if last == "" {
+			s.waitWelcome()
+			ready()
+		}
+		select {
+		case <-stop:
+			s.waitWelcome()
+			s.waitQuiet()
+			s.close()
+			return append(got, s.data()...)
+		case <-time.After(time.Duration(rng.IntN(200)) * time.Millisecond):
+		}
+		s.close()
+		got = append(got, s.data()...)
+		if id := s.lastEventID(); id != "" {
+			last = id
+		}
+	}
+}
