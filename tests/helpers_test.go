@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -259,9 +260,10 @@ func (s *sseStream) waitData(n int) []string {
 
 // wsClient is a WebSocket client that reads frames into a list.
 type wsClient struct {
-	t    testing.TB
-	conn *websocket.Conn
-	done chan struct{}
+	t     testing.TB
+	conn  *websocket.Conn
+	done  chan struct{}
+	stall sync.Mutex // held to stop reading
 
 	mu     sync.Mutex
 	frames []map[string]any
@@ -270,8 +272,17 @@ type wsClient struct {
 
 func dialWS(t testing.TB, n *testNode, query string) *wsClient {
 	t.Helper()
+	return dialWSWith(t, n, query, nil)
+}
+
+// dialWSWith dials with control applied to the client socket.
+func dialWSWith(t testing.TB, n *testNode, query string, control func(string, string, syscall.RawConn) error) *wsClient {
+	t.Helper()
 	u := strings.Replace(n.base, "http://", "ws://", 1) + "/ws" + query
-	conn, _, err := websocket.Dial(context.Background(), u, nil)
+	d := &net.Dialer{Control: control}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	t.Cleanup(hc.CloseIdleConnections)
+	conn, _, err := websocket.Dial(context.Background(), u, &websocket.DialOptions{HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,6 +296,8 @@ func dialWS(t testing.TB, n *testNode, query string) *wsClient {
 func (c *wsClient) read() {
 	defer close(c.done)
 	for {
+		c.stall.Lock()
+		c.stall.Unlock()
 		_, b, err := c.conn.Read(context.Background())
 		c.mu.Lock()
 		if err != nil {
@@ -445,5 +458,17 @@ func equalPerChannel(t testing.TB, what string, got, want []string) {
 	}
 	for ch, msgs := range w {
 		equalStrings(t, what+" on "+ch, g[ch], msgs)
+	}
+}
+
+// waitCount waits, polling tightly, until n messages have arrived.
+func (s *sseStream) waitCount(n int) {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.data()) < n {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("SSE got %d of %d messages", len(s.data()), n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

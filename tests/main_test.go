@@ -1,16 +1,23 @@
 package tests
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/pushcluster/pushcluster/internal/testredis"
 )
 
+type quietLogger struct{}
+
+func (quietLogger) Printf(context.Context, string, ...any) {}
+
 func TestMain(m *testing.M) {
+	redis.SetLogger(quietLogger{}) // a test that stops Redis makes go-redis complain
 	code := testredis.Main(m)
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {

@@ -22,7 +22,8 @@ type Event struct {
 // Parser reads events from a stream.
 type Parser struct {
 	r           *bufio.Reader
-	lastEventID string
+	idBuffer    string // the id field seen in the block being read
+	lastEventID string // the id as of the last dispatch, as a browser keeps it
 	// Retry is the last valid reconnection time sent, in milliseconds; -1 if none.
 	Retry    int
 	Comments int
@@ -49,6 +50,7 @@ func (p *Parser) Next() (Event, error) {
 			return Event{}, err
 		}
 		if line == "" {
+			p.lastEventID = p.idBuffer
 			if !hasData {
 				event = ""
 				continue
@@ -82,7 +84,7 @@ func (p *Parser) field(line string, data *strings.Builder, event *string, hasDat
 		*hasData = true
 	case "id":
 		if !strings.ContainsRune(value, 0) {
-			p.lastEventID = value
+			p.idBuffer = value
 		}
 	case "retry":
 		if n, err := strconv.Atoi(value); err == nil && isDigits(value) {

@@ -23,7 +23,16 @@ type Server struct {
 	Addr string
 	dir  string
 	cmd  *exec.Cmd
+	// persist makes the server keep its data across Restart (append-only
+	// file, fsync on every write), as a production Redis would.
+	persist bool
 }
+
+// Option configures a server started by Own.
+type Option func(*Server)
+
+// Persistent keeps data across restarts.
+func Persistent(s *Server) { s.persist = true }
 
 var (
 	sharedOnce sync.Once
@@ -86,9 +95,9 @@ func Prefix(t testing.TB) string {
 
 // Own starts a redis-server for this test alone (to stop, restart or cut
 // off), stopped when the test ends.
-func Own(t testing.TB) *Server {
+func Own(t testing.TB, opts ...Option) *Server {
 	t.Helper()
-	s, err := Start()
+	s, err := Start(opts...)
 	if err != nil {
 		t.Fatalf("testredis: %v", err)
 	}
@@ -103,7 +112,7 @@ func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 func (s *Server) Client(t testing.TB) *redis.Client { return clientFor(t, s.URL()) }
 
 // Start starts a redis-server from PATH on a free loopback port.
-func Start() (*Server, error) {
+func Start(opts ...Option) (*Server, error) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		return nil, fmt.Errorf("redis-server is not on PATH and REDIS_URL is not set: %w", err)
 	}
@@ -118,6 +127,9 @@ func Start() (*Server, error) {
 			return nil, err
 		}
 		s := &Server{Addr: addr, dir: dir}
+		for _, o := range opts {
+			o(s)
+		}
 		if last = s.Restart(); last == nil {
 			return s, nil
 		}
@@ -125,12 +137,17 @@ func Start() (*Server, error) {
 	return nil, last
 }
 
-// Restart starts the server again on the same port, with no data: as after
-// a crash of a Redis without persistence. It must be stopped first.
+// Restart starts the server again on the same port: with its data when
+// Persistent, else empty, as after a crash of a Redis without persistence.
+// Runtime settings (CONFIG SET) are lost either way. It must be stopped first.
 func (s *Server) Restart() error {
 	_, port, _ := net.SplitHostPort(s.Addr)
+	aof := "no"
+	if s.persist {
+		aof = "yes"
+	}
 	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
+		"--save", "", "--appendonly", aof, "--appendfsync", "always", "--dir", s.dir)
 	if err := cmd.Start(); err != nil {
 		return err
 	}

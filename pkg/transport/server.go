@@ -18,7 +18,7 @@ import (
 const (
 	DefaultRetry        = 2 * time.Second
 	DefaultHeartbeat    = 15 * time.Second
-	DefaultQueueBytes   = 1 << 20
+	DefaultQueueBytes   = 4 << 20
 	DefaultMaxPayload   = 64 << 10
 	DefaultMaxChannels  = 64
 	DefaultWriteTimeout = 10 * time.Second
@@ -39,7 +39,10 @@ type Config struct {
 	// comment, a WebSocket ping). Defaults to DefaultHeartbeat.
 	Heartbeat time.Duration
 	// QueueBytes bounds each connection's queue of unsent frames; a client
-	// that lets it fill is disconnected as a slow consumer.
+	// that lets it fill is disconnected as a slow consumer. Frames are
+	// shared between the connections of a channel, so a full queue costs
+	// far less than this. It must hold a burst: one read of a channel
+	// fans out up to a few hundred entries at once.
 	// Defaults to DefaultQueueBytes.
 	QueueBytes int
 	// MaxPayload is the largest data a publish may carry, in bytes; a
