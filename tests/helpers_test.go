@@ -472,3 +472,37 @@ func (s *sseStream) waitCount(n int) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+const defaultWait = 10 * time.Second
+
+func readAll(t testing.TB, resp *http.Response) []byte {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// waitNamed waits for n events named name.
+func (s *sseStream) waitNamed(name string, n int) []sseclient.Event {
+	s.t.Helper()
+	checkFor(s.t, defaultWait, func() error {
+		if got := len(s.named(name)); got < n {
+			return fmt.Errorf("got %d of %d %s events", got, n, name)
+		}
+		return nil
+	})
+	return s.named(name)
+}
+
+// hasError reports nil once an error frame with code has arrived.
+func (c *wsClient) hasError(code string) error {
+	for _, f := range c.ofType("error") {
+		if f["code"] == code {
+			return nil
+		}
+	}
+	return fmt.Errorf("no %s error frame", code)
+}
