@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // An SSE client leaves node a and comes back on node b with its
@@ -157,4 +159,34 @@ func hop(t *testing.T, nodes []*testNode, channels []string, rng *rand.Rand, rea
 			last = id
 		}
 	}
+}
+
+// A client thousands of messages behind is replayed in batches, while
+// publishing goes on, and handed over to live delivery without loss.
+func TestLongReplayUnderLoad(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a, b := c.start("a"), c.start("b")
+	s := openSSE(t, sseURL(a, "long"), "")
+	s.waitWelcome()
+	last := s.lastEventID()
+	s.close()
+	pipe := c.rdb.Pipeline()
+	var want []string
+	for i := range 3000 {
+		msg := fmt.Sprintf("long/%d", i)
+		pipe.XAdd(t.Context(), &redis.XAddArgs{Stream: c.prefix + "long", Values: []any{"data", msg}})
+		want = append(want, msg)
+	}
+	if _, err := pipe.Exec(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openSSE(t, sseURL(b, "long"), last)
+	w := dialWS(t, a, "")
+	w.send(map[string]any{"type": "subscribe", "channel": "long", "since": last})
+	for i := 3000; i < 3200; i++ {
+		want = append(want, c.xaddSeq("long", i))
+	}
+	equalStrings(t, "SSE replay", s2.waitData(len(want)), want)
+	equalStrings(t, "WebSocket replay", w.waitData(len(want)), want)
 }

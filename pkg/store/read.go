@@ -72,7 +72,8 @@ func (s *Store) ReadMany(ctx context.Context, cursors []Cursor, limit int) (batc
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.XMessageSliceCmd, len(cursors))
 	for i, c := range cursors {
-		cmds[i] = pipe.XRangeN(ctx, s.Key(c.Channel), c.After.String(), "+", int64(limit+1))
+		// Inclusive of the cursor, and one past the limit to tell if more follow.
+		cmds[i] = pipe.XRangeN(ctx, s.Key(c.Channel), c.After.String(), "+", int64(limit+2))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
 		return nil, err

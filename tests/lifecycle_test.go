@@ -1,0 +1,133 @@
+package tests
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+
+	"github.com/coder/websocket"
+
+	"github.com/pushcluster/pushcluster/internal/testredis"
+	"github.com/pushcluster/pushcluster/pkg/node"
+)
+
+// A node that shuts down closes its connections (WebSocket with "going
+// away"); the clients resume on another node without loss.
+func TestGracefulShutdownHandsClientsOver(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	b := c.start("b")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := node.New(node.Config{Listener: ln, RedisURL: c.redisURL, Prefix: c.prefix, Name: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	ta := &testNode{Node: a, base: "http://" + ln.Addr().String()}
+
+	s := openSSE(t, sseURL(ta, "bye"), "")
+	w := dialWS(t, ta, "?channel=bye")
+	s.waitWelcome()
+	w.waitType("subscribed", 1)
+	want := []string{c.xaddSeq("bye", 0)}
+	s.waitData(1)
+	w.waitData(1)
+
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	<-s.done
+	if !errors.Is(s.err, io.EOF) && !errors.Is(s.err, io.ErrUnexpectedEOF) {
+		t.Errorf("SSE stream ended with %v, want EOF", s.err)
+	}
+	<-w.done
+	if code := websocket.CloseStatus(w.err); code != websocket.StatusGoingAway {
+		t.Errorf("WebSocket closed with %v, want going away", w.err)
+	}
+	want = append(want, c.xaddSeq("bye", 1))
+	s2 := openSSE(t, sseURL(b, "bye"), s.lastEventID())
+	equalStrings(t, "resumed on b", s2.waitData(1), want[1:])
+}
+
+// Without persistence a restarted Redis has lost its streams: clients are
+// told with a gap, then live delivery goes on.
+func TestRedisLosesData(t *testing.T) {
+	t.Parallel()
+	srv := testredis.Own(t)
+	c := newClusterOn(t, srv)
+	a := c.start("a")
+	s := openSSE(t, sseURL(a, "lost"), "")
+	s.waitWelcome()
+	c.xaddSeq("lost", 0)
+	s.waitData(1)
+	srv.Stop()
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	checkFor(t, defaultWait, func() error { // the client reconnects lazily
+		return c.rdb.Ping(context.Background()).Err()
+	})
+	for i := 1; i < 4; i++ {
+		want = append(want, c.xaddSeq("lost", i))
+	}
+	equalStrings(t, "after the loss", s.waitData(4)[1:], want)
+	if len(s.named("push.gap")) != 1 {
+		t.Errorf("gaps: %+v, want one", s.named("push.gap"))
+	}
+}
+
+func TestHealthAndHistory(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a")
+	if code := getJSON(t, a.base+"/healthz", nil); code != http.StatusOK {
+		t.Errorf("/healthz: %d", code)
+	}
+	var ready struct {
+		Ready          bool
+		Redis, Node    string
+	}
+	if code := getJSON(t, a.base+"/readyz", &ready); code != http.StatusOK || !ready.Ready || ready.Node != "a" {
+		t.Errorf("/readyz: %d %+v", code, ready)
+	}
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, c.xadd("hist", "event", "myEve", "data", string(rune('a'+i))))
+	}
+	publish(t, a, map[string]string{"channel": "hist", "data": "private", "to": "someone"})
+	type page struct {
+		Entries []struct{ ID, Event, Data string }
+		Last    string
+		More    bool
+	}
+	var p page
+	// Without since: the newest entries, oldest first, less private ones.
+	getJSON(t, a.base+"/api/history?channel=hist&limit=3", &p)
+	if len(p.Entries) != 2 || p.Entries[0].ID != ids[3] || p.Entries[1].ID != ids[4] || p.More {
+		t.Errorf("newest page: %+v", p)
+	}
+	var all []string
+	since := "0-0"
+	for {
+		var q page
+		getJSON(t, a.base+"/api/history?channel=hist&limit=2&since="+since, &q)
+		for _, e := range q.Entries {
+			all = append(all, e.Data)
+		}
+		since = q.Last
+		if !q.More {
+			break
+		}
+	}
+	equalStrings(t, "polling history", all, []string{"a", "b", "c", "d", "e"})
+}
