@@ -155,6 +155,15 @@ func (n *Node) listen() error {
 // Addr returns the address the node serves HTTP on.
 func (n *Node) Addr() net.Addr { return n.ln.Addr() }
 
+// DevStoreAddr returns the embedded development store's address, or "" when
+// the node uses a real Redis.
+func (n *Node) DevStoreAddr() string {
+	if n.dev == nil {
+		return ""
+	}
+	return n.dev.Addr()
+}
+
 // Name returns the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
 
