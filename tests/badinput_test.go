@@ -189,3 +189,31 @@ func TestBadWebSocketFrames(t *testing.T) {
 	}
 	equalStrings(t, "after bad frames", w.waitData(1), []string{"works"})
 }
+
+// A channel whose key holds something other than a stream is refused with
+// a clear error, and does not hold up delivery on other channels.
+func TestChannelKeyOfWrongType(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a")
+	if err := c.rdb.Set(t.Context(), c.prefix+"hash", "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	status, body := postJSON(t, a.base+"/api/publish", map[string]string{"channel": "hash", "data": "x"})
+	checkError(t, "publish", status, body, 409, "channel_unreadable")
+
+	w := dialWS(t, a, "")
+	w.send(map[string]any{"type": "subscribe", "channel": "hash", "ref": 1})
+	checkFor(t, defaultWait, func() error { return w.hasError("channel_unreadable") })
+
+	s := openSSE(t, sseURL(a, "hash"), "")
+	if e := s.waitNamed("push.error", 1); !strings.Contains(e[0].Data, "channel_unreadable") {
+		t.Errorf("push.error: %q", e[0].Data)
+	}
+	<-s.done // the stream ends
+
+	ok := openSSE(t, sseURL(a, "fine"), "")
+	ok.waitWelcome()
+	c.xadd("fine", "data", "delivered")
+	equalStrings(t, "other channel", ok.waitData(1), []string{"delivered"})
+}

@@ -99,7 +99,10 @@ func TestRedisRestart(t *testing.T) {
 		}
 	}
 	checkFor(t, 15*time.Second, func() error {
-		var r struct{ Ready bool; Delivery string }
+		var r struct {
+			Ready    bool
+			Delivery string
+		}
 		getJSON(t, a.base+"/readyz", &r)
 		if !r.Ready || r.Delivery != "notify" {
 			return fmt.Errorf("/readyz: %+v", r)

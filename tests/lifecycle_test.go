@@ -94,8 +94,8 @@ func TestHealthAndHistory(t *testing.T) {
 		t.Errorf("/healthz: %d", code)
 	}
 	var ready struct {
-		Ready          bool
-		Redis, Node    string
+		Ready       bool
+		Redis, Node string
 	}
 	if code := getJSON(t, a.base+"/readyz", &ready); code != http.StatusOK || !ready.Ready || ready.Node != "a" {
 		t.Errorf("/readyz: %d %+v", code, ready)

@@ -22,6 +22,8 @@ type Event struct {
 // Parser reads events from a stream.
 type Parser struct {
 	r           *bufio.Reader
+	started     bool   // a leading byte-order mark has been skipped
+	afterCR     bool   // the last line ended with CR: an LF next ends nothing
 	idBuffer    string // the id field seen in the block being read
 	lastEventID string // the id as of the last dispatch, as a browser keeps it
 	// Retry is the last valid reconnection time sent, in milliseconds; -1 if none.
@@ -102,21 +104,31 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// readLine reads one line ended by CRLF, LF or CR.
+// readLine reads one line ended by CRLF, LF or CR. A CR ends its line at
+// once, without waiting to see whether an LF follows.
 func (p *Parser) readLine() (string, error) {
+	if !p.started {
+		p.started = true
+		if bom, err := p.r.Peek(3); err == nil && string(bom) == "\ufeff" {
+			p.r.Discard(3)
+		}
+	}
 	var buf bytes.Buffer
 	for {
 		b, err := p.r.ReadByte()
 		if err != nil {
 			return "", err
 		}
+		afterCR := p.afterCR
+		p.afterCR = false
 		switch b {
 		case '\n':
+			if afterCR && buf.Len() == 0 {
+				continue // the LF of a CRLF
+			}
 			return buf.String(), nil
 		case '\r':
-			if next, err := p.r.Peek(1); err == nil && next[0] == '\n' {
-				p.r.ReadByte()
-			}
+			p.afterCR = true
 			return buf.String(), nil
 		}
 		buf.WriteByte(b)

@@ -89,7 +89,7 @@ type Hub struct {
 	wake    chan struct{}
 
 	delivered, kicked, reads, readErrors atomic.Uint64
-	lastReadOK                           atomic.Int64
+	readFailing                          atomic.Bool
 }
 
 // New returns a hub for cfg.
@@ -134,7 +134,7 @@ func (h *Hub) Run(ctx context.Context) error {
 // Ready reports whether live delivery works: the doorbell turns and the last
 // read from the store succeeded (or nothing needed reading).
 func (h *Hub) Ready() bool {
-	return h.doorbell.Alive() && h.lastReadOK.Load() >= 0
+	return h.doorbell.Alive() && !h.readFailing.Load()
 }
 
 // Notified reports whether keyspace notifications are proven to arrive;
@@ -214,6 +214,7 @@ func (h *Hub) readLoop(ctx context.Context) {
 		for ctx.Err() == nil {
 			batch := h.takeDirty(h.cfg.ChannelsPerRead)
 			if len(batch) == 0 {
+				h.readFailing.Store(false)
 				break
 			}
 			if err := h.read(ctx, batch); err != nil {
@@ -238,11 +239,17 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 	results, err := h.store.ReadMany(ctx, cursors, h.cfg.ReadBatch)
 	if err != nil {
 		h.readErrors.Add(1)
-		h.lastReadOK.Store(-1)
+		h.readFailing.Store(true)
 		return err
 	}
-	h.lastReadOK.Store(time.Now().UnixNano())
+	h.readFailing.Store(false)
 	for i, ch := range batch {
+		if err := results[i].Err; err != nil {
+			// Only this channel's key is bad; it is read again when rung.
+			h.readErrors.Add(1)
+			h.cfg.Logger.Warn("cannot read channel", "channel", ch.name, "err", err)
+			continue
+		}
 		d, k := ch.dispatch(&results[i])
 		h.delivered.Add(uint64(d))
 		h.kicked.Add(uint64(k))

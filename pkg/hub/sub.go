@@ -199,5 +199,6 @@ func (h *Hub) release(ch *channel) {
 		return
 	}
 	delete(h.channels, ch.name)
+	ch.live.Store(false)
 	h.doorbell.Unwatch(ch.name)
 }

@@ -17,8 +17,8 @@ type ID struct {
 	Seq uint64
 }
 
-// ParseID parses "<ms>-<seq>" (or "<ms>", as Redis accepts) strictly: no
-// signs, spaces or leading "+", so that a cursor round-trips byte for byte.
+// ParseID parses "<ms>-<seq>" (or "<ms>", as Redis accepts) strictly: digits
+// only, no signs or spaces. Leading zeros are accepted and not kept.
 func ParseID(s string) (ID, error) {
 	ms, seq, hasSeq := strings.Cut(s, "-")
 	m, err := parseUint(ms)

@@ -40,6 +40,9 @@ type Batch struct {
 	Gap *Gap
 	// Full reports that the read stopped at its limit: more may follow.
 	Full bool
+	// Err is set, and the rest empty, when Redis refused to read this one
+	// stream (ErrUnreadable); the other channels of a read are unaffected.
+	Err error
 }
 
 // Last returns the position after this batch, given the cursor it was read from.
@@ -61,7 +64,7 @@ func (s *Store) ReadAfter(ctx context.Context, channel string, after ID, limit i
 	if err != nil {
 		return Batch{}, err
 	}
-	return b[0], nil
+	return b[0], b[0].Err
 }
 
 // ReadMany reads several channels in one pipelined round trip; result i is
@@ -75,15 +78,16 @@ func (s *Store) ReadMany(ctx context.Context, cursors []Cursor, limit int) (batc
 		// Inclusive of the cursor, and one past the limit to tell if more follow.
 		cmds[i] = pipe.XRangeN(ctx, s.Key(c.Channel), c.After.String(), "+", int64(limit+2))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil && !isReply(err) {
 		return nil, err
 	}
 	batches = make([]Batch, len(cursors))
 	var beyond []int
 	for i, cmd := range cmds {
 		msgs, err := cmd.Result()
-		if err != nil && err != redis.Nil {
-			return nil, err
+		if isReply(err) {
+			batches[i].Err = unreadable(cursors[i].Channel, err)
+			continue
 		}
 		if batches[i], err = batchOf(cursors[i].After, msgs, limit); err != nil {
 			return nil, err
@@ -136,13 +140,14 @@ func (s *Store) resolveBeyond(ctx context.Context, cursors []Cursor, batches []B
 	for j, i := range idx {
 		cmds[j] = pipe.XRevRangeN(ctx, s.Key(cursors[i].Channel), "+", "-", 1)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil && !isReply(err) {
 		return err
 	}
 	for j, i := range idx {
 		msgs, err := cmds[j].Result()
-		if err != nil && err != redis.Nil {
-			return err
+		if isReply(err) {
+			batches[i].Err = unreadable(cursors[i].Channel, err)
+			continue
 		}
 		var latest ID
 		if len(msgs) > 0 {

@@ -14,8 +14,25 @@ const (
 	DefaultMaxLen = 10_000
 )
 
-// ErrNoClient is returned by New without a Redis client.
-var ErrNoClient = errors.New("store: no Redis client")
+var (
+	// ErrNoClient is returned by New without a Redis client.
+	ErrNoClient = errors.New("store: no Redis client")
+	// ErrUnreadable is returned when Redis refuses to read a channel's key,
+	// typically because it holds something other than a stream. Retrying
+	// does not help until the key is fixed.
+	ErrUnreadable = errors.New("store: channel key is not a readable stream")
+)
+
+// isReply reports whether err is an error reply from Redis (as opposed to a
+// failed connection), which concerns only the command that got it.
+func isReply(err error) bool {
+	var re redis.Error
+	return err != nil && err != redis.Nil && errors.As(err, &re)
+}
+
+func unreadable(channel string, err error) error {
+	return fmt.Errorf("%w: %q: %v", ErrUnreadable, channel, err)
+}
 
 // Config configures a Store.
 type Config struct {
@@ -91,6 +108,9 @@ func (s *Store) Publish(ctx context.Context, channel string, m Message) (id ID, 
 		args.MaxLen, args.Approx = s.maxLen, true
 	}
 	raw, err := s.rdb.XAdd(ctx, args).Result()
+	if isReply(err) {
+		return ID{}, unreadable(channel, err)
+	}
 	if err != nil {
 		return ID{}, err
 	}
@@ -102,6 +122,9 @@ func (s *Store) Publish(ctx context.Context, channel string, m Message) (id ID, 
 func (s *Store) Latest(ctx context.Context, channel string) (id ID, err error) {
 	defer wrap(&err, "failed to read the latest entry")
 	msgs, err := s.rdb.XRevRangeN(ctx, s.Key(channel), "+", "-", 1).Result()
+	if isReply(err) {
+		return ID{}, unreadable(channel, err)
+	}
 	if err != nil || len(msgs) == 0 {
 		return ID{}, err
 	}
@@ -109,7 +132,7 @@ func (s *Store) Latest(ctx context.Context, channel string) (id ID, err error) {
 }
 
 func wrap(err *error, msg string) {
-	if *err != nil && !errors.Is(*err, ErrInvalidChannel) && !errors.Is(*err, ErrInvalidEvent) {
+	if *err != nil && !errors.Is(*err, ErrInvalidChannel) && !errors.Is(*err, ErrInvalidEvent) && !errors.Is(*err, ErrUnreadable) {
 		*err = fmt.Errorf("store: %s: %w", msg, *err)
 	}
 }

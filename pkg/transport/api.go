@@ -56,6 +56,8 @@ func (s *Server) publish(ctx context.Context, p publishRequest) (store.ID, *publ
 		return id, &publishError{http.StatusBadRequest, codeInvalidChannel, err}
 	case errors.Is(err, store.ErrInvalidEvent):
 		return id, &publishError{http.StatusBadRequest, codeInvalidEvent, err}
+	case errors.Is(err, store.ErrUnreadable):
+		return id, &publishError{http.StatusConflict, codeUnreadable, err}
 	case err != nil:
 		s.cfg.Logger.Warn("publish failed", "channel", p.Channel, "err", err)
 		return id, &publishError{http.StatusServiceUnavailable, codeUnavailable, errors.New("the store is unavailable")}
@@ -118,6 +120,10 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := s.cfg.Store.ReadAfter(r.Context(), channel, since, limit)
+	if errors.Is(err, store.ErrUnreadable) {
+		writeError(w, http.StatusConflict, codeUnreadable, err)
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, errors.New("the store is unavailable"))
 		return

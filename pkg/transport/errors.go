@@ -19,6 +19,7 @@ const (
 	codeNotSub         = "not_subscribed"
 	codeTooMany        = "too_many_channels"
 	codeUnavailable    = "unavailable"
+	codeUnreadable     = "channel_unreadable"
 )
 
 type errorBody struct {

@@ -29,6 +29,8 @@ type outbox struct {
 	writing bool
 	closed  bool
 	room    chan struct{} // closed and replaced whenever the queue drains
+	// drainThenClose, when set, closes the outbox once its queue is written.
+	drainThenClose error
 }
 
 func newOutbox(w frameWriter, max int) *outbox {
@@ -123,13 +125,31 @@ func (o *outbox) flush() {
 		}
 		if len(frames) == 0 || o.closed {
 			o.writing = false
+			reason := o.drainThenClose
 			o.mu.Unlock()
+			if reason != nil {
+				o.close(reason)
+			}
 			return
 		}
 		o.mu.Unlock()
 		if err := o.w.writeFrames(frames); err != nil {
 			o.close(err)
 		}
+	}
+}
+
+// closeAfterFlush closes the outbox once what is queued has been written.
+func (o *outbox) closeAfterFlush(reason error) {
+	if reason == nil {
+		reason = errClosed
+	}
+	o.mu.Lock()
+	idle := !o.writing
+	o.drainThenClose = reason
+	o.mu.Unlock()
+	if idle {
+		o.close(reason)
 	}
 }
 

@@ -70,7 +70,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		c.cleanup()
 	})
 	if err := c.start(since, gapReason); err != nil {
-		c.box.close(err)
+		c.fail(err)
 	}
 	close(started)
 	if wire.conn == nil {
@@ -140,7 +140,7 @@ func joinRetrying(ctx context.Context, hb *hub.Hub, c hub.Conn, channel string, 
 	backoff := 50 * time.Millisecond
 	for {
 		sub, err := hb.Join(ctx, c, channel, since)
-		if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrInvalidChannel) {
+		if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrInvalidChannel) || errors.Is(err, store.ErrUnreadable) {
 			return sub, err
 		}
 		t := time.NewTimer(backoff)
@@ -152,6 +152,16 @@ func joinRetrying(ctx context.Context, hb *hub.Hub, c hub.Conn, channel string, 
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// fail ends the stream, first telling the client why when it is something
+// other than the connection closing.
+func (c *sseConn) fail(err error) {
+	if errors.Is(err, store.ErrUnreadable) {
+		data, _ := json.Marshal(errorDetail{Code: codeUnreadable, Message: err.Error()})
+		c.box.send(c.ctx, sseControl(EventError, "", data))
+	}
+	c.box.closeAfterFlush(err)
 }
 
 type welcomeData struct {

@@ -12,6 +12,7 @@ import (
 const (
 	EventWelcome = "push.welcome"
 	EventGap     = "push.gap"
+	EventError   = "push.error"
 )
 
 var sseHeartbeat = []byte(":\n\n")

@@ -143,6 +143,9 @@ func (c *wsConn) subscribe(f clientFrame) {
 	case errors.Is(err, store.ErrInvalidChannel):
 		c.reject(f.Ref, codeInvalidChannel, err)
 		return
+	case errors.Is(err, store.ErrUnreadable):
+		c.reject(f.Ref, codeUnreadable, err)
+		return
 	case err != nil:
 		c.reject(f.Ref, codeUnavailable, errors.New("the store is unavailable; subscribe again"))
 		return

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Client frame types.
@@ -44,6 +45,11 @@ func (e *frameError) Error() string { return e.err.Error() }
 // ref is returned even when the rest is rejected, so errors can echo it.
 func decodeClientFrame(b []byte) (clientFrame, *frameError) {
 	var f clientFrame
+	if !utf8.Valid(b) {
+		// encoding/json would pass invalid bytes through into the echoed
+		// ref, and a text frame must be UTF-8 (RFC 6455).
+		return f, &frameError{codeBadJSON, errors.New("frame is not UTF-8")}
+	}
 	if err := json.Unmarshal(b, &f); err != nil {
 		f.Ref = nil
 		return f, &frameError{codeBadJSON, fmt.Errorf("malformed JSON: %w", err)}
