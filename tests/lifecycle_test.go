@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -130,4 +131,44 @@ func TestHealthAndHistory(t *testing.T) {
 		}
 	}
 	equalStrings(t, "polling history", all, []string{"a", "b", "c", "d", "e"})
+}
+
+// /metrics reports, in the Prometheus text format, what the node did.
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a")
+	s := openSSE(t, sseURL(a, "m"), "")
+	w := dialWS(t, a, "?channel=m")
+	s.waitWelcome()
+	w.waitType("subscribed", 1)
+	publish(t, a, map[string]string{"channel": "m", "data": "x"})
+	s.waitData(1)
+	w.waitData(1)
+	openSSE(t, sseURL(a, "m"), "garbage").waitNamed("push.gap", 1)
+	waitNotified(t, a)
+
+	resp, err := http.Get(a.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(readAll(t, resp))
+	for _, want := range []string{
+		`pushcluster_connections{transport="sse"} 2`,
+		`pushcluster_connections{transport="websocket"} 1`,
+		`pushcluster_subscriptions 3`,
+		`pushcluster_channels_of_interest 1`,
+		`pushcluster_deliveries_total 2`,
+		`pushcluster_publishes_total{via="http"} 1`,
+		`pushcluster_gaps_total{reason="malformed"} 1`,
+		`pushcluster_doorbell_notified 1`,
+		`pushcluster_redis_read_seconds_count`,
+		`pushcluster_slow_consumer_disconnects_total 0`,
+		`go_goroutines`,
+		`process_resident_memory_bytes`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }

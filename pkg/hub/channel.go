@@ -10,6 +10,7 @@ import (
 // channel is one channel of interest: the cursor up to which live delivery
 // has fanned out, and the subscribers it fans out to.
 type channel struct {
+	stats *counters
 	name  string
 	ready chan struct{} // closed once cursor is set or err is
 	err   error
@@ -26,6 +27,7 @@ type channel struct {
 func (ch *channel) add(s *Sub) {
 	s.idx = len(ch.subs)
 	ch.subs = append(ch.subs, s)
+	ch.stats.subscriptions.Add(1)
 }
 
 // remove deletes s from the subscribers; ch.mu must be held.
@@ -40,19 +42,21 @@ func (ch *channel) remove(s *Sub) bool {
 	ch.subs[last] = nil
 	ch.subs = ch.subs[:last]
 	s.idx = -1
+	ch.stats.subscriptions.Add(-1)
 	return true
 }
 
 // dispatch fans a batch read after the cursor out to live subscribers.
-// It returns how many messages it queued and how many connections it kicked.
-func (ch *channel) dispatch(b *store.Batch) (delivered, kicked int) {
+func (ch *channel) dispatch(b *store.Batch) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
+	delivered := 0
 	if b.Gap != nil {
+		ch.stats.gap(b.Gap, len(ch.subs))
 		m := &Message{Channel: ch.name, Gap: b.Gap}
 		for i := 0; i < len(ch.subs); i++ {
 			if s := ch.subs[i]; !s.conn.Offer(s, m) {
-				kicked += ch.kick(s, &i)
+				ch.kick(s, &i)
 			}
 		}
 	}
@@ -69,21 +73,21 @@ func (ch *channel) dispatch(b *store.Batch) (delivered, kicked int) {
 				continue
 			}
 			if !s.conn.Offer(s, m) {
-				kicked += ch.kick(s, &i)
+				ch.kick(s, &i)
 				continue
 			}
 			delivered++
 		}
 	}
 	ch.cursor = b.Last(ch.cursor)
-	return delivered, kicked
+	ch.stats.delivered.Add(uint64(delivered))
 }
 
 // kick removes s, which could not keep up, and steps the loop index back
 // over the subscriber swapped into its place.
-func (ch *channel) kick(s *Sub, i *int) int {
+func (ch *channel) kick(s *Sub, i *int) {
 	ch.remove(s)
 	s.conn.Kick(ErrSlowConsumer)
+	ch.stats.kicked.Add(1)
 	*i--
-	return 1
 }

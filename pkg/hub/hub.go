@@ -36,6 +36,9 @@ type Config struct {
 	// store's defaults.
 	ProbeInterval time.Duration
 	PollInterval  time.Duration
+	// ReadLatency, when set, is told the round trip of every pipelined
+	// read of dirty channels. It must not block.
+	ReadLatency func(time.Duration)
 	// Logger receives the hub's events. Nil means discard.
 	Logger *slog.Logger
 }
@@ -65,15 +68,6 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
-// Stats are the hub's counters since start.
-type Stats struct {
-	Channels   int
-	Delivered  uint64
-	Kicked     uint64
-	Reads      uint64
-	ReadErrors uint64
-}
-
 // Hub fans entries out to local subscribers. Create it with New and start
 // it with Run.
 type Hub struct {
@@ -88,8 +82,8 @@ type Hub struct {
 	dirty   []*channel
 	wake    chan struct{}
 
-	delivered, kicked, reads, readErrors atomic.Uint64
-	readFailing                          atomic.Bool
+	stats       counters
+	readFailing atomic.Bool
 }
 
 // New returns a hub for cfg.
@@ -141,18 +135,8 @@ func (h *Hub) Ready() bool {
 // false means the node is polling.
 func (h *Hub) Notified() bool { return h.doorbell.Proven() }
 
-// Stats returns the hub's counters.
-func (h *Hub) Stats() Stats {
-	h.mu.Lock()
-	n := len(h.channels)
-	h.mu.Unlock()
-	return Stats{
-		Channels: n, Delivered: h.delivered.Load(), Kicked: h.kicked.Load(),
-		Reads: h.reads.Load(), ReadErrors: h.readErrors.Load(),
-	}
-}
-
 func (h *Hub) ring(name string) {
+	h.stats.wakeups.Add(1)
 	h.mu.Lock()
 	ch := h.channels[name]
 	h.mu.Unlock()
@@ -162,6 +146,7 @@ func (h *Hub) ring(name string) {
 }
 
 func (h *Hub) ringAll() {
+	h.stats.sweeps.Add(1)
 	h.mu.Lock()
 	all := make([]*channel, 0, len(h.channels))
 	for _, ch := range h.channels {
@@ -235,10 +220,12 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 	for i, ch := range batch {
 		cursors[i] = store.Cursor{Channel: ch.name, After: ch.cursor}
 	}
-	h.reads.Add(1)
+	h.stats.reads.Add(1)
+	start := time.Now()
 	results, err := h.store.ReadMany(ctx, cursors, h.cfg.ReadBatch)
+	h.observeRead(start)
 	if err != nil {
-		h.readErrors.Add(1)
+		h.stats.readErrors.Add(1)
 		h.readFailing.Store(true)
 		return err
 	}
@@ -246,13 +233,11 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 	for i, ch := range batch {
 		if err := results[i].Err; err != nil {
 			// Only this channel's key is bad; it is read again when rung.
-			h.readErrors.Add(1)
+			h.stats.readErrors.Add(1)
 			h.cfg.Logger.Warn("cannot read channel", "channel", ch.name, "err", err)
 			continue
 		}
-		d, k := ch.dispatch(&results[i])
-		h.delivered.Add(uint64(d))
-		h.kicked.Add(uint64(k))
+		ch.dispatch(&results[i])
 		if results[i].Full {
 			h.markDirty(ch)
 		}

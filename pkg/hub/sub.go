@@ -60,6 +60,7 @@ func (h *Hub) Join(ctx context.Context, conn Conn, channel string, since *store.
 		return nil, err
 	}
 	s.pos, s.start, s.pending = *since, *since, &b
+	h.stats.replays.Add(1)
 	if b.Gap != nil && b.Gap.Reason == store.GapReset {
 		s.start = b.Gap.Resume
 	}
@@ -109,7 +110,10 @@ func (h *Hub) handOver(s *Sub) bool {
 }
 
 func (s *Sub) replay(ctx context.Context, b *store.Batch) error {
+	stats := &s.hub.stats
+	stats.replayed.Add(uint64(len(b.Entries)))
 	if b.Gap != nil {
+		stats.gap(b.Gap, 1)
 		if err := s.conn.Send(ctx, s, &Message{Channel: s.ch.name, Gap: b.Gap}); err != nil {
 			return err
 		}
@@ -154,7 +158,7 @@ func (h *Hub) acquire(ctx context.Context, name string) (*channel, error) {
 		h.mu.Unlock()
 		return h.await(ctx, ch)
 	}
-	ch = &channel{name: name, ready: make(chan struct{}), refs: 1}
+	ch = &channel{stats: &h.stats, name: name, ready: make(chan struct{}), refs: 1}
 	h.channels[name] = ch
 	h.mu.Unlock()
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pushcluster/pushcluster/pkg/devstore"
 	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/metrics"
 	"github.com/pushcluster/pushcluster/pkg/store"
 	"github.com/pushcluster/pushcluster/pkg/transport"
 )
@@ -55,14 +56,15 @@ type Config struct {
 
 // Node is a running push node's parts.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	dev    *devstore.Store
-	rdb    *redis.Client
-	store  *store.Store
-	hub    *hub.Hub
-	server *transport.Server
-	ln     net.Listener
+	cfg     Config
+	log     *slog.Logger
+	dev     *devstore.Store
+	rdb     *redis.Client
+	store   *store.Store
+	hub     *hub.Hub
+	server  *transport.Server
+	metrics *metrics.Metrics
+	ln      net.Listener
 }
 
 // New connects the node's parts; Run starts them.
@@ -121,18 +123,31 @@ func (n *Node) build() (err error) {
 	if n.store, err = store.New(store.Config{Client: n.rdb, Prefix: n.cfg.Prefix, MaxLen: n.cfg.MaxLen}); err != nil {
 		return err
 	}
+	n.metrics = metrics.New()
 	n.hub, err = hub.New(hub.Config{
 		Store: n.store, DB: n.rdb.Options().DB, Node: n.cfg.Name,
 		ProbeInterval: n.cfg.ProbeInterval, PollInterval: n.cfg.PollInterval,
-		Logger: n.log,
+		ReadLatency: n.metrics.ObserveRead,
+		Logger:      n.log,
 	})
 	if err != nil {
 		return err
 	}
 	tc := n.cfg.Transport
 	tc.Hub, tc.Store, tc.Node, tc.Logger = n.hub, n.store, n.cfg.Name, n.log
-	n.server, err = transport.New(tc)
-	return err
+	if n.server, err = transport.New(tc); err != nil {
+		return err
+	}
+	n.metrics.Watch(n.hub.Stats, n.server.Stats)
+	return nil
+}
+
+// handler serves the transport's routes and /metrics on one port.
+func (n *Node) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", n.metrics.Handler())
+	mux.Handle("/", n.server.Handler())
+	return mux
 }
 
 func (n *Node) listen() error {
@@ -180,7 +195,8 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	hs := &http.Server{Handler: n.server.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
+	raiseFileLimit(n.log)
+	hs := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
 	n.log.Info("node serving", "node", n.cfg.Name, "addr", n.ln.Addr().String())
 
 	hubCtx, stopHub := context.WithCancel(context.Background())

@@ -81,6 +81,7 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, perr.status, perr.code, perr.err)
 		return
 	}
+	s.stats.pubHTTP.Add(1)
 	writeJSON(w, http.StatusOK, map[string]string{"id": id.String()})
 }
 

@@ -125,6 +125,7 @@ type Server struct {
 	mu      sync.Mutex
 	clients map[client]struct{}
 	closing bool
+	stats   counters
 }
 
 // New returns a server for cfg.
@@ -189,13 +190,18 @@ func (s *Server) track(c client) bool {
 		return false
 	}
 	s.clients[c] = struct{}{}
+	s.gauge(c).Add(1)
 	return true
 }
 
 func (s *Server) untrack(c client) {
 	s.mu.Lock()
+	_, ok := s.clients[c]
 	delete(s.clients, c)
 	s.mu.Unlock()
+	if ok {
+		s.gauge(c).Add(-1)
+	}
 }
 
 func (s *Server) closeAll() {

@@ -94,8 +94,10 @@ func (c *sseConn) requestedPositions(r *http.Request) (since []store.ID, gapReas
 	since, err := decodeCursor(last, c.channels)
 	switch {
 	case errors.Is(err, errCursorMismatch):
+		c.srv.stats.gapsMismatch.Add(1)
 		return nil, "mismatch"
 	case err != nil:
+		c.srv.stats.gapsMalformed.Add(1)
 		return nil, store.GapMalformed
 	}
 	return since, ""

@@ -184,6 +184,7 @@ func (c *wsConn) publish(f clientFrame) {
 		c.reject(f.Ref, perr.code, perr.err)
 		return
 	}
+	c.srv.stats.pubWS.Add(1)
 	c.reply(&serverFrame{Type: "ack", Ref: f.Ref, Channel: f.Channel, ID: id.String()})
 }
 

@@ -1,0 +1,128 @@
+// Package metrics exposes a node's counters in the Prometheus format at
+// /metrics. The hub and server keep plain atomic counters on their hot
+// paths; this package reads them once per scrape.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/transport"
+)
+
+const namespace = "pushcluster"
+
+// Metrics is a node's Prometheus registry.
+type Metrics struct {
+	reg      *prometheus.Registry
+	readTime prometheus.Histogram
+	hub      func() hub.Stats
+	server   func() transport.Stats
+}
+
+// New returns a registry with the Go runtime and process collectors.
+// Attach the node's parts with Watch before serving.
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.readTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "redis_read_seconds",
+		Help:    "Round trip of one pipelined read of the channels that moved.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
+	})
+	m.reg.MustRegister(m.readTime,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// ObserveRead records one read's round trip; it is the hub's ReadLatency hook.
+func (m *Metrics) ObserveRead(d time.Duration) { m.readTime.Observe(d.Seconds()) }
+
+// Watch makes the registry report the hub's and the server's counters.
+func (m *Metrics) Watch(h func() hub.Stats, s func() transport.Stats) {
+	m.hub, m.server = h, s
+	m.reg.MustRegister(m)
+}
+
+// Handler serves the registry.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+type desc struct {
+	*prometheus.Desc
+	kind prometheus.ValueType
+}
+
+func newDesc(name, help string, kind prometheus.ValueType, labels ...string) desc {
+	return desc{prometheus.NewDesc(namespace+"_"+name, help, labels, nil), kind}
+}
+
+var (
+	descConnections   = newDesc("connections", "Open client connections.", prometheus.GaugeValue, "transport")
+	descSubscriptions = newDesc("subscriptions", "Live subscriptions on this node.", prometheus.GaugeValue)
+	descChannels      = newDesc("channels_of_interest", "Channels with at least one local subscriber.", prometheus.GaugeValue)
+	descNotified      = newDesc("doorbell_notified", "1 when keyspace notifications are proven to arrive; 0 while polling.", prometheus.GaugeValue)
+	descDeliveries    = newDesc("deliveries_total", "Messages queued to connections by live fan-out.", prometheus.CounterValue)
+	descSlow          = newDesc("slow_consumer_disconnects_total", "Connections cut off because their queue filled.", prometheus.CounterValue)
+	descReplays       = newDesc("replays_total", "Subscriptions that resumed from a position.", prometheus.CounterValue)
+	descReplayed      = newDesc("replayed_entries_total", "Entries sent by replays.", prometheus.CounterValue)
+	descGaps          = newDesc("gaps_total", "Gaps signalled to subscribers, by reason.", prometheus.CounterValue, "reason")
+	descWakeups       = newDesc("wakeups_total", "Doorbell rings for one channel.", prometheus.CounterValue)
+	descSweeps        = newDesc("catchup_sweeps_total", "Rings for every channel of interest: reconnects, failed probes, polls.", prometheus.CounterValue)
+	descReads         = newDesc("redis_reads_total", "Pipelined reads of the channels that moved.", prometheus.CounterValue)
+	descReadErrors    = newDesc("redis_read_errors_total", "Failed reads (whole pipelines or single channels).", prometheus.CounterValue)
+	descPublishes     = newDesc("publishes_total", "Publishes through this node, by interface.", prometheus.CounterValue, "via")
+)
+
+var allDescs = []desc{
+	descConnections, descSubscriptions, descChannels, descNotified, descDeliveries,
+	descSlow, descReplays, descReplayed, descGaps, descWakeups, descSweeps,
+	descReads, descReadErrors, descPublishes,
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range allDescs {
+		ch <- d.Desc
+	}
+}
+
+// Collect implements prometheus.Collector, reading each part's counters once.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	h, s := m.hub(), m.server()
+	emit := func(d desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d.Desc, d.kind, v, labels...)
+	}
+	emit(descConnections, float64(s.SSE), "sse")
+	emit(descConnections, float64(s.WebSocket), "websocket")
+	emit(descSubscriptions, float64(h.Subscriptions))
+	emit(descChannels, float64(h.Channels))
+	emit(descNotified, boolFloat(h.Notified))
+	emit(descDeliveries, float64(h.Delivered))
+	emit(descSlow, float64(h.Kicked))
+	emit(descReplays, float64(h.Replays))
+	emit(descReplayed, float64(h.Replayed))
+	emit(descGaps, float64(h.GapsTrimmed), "trimmed")
+	emit(descGaps, float64(h.GapsReset), "reset")
+	emit(descGaps, float64(s.GapsMalformed), "malformed")
+	emit(descGaps, float64(s.GapsMismatch), "mismatch")
+	emit(descWakeups, float64(h.Wakeups))
+	emit(descSweeps, float64(h.Sweeps))
+	emit(descReads, float64(h.Reads))
+	emit(descReadErrors, float64(h.ReadErrors))
+	emit(descPublishes, float64(s.PublishesHTTP), "http")
+	emit(descPublishes, float64(s.PublishesWS), "websocket")
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,36 @@
+package transport
+
+import "sync/atomic"
+
+// Stats are the server's gauges and counters.
+type Stats struct {
+	SSE, WebSocket int64 // open connections by transport
+	PublishesHTTP  uint64
+	PublishesWS    uint64
+	// Resume positions that could not be applied at all, per subscriber.
+	GapsMalformed, GapsMismatch uint64
+}
+
+type counters struct {
+	sse, ws                     atomic.Int64
+	pubHTTP, pubWS              atomic.Uint64
+	gapsMalformed, gapsMismatch atomic.Uint64
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	c := &s.stats
+	return Stats{
+		SSE: c.sse.Load(), WebSocket: c.ws.Load(),
+		PublishesHTTP: c.pubHTTP.Load(), PublishesWS: c.pubWS.Load(),
+		GapsMalformed: c.gapsMalformed.Load(), GapsMismatch: c.gapsMismatch.Load(),
+	}
+}
+
+// gauge returns the open-connection gauge for c's transport.
+func (s *Server) gauge(c client) *atomic.Int64 {
+	if _, ok := c.(*wsConn); ok {
+		return &s.stats.ws
+	}
+	return &s.stats.sse
+}
