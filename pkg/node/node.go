@@ -48,6 +48,9 @@ type Config struct {
 	// ProbeInterval and PollInterval tune the doorbell; zero means defaults.
 	ProbeInterval time.Duration
 	PollInterval  time.Duration
+	// DebugListen, when set, serves net/http/pprof on this address (keep it
+	// private: profiles reveal internals). Empty means off.
+	DebugListen string
 	// ShutdownTimeout bounds graceful shutdown. Defaults to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// Logger receives the node's logs. Nil means discard.
@@ -210,6 +213,9 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 	}
 	run(func() { n.hub.Run(hubCtx) })
+	if n.cfg.DebugListen != "" {
+		run(func() { n.serveDebug(ctx) })
+	}
 	run(func() { n.server.Run(ctx) })
 	serveErr := make(chan error, 1)
 	run(func() { serveErr <- hs.Serve(n.ln) })
