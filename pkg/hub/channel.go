@@ -46,48 +46,63 @@ func (ch *channel) remove(s *Sub) bool {
 	return true
 }
 
-// dispatch fans a batch read after the cursor out to live subscribers.
-func (ch *channel) dispatch(b *store.Batch) {
+// dispatch fans a batch read after the cursor out to live subscribers,
+// spreading large channels over the fan-out workers.
+func (ch *channel) dispatch(b *store.Batch, f *fanout) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	delivered := 0
+	msgs := messagesOf(ch.name, b)
 	if b.Gap != nil {
 		ch.stats.gap(b.Gap, len(ch.subs))
-		m := &Message{Channel: ch.name, Gap: b.Gap}
-		for i := 0; i < len(ch.subs); i++ {
-			if s := ch.subs[i]; !s.conn.Offer(s, m) {
-				ch.kick(s, &i)
-			}
-		}
 	}
-	for k := range b.Entries {
-		m := &Message{Channel: ch.name, Entry: b.Entries[k]}
-		id := m.Entry.ID
-		for i := 0; i < len(ch.subs); i++ {
-			s := ch.subs[i]
-			if !s.pos.Less(id) {
-				continue
-			}
-			s.pos = id
-			if !m.Entry.For(s.conn.Client()) {
-				continue
-			}
-			if !s.conn.Offer(s, m) {
-				ch.kick(s, &i)
-				continue
-			}
-			delivered++
-		}
+	for _, s := range f.deliver(ch.subs, msgs) {
+		ch.remove(s)
+		s.conn.Kick(ErrSlowConsumer)
+		ch.stats.kicked.Add(1)
 	}
 	ch.cursor = b.Last(ch.cursor)
-	ch.stats.delivered.Add(uint64(delivered))
 }
 
-// kick removes s, which could not keep up, and steps the loop index back
-// over the subscriber swapped into its place.
-func (ch *channel) kick(s *Sub, i *int) {
-	ch.remove(s)
-	s.conn.Kick(ErrSlowConsumer)
-	ch.stats.kicked.Add(1)
-	*i--
+// messagesOf wraps a batch's gap and entries as shared messages.
+func messagesOf(channel string, b *store.Batch) []*Message {
+	msgs := make([]*Message, 0, len(b.Entries)+1)
+	if b.Gap != nil {
+		msgs = append(msgs, &Message{Channel: channel, Gap: b.Gap})
+	}
+	for i := range b.Entries {
+		msgs = append(msgs, &Message{Channel: channel, Entry: b.Entries[i]})
+	}
+	return msgs
+}
+
+// deliverTo offers s the messages it has not had and that are for it, in
+// runs, and advances its position. It reports false when s's queue is full.
+func deliverTo(s *Sub, msgs []*Message, stats *counters) bool {
+	client := s.conn.Client()
+	start, n := -1, 0
+	for i, m := range msgs {
+		ok := m.Gap != nil
+		if !ok && s.pos.Less(m.Entry.ID) {
+			s.pos = m.Entry.ID
+			ok = m.Entry.For(client)
+		}
+		switch {
+		case ok && start < 0:
+			start = i
+		case !ok && start >= 0:
+			if !s.conn.Offer(s, msgs[start:i]) {
+				return false
+			}
+			n += i - start
+			start = -1
+		}
+	}
+	if start >= 0 {
+		if !s.conn.Offer(s, msgs[start:]) {
+			return false
+		}
+		n += len(msgs) - start
+	}
+	stats.delivered.Add(uint64(n))
+	return true
 }

@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
@@ -16,32 +17,49 @@ var ErrSlowConsumer = errors.New("hub: slow consumer")
 type Conn interface {
 	// Client is the client's ID, matched against an entry's To and Exclude.
 	Client() string
-	// Offer queues a live message and must not block; false means the
-	// queue is full, and the hub then removes the subscription and kicks.
-	Offer(s *Sub, m *Message) bool
-	// Send queues a replayed message, waiting for room; it fails once the
+	// Offer queues live messages of s's channel, in order, and must not
+	// block; false means the queue is full, and the hub then removes the
+	// subscription and kicks. Several messages come at once when entries
+	// arrive in a burst, so a transport can write them together.
+	Offer(s *Sub, msgs []*Message) bool
+	// Send queues replayed messages, waiting for room; it fails once the
 	// connection is closed or ctx ends.
-	Send(ctx context.Context, s *Sub, m *Message) error
+	Send(ctx context.Context, s *Sub, msgs []*Message) error
 	// Kick cuts the connection off for reason. It must not block and must
 	// not call back into the hub synchronously.
 	Kick(reason error)
 }
 
-// Message is one delivery on a channel: an entry, or a gap notice.
+// Message is one delivery on a channel: an entry, or a gap notice. One
+// Message is shared by every subscriber of the channel.
 type Message struct {
 	Channel string
 	Entry   store.Entry
 	// Gap, when set, says entries may be missing before the next one; Entry
 	// is then empty.
 	Gap *store.Gap
-	// Frames is scratch space where transports cache their encoding of the
-	// message, one slot each, so a fan-out encodes once. Only the goroutine
-	// delivering the message touches it.
-	Frames [4][]byte
+
+	frames [frameSlots]frameCache
 }
 
-// Frame slots in Message.Frames.
+type frameCache struct {
+	once sync.Once
+	b    []byte
+}
+
+// Frame slots: one per encoding a transport caches in a Message.
 const (
 	FrameSSE = iota
+	FrameSSERaw
 	FrameWS
+	frameSlots
 )
+
+// Frame returns the message's encoding in slot, building it on first use,
+// so a fan-out encodes once however many connections (and fan-out workers)
+// deliver it. build must depend on the message alone.
+func (m *Message) Frame(slot int, build func(*Message) []byte) []byte {
+	c := &m.frames[slot]
+	c.once.Do(func() { c.b = build(m) })
+	return c.b
+}

@@ -36,6 +36,9 @@ type Config struct {
 	// store's defaults.
 	ProbeInterval time.Duration
 	PollInterval  time.Duration
+	// FanoutWorkers is how many goroutines write one channel's messages to
+	// its subscribers. Defaults to GOMAXPROCS.
+	FanoutWorkers int
 	// ReadLatency, when set, is told the round trip of every pipelined
 	// read of dirty channels. It must not block.
 	ReadLatency func(time.Duration)
@@ -49,7 +52,7 @@ func (cfg Config) Validate() error {
 	if cfg.Store == nil {
 		errs = append(errs, errors.New("hub: no store"))
 	}
-	if cfg.ReadBatch < 0 || cfg.ChannelsPerRead < 0 {
+	if cfg.ReadBatch < 0 || cfg.ChannelsPerRead < 0 || cfg.FanoutWorkers < 0 {
 		errs = append(errs, errors.New("hub: read sizes must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -84,6 +87,7 @@ type Hub struct {
 
 	stats       counters
 	readFailing atomic.Bool
+	fanout      *fanout
 }
 
 // New returns a hub for cfg.
@@ -97,6 +101,7 @@ func New(cfg Config) (*Hub, error) {
 		store:    cfg.Store,
 		channels: make(map[string]*channel),
 		wake:     make(chan struct{}, 1),
+		fanout:   newFanout(cfg.FanoutWorkers),
 	}
 	db, err := store.NewDoorbell(store.DoorbellConfig{
 		Store: cfg.Store, DB: cfg.DB, Node: cfg.Node,
@@ -120,7 +125,9 @@ func (h *Hub) Run(ctx context.Context) error {
 		defer wg.Done()
 		h.doorbell.Run(ctx)
 	}()
+	h.fanout.run()
 	h.readLoop(ctx)
+	h.fanout.stop()
 	wg.Wait()
 	return nil
 }
@@ -237,7 +244,7 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 			h.cfg.Logger.Warn("cannot read channel", "channel", ch.name, "err", err)
 			continue
 		}
-		ch.dispatch(&results[i])
+		ch.dispatch(&results[i], h.fanout)
 		if results[i].Full {
 			h.markDirty(ch)
 		}

@@ -114,17 +114,18 @@ func (s *Sub) replay(ctx context.Context, b *store.Batch) error {
 	stats.replayed.Add(uint64(len(b.Entries)))
 	if b.Gap != nil {
 		stats.gap(b.Gap, 1)
-		if err := s.conn.Send(ctx, s, &Message{Channel: s.ch.name, Gap: b.Gap}); err != nil {
-			return err
-		}
 	}
 	client := s.conn.Client()
-	for i := range b.Entries {
-		m := &Message{Channel: s.ch.name, Entry: b.Entries[i]}
-		if m.Entry.For(client) {
-			if err := s.conn.Send(ctx, s, m); err != nil {
-				return err
-			}
+	msgs := messagesOf(s.ch.name, b)
+	kept := msgs[:0]
+	for _, m := range msgs {
+		if m.Gap != nil || m.Entry.For(client) {
+			kept = append(kept, m)
+		}
+	}
+	if len(kept) > 0 {
+		if err := s.conn.Send(ctx, s, kept); err != nil {
+			return err
 		}
 	}
 	s.pos = b.Last(s.pos)

@@ -45,6 +45,9 @@ type Config struct {
 	// Transport tunes the HTTP surface; Hub, Store, Node and Logger are
 	// filled in by the node.
 	Transport transport.Config
+	// FanoutWorkers is how many goroutines write a large channel's messages.
+	// Zero means GOMAXPROCS.
+	FanoutWorkers int
 	// ProbeInterval and PollInterval tune the doorbell; zero means defaults.
 	ProbeInterval time.Duration
 	PollInterval  time.Duration
@@ -130,8 +133,9 @@ func (n *Node) build() (err error) {
 	n.hub, err = hub.New(hub.Config{
 		Store: n.store, DB: n.rdb.Options().DB, Node: n.cfg.Name,
 		ProbeInterval: n.cfg.ProbeInterval, PollInterval: n.cfg.PollInterval,
-		ReadLatency: n.metrics.ObserveRead,
-		Logger:      n.log,
+		FanoutWorkers: n.cfg.FanoutWorkers,
+		ReadLatency:   n.metrics.ObserveRead,
+		Logger:        n.log,
 	})
 	if err != nil {
 		return err

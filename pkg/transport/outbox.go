@@ -9,19 +9,30 @@ import (
 // errClosed is returned by outbox.send once the connection is closed.
 var errClosed = errors.New("transport: connection closed")
 
-// frameWriter writes a batch of frames to the wire. It is called from one
-// goroutine at a time, in queue order.
+// frameWriter writes a batch of frames to the wire, blocking as long as it
+// takes (up to its write timeout). It is called from one goroutine at a
+// time, in queue order.
 type frameWriter interface {
 	writeFrames(frames [][]byte) error
 	closeWire(reason error)
 }
 
-// outbox is a connection's bounded queue of outgoing frames. A writer
-// goroutine is started when frames arrive and exits when the queue is empty,
-// so an idle connection holds no goroutine and no buffer here.
+// directWriter is a frameWriter that can also try a write without blocking:
+// it writes what the socket takes now and returns how much. Fan-out then
+// writes in the delivering goroutine, with no handoff, while the client
+// keeps up; only a backed-up client gets a writer goroutine.
+type directWriter interface {
+	tryWrite(frame []byte) (int, error)
+}
+
+// outbox is a connection's bounded queue of outgoing frames (complete wire
+// bytes). A writer goroutine is started only when the socket backs up and
+// exits when the queue is empty, so an idle connection holds no goroutine
+// and no buffer here.
 type outbox struct {
-	w   frameWriter
-	max int
+	w      frameWriter
+	direct directWriter // nil when the wire cannot write without blocking
+	max    int
 
 	mu      sync.Mutex
 	queue   [][]byte
@@ -34,51 +45,47 @@ type outbox struct {
 }
 
 func newOutbox(w frameWriter, max int) *outbox {
-	return &outbox{w: w, max: max}
+	o := &outbox{w: w, max: max}
+	o.direct, _ = w.(directWriter)
+	return o
 }
 
-// offer queues frames unless they would overflow the queue. A closed outbox
-// accepts and drops them: its client reconnects and resumes.
-func (o *outbox) offer(frames ...[]byte) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return true
-	}
-	n := sizeOf(frames)
-	if o.size > 0 && o.size+n > o.max {
-		return false
-	}
-	o.push(frames, n)
-	return true
+// offer queues frame unless it would overflow the queue. A closed outbox
+// accepts and drops it: its client reconnects and resumes.
+func (o *outbox) offer(frame []byte) bool {
+	return o.offerWith(func() []byte { return frame })
 }
 
-// offerWith is offer for frames that must be built in queue order: build
-// runs under the queue's lock. If they do not fit, false is returned and the
+// offerWith is offer for a frame that must be built in queue order: build
+// runs under the queue's lock. If it does not fit, false is returned and the
 // connection is expected to be kicked, so build's effects need no undoing.
-func (o *outbox) offerWith(build func() [][]byte) bool {
+func (o *outbox) offerWith(build func() []byte) bool {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed {
+		o.mu.Unlock()
 		return true
 	}
-	frames := build()
-	n := sizeOf(frames)
-	if o.size > 0 && o.size+n > o.max {
+	frame := build()
+	if o.size > 0 && o.size+len(frame) > o.max {
+		o.mu.Unlock()
 		return false
 	}
-	o.push(frames, n)
+	err := o.put(frame)
+	o.mu.Unlock()
+	if err != nil {
+		o.close(err)
+	}
 	return true
 }
 
-// send queues frames once the queue has room, waiting for the writer.
-func (o *outbox) send(ctx context.Context, frames ...[]byte) error {
-	return o.sendWith(ctx, func() [][]byte { return frames })
+// send queues frame once the queue has room, waiting for the writer.
+func (o *outbox) send(ctx context.Context, frame []byte) error {
+	return o.sendWith(ctx, func() []byte { return frame })
 }
 
-// sendWith is send for frames that must be built in queue order: build runs
-// under the queue's lock, once there is room.
-func (o *outbox) sendWith(ctx context.Context, build func() [][]byte) error {
+// sendWith is send for a frame that must be built in queue order: build
+// runs under the queue's lock, once there is room.
+func (o *outbox) sendWith(ctx context.Context, build func() []byte) error {
 	for {
 		o.mu.Lock()
 		if o.closed {
@@ -86,9 +93,12 @@ func (o *outbox) sendWith(ctx context.Context, build func() [][]byte) error {
 			return errClosed
 		}
 		if o.size < o.max {
-			frames := build()
-			o.push(frames, sizeOf(frames))
+			err := o.put(build())
 			o.mu.Unlock()
+			if err != nil {
+				o.close(err)
+				return errClosed
+			}
 			return nil
 		}
 		if o.room == nil {
@@ -104,14 +114,26 @@ func (o *outbox) sendWith(ctx context.Context, build func() [][]byte) error {
 	}
 }
 
-// push appends frames; o.mu must be held.
-func (o *outbox) push(frames [][]byte, n int) {
-	o.queue = append(o.queue, frames...)
-	o.size += n
+// put writes frame straight to the socket when nothing is queued ahead of
+// it, and queues what the socket did not take. o.mu must be held.
+func (o *outbox) put(frame []byte) error {
+	if o.direct != nil && !o.writing {
+		n, err := o.direct.tryWrite(frame)
+		if err != nil {
+			return err
+		}
+		if n == len(frame) {
+			return nil
+		}
+		frame = frame[n:]
+	}
+	o.queue = append(o.queue, frame)
+	o.size += len(frame)
 	if !o.writing {
 		o.writing = true
 		go o.flush()
 	}
+	return nil
 }
 
 func (o *outbox) flush() {

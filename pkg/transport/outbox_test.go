@@ -93,14 +93,6 @@ func waitIdle(t *testing.T, o *outbox) {
 	})
 }
 
-func frames(s ...string) [][]byte {
-	b := make([][]byte, len(s))
-	for i, f := range s {
-		b[i] = []byte(f)
-	}
-	return b
-}
-
 func TestOutboxOfferBoundsQueue(t *testing.T) {
 	t.Parallel()
 	w := newTestWire()
@@ -113,15 +105,15 @@ func TestOutboxOfferBoundsQueue(t *testing.T) {
 	}
 	// The writer holds "a"; the queue is empty again.
 	steps := []struct {
-		frames [][]byte
-		want   bool
+		frame string
+		want  bool
 	}{
-		{frames("0123456789abcdef"), true}, // larger than max, but the queue is empty
-		{frames("x"), false},
+		{"0123456789abcdef", true}, // larger than max, but the queue is empty
+		{"x", false},
 	}
 	for i, s := range steps {
-		if got := o.offer(s.frames...); got != s.want {
-			t.Fatalf("step %d: offer(%q) = %v, want %v", i, s.frames, got, s.want)
+		if got := o.offer([]byte(s.frame)); got != s.want {
+			t.Fatalf("step %d: offer(%q) = %v, want %v", i, s.frame, got, s.want)
 		}
 	}
 	w.release(nil)
@@ -129,7 +121,7 @@ func TestOutboxOfferBoundsQueue(t *testing.T) {
 		t.Fatalf("second batch = %q", got)
 	}
 	// Fill to exactly max, then one byte more.
-	if !o.offer(frames("0123", "45")...) || !o.offer([]byte("6789")) {
+	if !o.offer([]byte("0123")) || !o.offer([]byte("45")) || !o.offer([]byte("6789")) {
 		t.Fatal("offer up to max refused")
 	}
 	if o.offer([]byte("!")) {
@@ -157,7 +149,7 @@ func TestOutboxWritesInOrder(t *testing.T) {
 		case 0:
 			o.offer([]byte(f))
 		case 1:
-			o.offerWith(func() [][]byte { return frames(f) })
+			o.offerWith(func() []byte { return []byte(f) })
 		case 2:
 			if err := o.send(ctx, []byte(f)); err != nil {
 				t.Fatalf("send: %v", err)
@@ -282,7 +274,7 @@ func TestOutboxClose(t *testing.T) {
 	if !o.isClosed() {
 		t.Error("isClosed() = false after close")
 	}
-	if !o.offer([]byte("x")) || !o.offerWith(func() [][]byte { return frames("y") }) {
+	if !o.offer([]byte("x")) || !o.offerWith(func() []byte { return []byte("y") }) {
 		t.Error("offer to a closed outbox refused; it should drop")
 	}
 	if err := o.send(context.Background(), []byte("z")); !errors.Is(err, errClosed) {

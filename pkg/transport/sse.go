@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"syscall"
 	"sort"
 	"strings"
 	"sync"
@@ -29,6 +31,7 @@ type sseConn struct {
 	client   string
 	channels []string // sorted
 	hash     string
+	chunked  bool // frames carry HTTP/1.1 chunk framing: the wire is hijacked
 	box      *outbox
 	pos      []store.ID
 	ctx      context.Context
@@ -58,6 +61,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		parent = context.Background() // the request's context ends with this handler
 	}
 	c.ctx, c.cancel = context.WithCancel(parent)
+	c.chunked = wire.chunked
 	wire.onClose = c.cancel
 	c.box = newOutbox(wire, s.cfg.QueueBytes)
 	if !s.track(c) {
@@ -119,12 +123,12 @@ func (c *sseConn) start(since []store.ID, gapReason string) error {
 		c.subs = append(c.subs, sub)
 		c.pos[i] = sub.Start()
 	}
-	if err := c.box.send(c.ctx, c.welcome()); err != nil {
+	if err := c.box.send(c.ctx, c.wrap(c.welcome())); err != nil {
 		return err
 	}
 	if gapReason != "" {
 		data, _ := json.Marshal(gapNotice{Channels: c.channels, Reason: gapReason})
-		if err := c.box.send(c.ctx, sseControl(EventGap, "", data)); err != nil {
+		if err := c.box.send(c.ctx, c.wrap(sseControl(EventGap, "", data))); err != nil {
 			return err
 		}
 	}
@@ -161,7 +165,7 @@ func joinRetrying(ctx context.Context, hb *hub.Hub, c hub.Conn, channel string, 
 func (c *sseConn) fail(err error) {
 	if errors.Is(err, store.ErrUnreadable) {
 		data, _ := json.Marshal(errorDetail{Code: codeUnreadable, Message: err.Error()})
-		c.box.send(c.ctx, sseControl(EventError, "", data))
+		c.box.send(c.ctx, c.wrap(sseControl(EventError, "", data)))
 	}
 	c.box.closeAfterFlush(err)
 }
@@ -190,23 +194,42 @@ func (c *sseConn) welcome() []byte {
 
 func (c *sseConn) Client() string { return c.client }
 
-func (c *sseConn) Offer(s *hub.Sub, m *hub.Message) bool {
-	return c.box.offerWith(func() [][]byte { return c.frames(s, m) })
+func (c *sseConn) Offer(s *hub.Sub, msgs []*hub.Message) bool {
+	return c.box.offerWith(func() []byte { return c.frames(s, msgs) })
 }
 
-func (c *sseConn) Send(ctx context.Context, s *hub.Sub, m *hub.Message) error {
-	return c.box.sendWith(ctx, func() [][]byte { return c.frames(s, m) })
+func (c *sseConn) Send(ctx context.Context, s *hub.Sub, msgs []*hub.Message) error {
+	return c.box.sendWith(ctx, func() []byte { return c.frames(s, msgs) })
+}
+
+// frames encodes a burst as one write.
+func (c *sseConn) frames(s *hub.Sub, msgs []*hub.Message) []byte {
+	if len(msgs) == 1 {
+		return c.frame(s, msgs[0])
+	}
+	var b []byte
+	for _, m := range msgs {
+		b = append(b, c.frame(s, m)...)
+	}
+	return b
 }
 
 func (c *sseConn) Kick(reason error) { c.box.close(reason) }
 
-func (c *sseConn) heartbeat() { c.box.offer(sseHeartbeat) }
+func (c *sseConn) heartbeat() {
+	if c.chunked {
+		c.box.offer(sseHeartbeatChunk)
+	} else {
+		c.box.offer(sseHeartbeat)
+	}
+}
 
 func (c *sseConn) shutdown() { c.box.close(errShutdown) }
 
-// frames encodes m and advances the position of its channel; it runs under
-// the outbox lock.
-func (c *sseConn) frames(s *hub.Sub, m *hub.Message) [][]byte {
+// frame encodes m as wire bytes and advances the position of its channel;
+// it runs under the outbox lock. For one channel the frame is shared by
+// every subscriber; for several, the id line is this connection's cursor.
+func (c *sseConn) frame(s *hub.Sub, m *hub.Message) []byte {
 	i := c.index(s.Channel())
 	if m.Gap != nil {
 		c.pos[i] = m.Gap.Resume
@@ -214,20 +237,27 @@ func (c *sseConn) frames(s *hub.Sub, m *hub.Message) [][]byte {
 			Channels: []string{m.Channel}, Reason: m.Gap.Reason,
 			From: m.Gap.From.String(), Resume: m.Gap.Resume.String(),
 		})
-		return [][]byte{sseControl(EventGap, encodeCursor(c.hash, c.pos), data)}
+		return c.wrap(sseControl(EventGap, encodeCursor(c.hash, c.pos), data))
 	}
 	c.pos[i] = m.Entry.ID
-	full := m.Frames[hub.FrameSSE]
-	if full == nil {
-		id := m.Entry.ID.String()
-		full = append(sseIDLine(id), sseBody(&m.Entry)...)
-		m.Frames[hub.FrameSSE] = full
-	}
 	if len(c.channels) == 1 {
-		return [][]byte{full}
+		if c.chunked {
+			return m.Frame(hub.FrameSSE, sseChunkedFrame)
+		}
+		return m.Frame(hub.FrameSSERaw, sseFrame)
 	}
-	body := full[strings.IndexByte(string(full), '\n')+1:]
-	return [][]byte{sseIDLine(encodeCursor(c.hash, c.pos)), body}
+	raw := m.Frame(hub.FrameSSERaw, sseFrame)
+	body := raw[bytes.IndexByte(raw, '\n')+1:]
+	id := sseIDLine(encodeCursor(c.hash, c.pos))
+	return c.wrap(append(id, body...))
+}
+
+// wrap adds the chunk framing of a hijacked HTTP/1.1 response.
+func (c *sseConn) wrap(frame []byte) []byte {
+	if !c.chunked {
+		return frame
+	}
+	return chunk(frame)
 }
 
 func (c *sseConn) index(channel string) int {
@@ -265,6 +295,7 @@ func (s *Server) parseChannels(raw []string) ([]string, error) {
 // when it can, so the server's per-request buffers and goroutine are freed.
 type sseWire struct {
 	conn    net.Conn // nil when not hijacked
+	raw     syscall.RawConn
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	chunked bool
@@ -298,6 +329,9 @@ func openSSE(w http.ResponseWriter, r *http.Request, timeout time.Duration) (*ss
 
 func (w *sseWire) hijacked(conn net.Conn, brw *bufio.ReadWriter, r *http.Request) (*sseWire, error) {
 	w.conn = conn
+	if sc, ok := conn.(syscall.Conn); ok {
+		w.raw, _ = sc.SyscallConn()
+	}
 	header := sseHeader
 	if r.ProtoAtLeast(1, 1) {
 		w.chunked = true
@@ -319,16 +353,32 @@ func (w *sseWire) writeFrames(frames [][]byte) error {
 		return w.writeResponse(frames)
 	}
 	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	bufs := make(net.Buffers, 0, len(frames)+2)
-	if w.chunked {
-		bufs = append(bufs, fmt.Appendf(nil, "%x\r\n", sizeOf(frames)))
-	}
-	bufs = append(bufs, frames...)
-	if w.chunked {
-		bufs = append(bufs, []byte("\r\n"))
-	}
+	bufs := net.Buffers(frames)
 	_, err := bufs.WriteTo(w.conn)
 	return err
+}
+
+// tryWrite writes what the socket takes now, without blocking: one write
+// system call on the non-blocking descriptor.
+func (w *sseWire) tryWrite(frame []byte) (int, error) {
+	if w.raw == nil {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if rerr := w.raw.Write(func(fd uintptr) bool {
+		n, err = syscall.Write(int(fd), frame)
+		return true
+	}); rerr != nil {
+		return 0, rerr
+	}
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	return n, nil
 }
 
 func (w *sseWire) writeResponse(frames [][]byte) error {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -15,7 +16,29 @@ const (
 	EventError   = "push.error"
 )
 
-var sseHeartbeat = []byte(":\n\n")
+var (
+	sseHeartbeat      = []byte(":\n\n")
+	sseHeartbeatChunk = chunk(sseHeartbeat)
+)
+
+// chunk frames b as one HTTP/1.1 chunk.
+func chunk(b []byte) []byte {
+	out := make([]byte, 0, len(b)+12)
+	out = strconv.AppendUint(out, uint64(len(b)), 16)
+	out = append(out, "\r\n"...)
+	out = append(out, b...)
+	return append(out, "\r\n"...)
+}
+
+// sseFrame encodes an entry for a one-channel stream: its ID, then its body.
+func sseFrame(m *hub.Message) []byte {
+	return append(sseIDLine(m.Entry.ID.String()), sseBody(&m.Entry)...)
+}
+
+// sseChunkedFrame is sseFrame as one HTTP/1.1 chunk.
+func sseChunkedFrame(m *hub.Message) []byte {
+	return chunk(sseFrame(m))
+}
 
 // appendSSEData appends data as "data:" lines, splitting on CRLF, CR and LF
 // as the WHATWG parser does, so a payload can never start another field.

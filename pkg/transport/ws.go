@@ -199,12 +199,22 @@ func (c *wsConn) reject(ref []byte, code string, err error) {
 
 func (c *wsConn) Client() string { return c.client }
 
-func (c *wsConn) Offer(s *hub.Sub, m *hub.Message) bool {
-	return c.box.offer(wsFrame(m))
+func (c *wsConn) Offer(s *hub.Sub, msgs []*hub.Message) bool {
+	for _, m := range msgs {
+		if !c.box.offer(wsFrame(m)) {
+			return false
+		}
+	}
+	return true
 }
 
-func (c *wsConn) Send(ctx context.Context, s *hub.Sub, m *hub.Message) error {
-	return c.box.send(ctx, wsFrame(m))
+func (c *wsConn) Send(ctx context.Context, s *hub.Sub, msgs []*hub.Message) error {
+	for _, m := range msgs {
+		if err := c.box.send(ctx, wsFrame(m)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // wsFrame encodes m once for every WebSocket subscriber of its channel.
@@ -214,12 +224,13 @@ func wsFrame(m *hub.Message) []byte {
 		return (&serverFrame{Type: "gap", Channel: m.Channel, Reason: g.Reason,
 			From: g.From.String(), Resume: g.Resume.String()}).encode()
 	}
-	if m.Frames[hub.FrameWS] == nil {
-		e := &m.Entry
-		m.Frames[hub.FrameWS] = (&serverFrame{Type: "message", Channel: m.Channel,
-			ID: e.ID.String(), Event: e.Event, Data: &e.Data}).encode()
-	}
-	return m.Frames[hub.FrameWS]
+	return m.Frame(hub.FrameWS, wsMessageFrame)
+}
+
+func wsMessageFrame(m *hub.Message) []byte {
+	e := &m.Entry
+	return (&serverFrame{Type: "message", Channel: m.Channel,
+		ID: e.ID.String(), Event: e.Event, Data: &e.Data}).encode()
 }
 
 func (c *wsConn) Kick(reason error) { c.box.close(reason) }
