@@ -38,6 +38,8 @@ func TestDemoPageInChromium(t *testing.T) {
 	tabA := newChromium(t)
 	run(t, tabA, chromedp.Navigate(a.base+"/"))
 	waitConnected(t, tabA, "node-a")
+	// The page shows a redis-cli line that works with this node's prefix.
+	waitEval(t, tabA, `document.querySelector('#cli-xadd').textContent.includes(`+jsString("XADD "+c.prefix+"demo")+`) ? "ok" : "no"`, "ok")
 
 	first := "hello from XADD <b>x</b>"
 	id1 := c.xadd("demo", "event", "myEve", "data", first)

@@ -1,18 +1,27 @@
 package transport
 
 import (
+	"bytes"
 	_ "embed"
+	"html"
 	"net/http"
 )
 
 //go:embed demo.html
 var demoPage []byte
 
+// demo returns the demo page for a node whose streams use prefix, so the
+// redis-cli line it shows works as printed.
+func demo(prefix string) []byte {
+	attr := []byte(`data-prefix="` + html.EscapeString(prefix) + `"`)
+	return bytes.Replace(demoPage, []byte(`data-prefix="push:"`), attr, 1)
+}
+
 // serveDemo writes the demo page, embedded so the binary needs no files on
 // disk. It is sent with no-cache so a redeployed node's page is picked up.
-func serveDemo(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serveDemo(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
-	w.Write(demoPage)
+	w.Write(s.demo)
 }

@@ -119,8 +119,9 @@ type client interface {
 // http.Server; Run sends heartbeats and, when ctx ends, closes every
 // connection so that clients reconnect elsewhere.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg  Config
+	mux  *http.ServeMux
+	demo []byte
 
 	mu      sync.Mutex
 	clients map[client]struct{}
@@ -141,7 +142,8 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /api/history", s.serveHistory)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
-	s.mux.HandleFunc("GET /{$}", serveDemo)
+	s.demo = demo(s.cfg.Store.Prefix())
+	s.mux.HandleFunc("GET /{$}", s.serveDemo)
 	return s, nil
 }
 

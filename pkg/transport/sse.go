@@ -10,10 +10,10 @@ import (
 	"net"
 	"net/http"
 	"slices"
-	"syscall"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pushcluster/pushcluster/pkg/hub"
