@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -170,5 +171,24 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+// A connection keeps receiving long after its first write: the write
+// timeout bounds each blocking write, never the connection's life.
+func TestWriteTimeoutIsPerWrite(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a", func(cfg *node.Config) { cfg.Transport.WriteTimeout = 100 * time.Millisecond })
+	s := openSSE(t, sseURL(a, "wt"), "")
+	w := dialWS(t, a, "?channel=wt")
+	s.waitWelcome()
+	w.waitType("subscribed", 1)
+	var want []string
+	for i := range 3 {
+		time.Sleep(150 * time.Millisecond) // let the timeout pass: time itself is what is tested
+		want = append(want, c.xaddSeq("wt", i))
+		equalStrings(t, "SSE", s.waitData(len(want)), want)
+		equalStrings(t, "WebSocket", w.waitData(len(want)), want)
 	}
 }

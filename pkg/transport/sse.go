@@ -340,8 +340,7 @@ func (w *sseWire) hijacked(conn net.Conn, brw *bufio.ReadWriter, r *http.Request
 		header = strings.Replace(header, "HTTP/1.1", "HTTP/1.0", 1) + "Connection: close\r\n"
 	}
 	brw.Reader.Reset(nil)
-	conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	if _, err := conn.Write([]byte(header + "\r\n")); err != nil {
+	if err := w.writeFrames([][]byte{[]byte(header + "\r\n")}); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -352,7 +351,10 @@ func (w *sseWire) writeFrames(frames [][]byte) error {
 	if w.conn == nil {
 		return w.writeResponse(frames)
 	}
+	// The deadline bounds this blocking write only: a deadline left behind
+	// would fail the direct writes that follow once it passes.
 	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	defer w.conn.SetWriteDeadline(time.Time{})
 	bufs := net.Buffers(frames)
 	_, err := bufs.WriteTo(w.conn)
 	return err
