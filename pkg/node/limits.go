@@ -2,26 +2,16 @@ package node
 
 import (
 	"log/slog"
-	"syscall"
+
+	"github.com/pushcluster/pushcluster/internal/fdlimit"
 )
 
-// raiseFileLimit lifts the soft open-file limit to the hard limit: every
-// connection is a file descriptor, and soft limits default to 1,024.
+// raiseFileLimit lifts the open-file limit to the hard limit and logs it.
 func raiseFileLimit(log *slog.Logger) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		log.Warn("cannot read the open-file limit", "err", err)
+	from, to, err := fdlimit.Raise()
+	if err != nil {
+		log.Warn("cannot raise the open-file limit", "limit", from, "err", err)
 		return
 	}
-	if lim.Cur >= lim.Max {
-		log.Info("open-file limit", "limit", lim.Cur)
-		return
-	}
-	old := lim.Cur
-	lim.Cur = lim.Max
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		log.Warn("cannot raise the open-file limit", "limit", old, "hard", lim.Max, "err", err)
-		return
-	}
-	log.Info("raised the open-file limit", "from", old, "to", lim.Max)
+	log.Info("open-file limit at the hard limit", "limit", to, "was", from)
 }

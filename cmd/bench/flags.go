@@ -1,0 +1,104 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+)
+
+// parseFlags reads the command line into a Config.
+func parseFlags(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := Config{Channels: ChannelSpec{Mode: ModeHot, N: 1}}
+	var ramp, sourceSpec string
+	var verbose bool
+	fs.StringVar(&cfg.Scenario, "scenario", ScenarioLoad, "load, resume, fanout-floor or idle-memory")
+	fs.StringVar(&cfg.URL, "url", DefaultURL, "the node's base URL")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for -via xadd and for -start-node, redis://host:port/db")
+	fs.StringVar(&cfg.Prefix, "prefix", DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
+	fs.IntVar(&cfg.SSE, "sse", 100, "SSE clients (fan-out subscribers in fanout-floor)")
+	fs.IntVar(&cfg.WS, "ws", 0, "WebSocket clients")
+	fs.StringVar(&ramp, "ramp", fmt.Sprintf("%g/s", DefaultRamp), "connections opened per second, e.g. 500/s (0: all at once)")
+	fs.Var(&cfg.Channels, "channels", "hot (everyone on <base>-hot), many:N (client i on channel i mod N) or skewed:N (Zipf over N channels); default hot")
+	fs.StringVar(&cfg.ChannelBase, "channel-base", DefaultChannelBase, "channel names: <base>-hot, <base>-0, <base>-1, …")
+	fs.Float64Var(&cfg.PublishRate, "publish-rate", DefaultPublishRate, "messages per second over all channels, each to a channel drawn like the clients'")
+	fs.IntVar(&cfg.Payload, "payload", DefaultPayload, "message data bytes (at least the timestamp and sequence header, ~40 B)")
+	fs.StringVar(&cfg.Via, "via", ViaXADD, "publish with xadd (Redis, needs -redis-url) or http (POST /api/publish)")
+	fs.Int64Var(&cfg.MaxLen, "max-len", DefaultMaxLen, "XADD MAXLEN ~ N on every XADD (0: no trimming)")
+	fs.IntVar(&cfg.PublishWorkers, "publish-workers", DefaultPublishWorkers, "concurrent publishers; a channel always uses the same one, keeping its order")
+	fs.DurationVar(&cfg.Duration, "duration", DefaultDuration, "measured window")
+	fs.DurationVar(&cfg.Warmup, "warmup", DefaultWarmup, "publishing before the window, not measured")
+	fs.DurationVar(&cfg.Drain, "drain", DefaultDrain, "longest wait after the window for its messages to arrive")
+	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", DefaultConnectTimeout, "one connection attempt, up to its subscription")
+	fs.DurationVar(&cfg.ReadyTimeout, "ready-timeout", DefaultReadyTimeout, "longest wait for every client to subscribe")
+	fs.StringVar(&sourceSpec, "source-ips", "auto", "local addresses to connect from, round-robin: auto ("+DefaultLocalSources+" for a loopback target), none, or a list of addresses and ranges a-b")
+	fs.IntVar(&cfg.Behind, "behind", DefaultBehind, "resume: messages per channel published while the clients are away")
+	fs.DurationVar(&cfg.CatchupTimeout, "catchup-timeout", DefaultCatchupTimeout, "resume: longest wait for every client to catch up")
+	fs.DurationVar(&cfg.Settle, "settle", DefaultSettle, "idle-memory: wait after the last connection before reading RSS")
+	fs.IntVar(&cfg.NodePID, "node-pid", 0, "the node's process ID, for CPU and RSS from /proc (required by fanout-floor and idle-memory unless -start-node)")
+	fs.BoolVar(&cfg.StartNode, "start-node", false, "build ./cmd/node (run from the repository root) and run it on a free loopback port with -redis-url, instead of -url")
+	fs.StringVar(&cfg.NodeBin, "node-bin", "", "with -start-node: run this node binary instead of building ./cmd/node")
+	fs.StringVar(&cfg.JSONPath, "json", "", "also write the summary as JSON to this file (-: stdout, the table then goes to stderr)")
+	fs.StringVar(&cfg.PlotPath, "plot", "", "write an SVG chart of p50/p99 latency and deliveries per second to this file")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of channel choices")
+	fs.BoolVar(&verbose, "v", false, "log each connection failure")
+	fs.Usage = func() { usage(fs) }
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("bench: unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if cfg.Ramp, err = parseRate(ramp); err != nil {
+		return cfg, err
+	}
+	if cfg.Sources, err = parseSources(sourceSpec, cfg.URL, cfg.StartNode); err != nil {
+		return cfg, err
+	}
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Progress = stderr
+	return cfg, cfg.Validate()
+}
+
+// parseRate reads "500/s", "500" or "0".
+func parseRate(s string) (float64, error) {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "/s"), 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bench: bad rate %q: want N/s", s)
+	}
+	return v, nil
+}
+
+func usage(fs *flag.FlagSet) {
+	out := fs.Output()
+	fmt.Fprintf(out, `Usage: bench [flags]
+
+Load-tests a pushcluster deployment over SSE and WebSocket and prints a
+summary table (and JSON with -json). A line of progress goes to stderr
+every second.
+
+Scenarios:
+  load          open -sse/-ws clients at -ramp, publish -publish-rate msg/s
+                of -payload bytes, measure latency, loss and duplicates over
+                -duration after -warmup
+  resume        connect, disconnect everyone, publish -behind messages per
+                channel, reconnect all at once from the last event ID, and
+                time each client's catch-up
+  fanout-floor  node CPU per delivered message (from /proc) against a bare
+                write loop holding -sse connections; prints the ratio
+  idle-memory   node RSS per idle connection against a bare server
+                (SSE: a bare write loop; WebSocket: bare coder/websocket)
+
+Flags:
+`)
+	fs.PrintDefaults()
+}

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/pushcluster/pushcluster/internal/hist"
+)
+
+// Report is everything a run measured; it renders as a table and as JSON.
+// Sections a scenario does not measure are nil.
+type Report struct {
+	Scenario    string          `json:"scenario"`
+	Target      string          `json:"target"`
+	Started     time.Time       `json:"started"`
+	Settings    Settings        `json:"settings"`
+	Connections *ConnReport     `json:"connections,omitempty"`
+	Delivery    *DeliveryReport `json:"delivery,omitempty"`
+	Node        *ProcReport     `json:"node,omitempty"`
+	Resume      *ResumeReport   `json:"resume,omitempty"`
+	Floor       *FloorReport    `json:"fanout_floor,omitempty"`
+	Memory      []MemoryRow     `json:"idle_memory,omitempty"`
+	Timeline    []second        `json:"timeline,omitempty"`
+	Notes       []string        `json:"notes,omitempty"`
+}
+
+// Settings echo what was asked for.
+type Settings struct {
+	SSE         int     `json:"sse"`
+	WS          int     `json:"ws"`
+	Channels    string  `json:"channels"`
+	Ramp        float64 `json:"ramp_per_s"`
+	PublishRate float64 `json:"publish_rate"`
+	Payload     int     `json:"payload_bytes"`
+	Via         string  `json:"via"`
+	Duration    string  `json:"duration"`
+	Warmup      string  `json:"warmup"`
+	Sources     string  `json:"sources"`
+	Behind      int     `json:"behind,omitempty"`
+}
+
+// Percentiles summarize a histogram, in milliseconds.
+type Percentiles struct {
+	Count uint64  `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+}
+
+func percentiles(s *hist.Snapshot) Percentiles {
+	return Percentiles{
+		Count: s.Count(), Mean: s.Mean() / 1e6,
+		P50: ms(s.Quantile(0.5)), P90: ms(s.Quantile(0.9)), P99: ms(s.Quantile(0.99)),
+		P999: ms(s.Quantile(0.999)), Max: ms(s.Max()),
+	}
+}
+
+// ConnReport is how connecting went.
+type ConnReport struct {
+	Target      int         `json:"target"`
+	Established int64       `json:"established"`
+	Failed      int64       `json:"failed_attempts"`
+	ConnectMs   Percentiles `json:"connect_ms"`
+}
+
+// DeliveryReport is what the measured window delivered. Expected counts,
+// per channel, the messages published in the window times the subscribers
+// of that channel that stayed subscribed through it; Received counts what
+// those subscribers got of them, each message once.
+type DeliveryReport struct {
+	Published     int64       `json:"published"`
+	PublishFailed int64       `json:"publish_failed"`
+	Overrun       int64       `json:"publish_overrun"`
+	Deliveries    int64       `json:"deliveries"`
+	PerSecond     float64     `json:"deliveries_per_s"`
+	Expected      int64       `json:"expected"`
+	Received      int64       `json:"received"`
+	Missing       int64       `json:"missing"`
+	Duplicates    int64       `json:"duplicates"`
+	Skipped       int64       `json:"sequence_skips"`
+	Gaps          int64       `json:"gaps"`
+	Errors        int64       `json:"errors"`
+	Reconnects    int64       `json:"reconnects"`
+	Foreign       int64       `json:"foreign"`
+	Steady        int         `json:"steady_clients"`
+	LatencyMs     Percentiles `json:"latency_ms"`
+}
+
+// ProcReport is a process's cost from /proc over the measured window.
+type ProcReport struct {
+	PID              int     `json:"pid"`
+	CPUSeconds       float64 `json:"cpu_s"`
+	CPUUsPerDelivery float64 `json:"cpu_us_per_delivery"`
+	RSSBytes         int64   `json:"rss_bytes"`
+}
+
+// ResumeReport is the reconnect storm.
+type ResumeReport struct {
+	Clients       int         `json:"clients"`
+	Behind        int         `json:"behind_per_channel"`
+	Published     int64       `json:"published_while_away"`
+	PublishSecs   float64     `json:"publish_s"`
+	CaughtUp      int         `json:"caught_up"`
+	CatchupMs     Percentiles `json:"catchup_ms"`
+	AllCaughtUpMs float64     `json:"all_caught_up_ms"`
+	ReconnectMs   Percentiles `json:"reconnect_ms"`
+	Replayed      int64       `json:"replayed"`
+	ReplayPerSec  float64     `json:"replayed_per_s"`
+	Expected      int64       `json:"expected"`
+	Missing       int64       `json:"missing"`
+	Duplicates    int64       `json:"duplicates"`
+	Gaps          int64       `json:"gaps"`
+	Errors        int64       `json:"errors"`
+	FailedConns   int64       `json:"failed_attempts"`
+}
+
+// FloorReport compares the node's CPU per delivered message with a bare
+// write loop's.
+type FloorReport struct {
+	Subscribers int       `json:"subscribers"`
+	Node        FloorSide `json:"node"`
+	Floor       FloorSide `json:"floor"`
+	Ratio       float64   `json:"ratio"`
+}
+
+// FloorSide is one side of the fan-out comparison.
+type FloorSide struct {
+	PID              int         `json:"pid"`
+	Messages         int64       `json:"messages"`
+	Deliveries       int64       `json:"deliveries"`
+	Expected         int64       `json:"expected"`
+	CPUSeconds       float64     `json:"cpu_s"`
+	CPUUsPerDelivery float64     `json:"cpu_us_per_delivery"`
+	LatencyMs        Percentiles `json:"latency_ms"`
+}
+
+// MemoryRow is one idle-memory measurement: the node against a bare server
+// holding the same connections.
+type MemoryRow struct {
+	Transport   string  `json:"transport"`
+	Connections int     `json:"connections"`
+	NodeBytes   int64   `json:"node_rss_delta_bytes"`
+	BareBytes   int64   `json:"bare_rss_delta_bytes"`
+	NodePerConn float64 `json:"node_bytes_per_conn"`
+	BarePerConn float64 `json:"bare_bytes_per_conn"`
+	Ratio       float64 `json:"ratio"`
+}
+
+// writeJSON writes r, indented.
+func (r *Report) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// ratio returns a/b, or 0 when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+)
+
+// idleMemory measures what an idle connection costs the node in resident
+// memory, against a bare server holding the same connections: floor-server
+// for SSE, ws-baseline-server (coder/websocket) for WebSocket.
+func (r *runner) idleMemory(ctx context.Context) error {
+	if !r.cfg.StartNode && r.cfg.SSE > 0 && r.cfg.WS > 0 {
+		r.note("the node is measured for SSE and then WebSocket without a restart; the second reuses memory the first freed (-start-node restarts it)")
+	}
+	for _, m := range []struct {
+		transport string
+		n         int
+		bare      string
+	}{{transportSSE, r.cfg.SSE, "floor-server"}, {transportWS, r.cfg.WS, "ws-baseline-server"}} {
+		if m.n == 0 {
+			continue
+		}
+		row, err := r.idleRow(ctx, m.transport, m.n, m.bare)
+		if err != nil {
+			return err
+		}
+		r.report.Memory = append(r.report.Memory, row)
+	}
+	return nil
+}
+
+func (r *runner) idleRow(ctx context.Context, transport string, n int, bare string) (MemoryRow, error) {
+	row := MemoryRow{Transport: transport, Connections: n}
+	base, pid, stopNode, err := r.openNode(ctx)
+	if err != nil {
+		return row, err
+	}
+	r.step("node: %d idle %s connections to %s (pid %d)", n, transport, base, pid)
+	row.NodeBytes, err = r.idleDelta(ctx, base, pid, transport, n)
+	stopNode()
+	if err != nil {
+		return row, err
+	}
+	b, err := startSelf(bare)
+	if err != nil {
+		return row, err
+	}
+	r.step("bare: %d idle %s connections to %s %s (pid %d)", n, transport, bare, b.url(), b.pid())
+	row.BareBytes, err = r.idleDelta(ctx, b.url(), b.pid(), transport, n)
+	if serr := b.stop(); err == nil && serr != nil {
+		r.note("%s exited with %v", bare, serr)
+	}
+	row.NodePerConn = float64(row.NodeBytes) / float64(n)
+	row.BarePerConn = float64(row.BareBytes) / float64(n)
+	row.Ratio = ratio(row.NodePerConn, row.BarePerConn)
+	return row, err
+}
+
+// idleDelta opens n connections to base, waits for the settle time, and
+// returns how much pid's resident memory grew.
+func (r *runner) idleDelta(ctx context.Context, base string, pid int, transport string, n int) (int64, error) {
+	sse, ws := n, 0
+	if transport == transportWS {
+		sse, ws = 0, n
+	}
+	before, err := processRSS(pid)
+	if err != nil {
+		return 0, err
+	}
+	ph, err := r.newPhase(ctx, base, sse, ws, newChannelPlan(r.cfg.Channels, r.cfg.ChannelBase))
+	if err != nil {
+		return 0, err
+	}
+	defer ph.close()
+	ph.fleet.start(ctx, r.cfg.Ramp)
+	if err := ph.fleet.waitReady(ctx, r.cfg.ReadyTimeout); err != nil {
+		return 0, err
+	}
+	sleepCtx(ctx, r.cfg.Settle)
+	if got := ph.env.m.connected.Load(); got != int64(n) {
+		return 0, fmt.Errorf("bench: %d of %d connections still open after settling", got, n)
+	}
+	after, err := processRSS(pid)
+	return after - before, err
+}
