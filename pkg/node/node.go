@@ -67,6 +67,7 @@ type Node struct {
 	dev     *devstore.Store
 	rdb     *redis.Client
 	store   *store.Store
+	pub     *store.Publisher
 	hub     *hub.Hub
 	server  *transport.Server
 	metrics *metrics.Metrics
@@ -140,8 +141,11 @@ func (n *Node) build() (err error) {
 	if err != nil {
 		return err
 	}
+	if n.pub, err = store.NewPublisher(store.PublisherConfig{Store: n.store}); err != nil {
+		return err
+	}
 	tc := n.cfg.Transport
-	tc.Hub, tc.Store, tc.Node, tc.Logger = n.hub, n.store, n.cfg.Name, n.log
+	tc.Hub, tc.Store, tc.Publisher, tc.Node, tc.Logger = n.hub, n.store, n.pub, n.cfg.Name, n.log
 	if n.server, err = transport.New(tc); err != nil {
 		return err
 	}
@@ -217,6 +221,7 @@ func (n *Node) Run(ctx context.Context) error {
 		}()
 	}
 	run(func() { n.hub.Run(hubCtx) })
+	run(func() { n.pub.Run(hubCtx) })
 	if n.cfg.DebugListen != "" {
 		run(func() { n.serveDebug(ctx) })
 	}

@@ -94,20 +94,35 @@ func (s *Store) Prefix() string { return s.prefix }
 // Client returns the Redis client the store uses.
 func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
-// Publish appends m to channel and returns its entry ID.
-func (s *Store) Publish(ctx context.Context, channel string, m Message) (id ID, err error) {
-	defer wrap(&err, "failed to publish")
+// Publish appends m to channel and returns its entry ID, in a round trip
+// of its own; a Publisher shares round trips between concurrent publishes.
+func (s *Store) Publish(ctx context.Context, channel string, m Message) (ID, error) {
+	if err := validate(channel, m); err != nil {
+		return ID{}, err
+	}
+	return s.added(channel, s.rdb.XAdd(ctx, s.addArgs(channel, &m)))
+}
+
+func validate(channel string, m Message) error {
 	if err := ValidateChannel(channel); err != nil {
-		return ID{}, err
+		return err
 	}
-	if err := ValidateEvent(m.Event); err != nil {
-		return ID{}, err
-	}
+	return ValidateEvent(m.Event)
+}
+
+// addArgs is the XADD of m, trimmed to the store's bound.
+func (s *Store) addArgs(channel string, m *Message) *redis.XAddArgs {
 	args := &redis.XAddArgs{Stream: s.Key(channel), Values: m.values()}
 	if s.maxLen > 0 {
 		args.MaxLen, args.Approx = s.maxLen, true
 	}
-	raw, err := s.rdb.XAdd(ctx, args).Result()
+	return args
+}
+
+// added reads the entry ID an XADD returned.
+func (s *Store) added(channel string, cmd *redis.StringCmd) (id ID, err error) {
+	defer wrap(&err, "failed to publish")
+	raw, err := cmd.Result()
 	if isReply(err) {
 		return ID{}, unreadable(channel, err)
 	}

@@ -50,7 +50,7 @@ func (s *Server) publish(ctx context.Context, p publishRequest) (store.ID, *publ
 	case len(p.To) > 64 || len(p.Exclude) > 64:
 		return store.ID{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("client ID longer than 64 bytes")}
 	}
-	id, err := s.cfg.Store.Publish(ctx, p.Channel, store.Message{Event: p.Event, Data: p.Data, To: p.To, Exclude: p.Exclude})
+	id, err := s.cfg.Publisher.Publish(ctx, p.Channel, store.Message{Event: p.Event, Data: p.Data, To: p.To, Exclude: p.Exclude})
 	switch {
 	case errors.Is(err, store.ErrInvalidChannel):
 		return id, &publishError{http.StatusBadRequest, codeInvalidChannel, err}

@@ -28,8 +28,12 @@ const (
 type Config struct {
 	// Hub delivers messages to the server's connections. Required.
 	Hub *hub.Hub
-	// Store is where publishes go and history comes from. Required.
+	// Store is where history comes from, and publishes go unless Publisher
+	// is set. Required.
 	Store *store.Store
+	// Publisher appends published messages. Nil means the store, one round
+	// trip per publish; a *store.Publisher pipelines concurrent ones.
+	Publisher Publisher
 	// Node is this node's name, shown to clients. Defaults to "node".
 	Node string
 	// Retry is the SSE reconnection time sent to browsers.
@@ -103,11 +107,25 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Ready == nil {
 		cfg.Ready = cfg.Hub.Ready
 	}
+	if cfg.Publisher == nil {
+		cfg.Publisher = cfg.Store
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg
 }
+
+// Publisher appends a message to a channel and returns its entry ID. It
+// must be safe for concurrent use.
+type Publisher interface {
+	Publish(ctx context.Context, channel string, m store.Message) (store.ID, error)
+}
+
+var (
+	_ Publisher = (*store.Store)(nil)
+	_ Publisher = (*store.Publisher)(nil)
+)
 
 // client is a connection the server tracks for heartbeats and shutdown.
 type client interface {

@@ -1,0 +1,162 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults for PublisherConfig.
+const (
+	DefaultPublishWorkers = 4
+	DefaultPublishBatch   = 256
+	DefaultPublishQueue   = 4096
+)
+
+// ErrPublisherClosed is returned by Publish once the publisher has stopped.
+var ErrPublisherClosed = errors.New("store: publisher stopped")
+
+// PublisherConfig configures a Publisher.
+type PublisherConfig struct {
+	// Store is where messages go. Required.
+	Store *Store
+	// Workers is how many pipelines may be in flight at once.
+	// Defaults to DefaultPublishWorkers.
+	Workers int
+	// MaxBatch bounds the XADDs sent in one pipeline.
+	// Defaults to DefaultPublishBatch.
+	MaxBatch int
+	// Queue bounds the publishes waiting for a pipeline; beyond it Publish
+	// waits. Defaults to DefaultPublishQueue.
+	Queue int
+}
+
+// Publisher sends concurrent publishes to Redis in pipelines: while one
+// pipeline is in flight the next ones gather, so under load one round trip
+// and one system call carry many XADDs, and an idle publish waits for no
+// one. Create it with NewPublisher and start it with Run.
+type Publisher struct {
+	cfg     PublisherConfig
+	queue   chan *publishReq
+	stopped chan struct{}
+	once    sync.Once
+}
+
+type publishReq struct {
+	ctx     context.Context
+	channel string
+	msg     Message
+	id      ID
+	err     error
+	done    chan struct{}
+}
+
+// NewPublisher returns a publisher for cfg.
+func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("store: publisher needs a store")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultPublishWorkers
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultPublishBatch
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = DefaultPublishQueue
+	}
+	return &Publisher{cfg: cfg, queue: make(chan *publishReq, cfg.Queue), stopped: make(chan struct{})}, nil
+}
+
+// Publish appends m to channel, in a pipeline with whatever else is being
+// published, and returns its entry ID. Publishes from one caller keep
+// their order only if the caller waits for each.
+func (p *Publisher) Publish(ctx context.Context, channel string, m Message) (ID, error) {
+	if err := validate(channel, m); err != nil {
+		return ID{}, err
+	}
+	r := &publishReq{ctx: ctx, channel: channel, msg: m, done: make(chan struct{})}
+	select {
+	case p.queue <- r:
+	case <-p.stopped:
+		return ID{}, ErrPublisherClosed
+	case <-ctx.Done():
+		return ID{}, ctx.Err()
+	}
+	select {
+	case <-r.done:
+		return r.id, r.err
+	case <-ctx.Done():
+		return ID{}, ctx.Err()
+	}
+}
+
+// Run sends pipelines until ctx ends, then fails what is still queued and
+// returns once its workers have exited.
+func (p *Publisher) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range p.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.work(ctx)
+		}()
+	}
+	wg.Wait()
+	p.once.Do(func() { close(p.stopped) })
+	for {
+		select {
+		case r := <-p.queue:
+			r.err = ErrPublisherClosed
+			close(r.done)
+		default:
+			return nil
+		}
+	}
+}
+
+func (p *Publisher) work(ctx context.Context) {
+	batch := make([]*publishReq, 0, p.cfg.MaxBatch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-p.queue:
+			batch = append(batch[:0], r)
+		}
+	gather:
+		for len(batch) < p.cfg.MaxBatch {
+			select {
+			case r := <-p.queue:
+				batch = append(batch, r)
+			default:
+				break gather
+			}
+		}
+		p.send(ctx, batch)
+	}
+}
+
+// send executes one pipeline and answers every request in it. Requests
+// whose caller has given up are left out.
+func (p *Publisher) send(ctx context.Context, batch []*publishReq) {
+	s := p.cfg.Store
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(batch))
+	for i, r := range batch {
+		if r.ctx.Err() == nil {
+			cmds[i] = pipe.XAdd(ctx, s.addArgs(r.channel, &r.msg))
+		}
+	}
+	pipe.Exec(ctx)
+	for i, r := range batch {
+		if cmds[i] == nil {
+			r.err = r.ctx.Err()
+		} else {
+			r.id, r.err = s.added(r.channel, cmds[i])
+		}
+		close(r.done)
+	}
+}
