@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,6 +59,9 @@ func (c *cluster) start(name string, mod ...func(*node.Config)) *testNode {
 	cfg := node.Config{
 		Listener: ln, RedisURL: c.redisURL, Prefix: c.prefix, Name: name,
 		ProbeInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+	}
+	if os.Getenv("PUSH_TEST_LOG") != "" { // node logs, for debugging a test
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
 	}
 	for _, m := range mod {
 		m(&cfg)
@@ -141,6 +147,10 @@ func checkFor(t testing.TB, total time.Duration, fn func() error) {
 			return
 		}
 		if time.Now().After(deadline) {
+			if os.Getenv("PUSH_TEST_LOG") != "" {
+				buf := make([]byte, 1<<22)
+				os.Stderr.Write(buf[:runtime.Stack(buf, true)])
+			}
 			t.Fatalf("condition not met after %v: %v", total, err)
 		}
 		time.Sleep(20 * time.Millisecond)

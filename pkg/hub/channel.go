@@ -80,6 +80,7 @@ func messagesOf(channel string, b *store.Batch) []*Message {
 func deliverTo(s *Sub, msgs []*Message, stats *counters) bool {
 	client := s.conn.Client()
 	start, n := -1, 0
+	defer func() { stats.delivered.Add(uint64(n)) }()
 	for i, m := range msgs {
 		ok := m.Gap != nil
 		if !ok && s.pos.Less(m.Entry.ID) {
@@ -103,6 +104,5 @@ func deliverTo(s *Sub, msgs []*Message, stats *counters) bool {
 		}
 		n += len(msgs) - start
 	}
-	stats.delivered.Add(uint64(n))
 	return true
 }

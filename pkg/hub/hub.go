@@ -8,13 +8,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
 // Defaults for Config.
 const (
 	DefaultReadBatch       = 256
+	DefaultReplayBatch     = 1024
 	DefaultChannelsPerRead = 256
+	replayReadTimeout      = 10 * time.Second
 )
 
 // Config configures a Hub.
@@ -29,6 +33,9 @@ type Config struct {
 	// ReadBatch is how many entries one read takes from one channel.
 	// Defaults to DefaultReadBatch.
 	ReadBatch int
+	// ReplayBatch is how many entries one replay read takes.
+	// Defaults to DefaultReplayBatch.
+	ReplayBatch int
 	// ChannelsPerRead is how many channels one pipelined read covers.
 	// Defaults to DefaultChannelsPerRead.
 	ChannelsPerRead int
@@ -52,7 +59,7 @@ func (cfg Config) Validate() error {
 	if cfg.Store == nil {
 		errs = append(errs, errors.New("hub: no store"))
 	}
-	if cfg.ReadBatch < 0 || cfg.ChannelsPerRead < 0 || cfg.FanoutWorkers < 0 {
+	if cfg.ReadBatch < 0 || cfg.ReplayBatch < 0 || cfg.ChannelsPerRead < 0 || cfg.FanoutWorkers < 0 {
 		errs = append(errs, errors.New("hub: read sizes must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -61,6 +68,9 @@ func (cfg Config) Validate() error {
 func (cfg Config) withDefaults() Config {
 	if cfg.ReadBatch == 0 {
 		cfg.ReadBatch = DefaultReadBatch
+	}
+	if cfg.ReplayBatch == 0 {
+		cfg.ReplayBatch = DefaultReplayBatch
 	}
 	if cfg.ChannelsPerRead == 0 {
 		cfg.ChannelsPerRead = DefaultChannelsPerRead
@@ -81,13 +91,15 @@ type Hub struct {
 	mu       sync.Mutex
 	channels map[string]*channel
 
-	dirtyMu sync.Mutex
-	dirty   []*channel
-	wake    chan struct{}
+	dirtyMu   sync.Mutex
+	dirty     []*channel // channels to read, oldest first, from dirtyHead
+	dirtyHead int
+	wake      chan struct{}
 
 	stats       counters
 	readFailing atomic.Bool
 	fanout      *fanout
+	replays     singleflight.Group
 }
 
 // New returns a hub for cfg.
@@ -183,15 +195,22 @@ func (h *Hub) takeDirty(n int) []*channel {
 	h.dirtyMu.Lock()
 	defer h.dirtyMu.Unlock()
 	var out []*channel
-	i := 0
+	i := h.dirtyHead
 	for ; i < len(h.dirty) && len(out) < n; i++ {
 		ch := h.dirty[i]
+		h.dirty[i] = nil
 		ch.dirty = false
 		if ch.live.Load() {
 			out = append(out, ch)
 		}
 	}
-	h.dirty = append(h.dirty[:0], h.dirty[i:]...)
+	h.dirtyHead = i
+	if h.dirtyHead == len(h.dirty) {
+		h.dirty, h.dirtyHead = h.dirty[:0], 0
+	} else if h.dirtyHead > len(h.dirty)/2 { // compact now and then, not per take
+		h.dirty = append(h.dirty[:0], h.dirty[h.dirtyHead:]...)
+		h.dirtyHead = 0
+	}
 	return out
 }
 

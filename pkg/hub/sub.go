@@ -54,7 +54,7 @@ func (h *Hub) Join(ctx context.Context, conn Conn, channel string, since *store.
 		s.start = s.pos
 		return s, nil
 	}
-	b, err := h.store.ReadAfter(ctx, channel, *since, h.cfg.ReadBatch)
+	b, err := h.replayRead(ctx, channel, *since)
 	if err != nil {
 		h.release(ch)
 		return nil, err
@@ -82,7 +82,7 @@ func (h *Hub) Attach(ctx context.Context, s *Sub) error {
 		if h.handOver(s) {
 			return nil
 		}
-		b, err := h.store.ReadAfter(ctx, s.ch.name, s.pos, h.cfg.ReadBatch)
+		b, err := h.replayRead(ctx, s.ch.name, s.pos)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -93,6 +93,23 @@ func (h *Hub) Attach(ctx context.Context, s *Sub) error {
 		}
 		s.pending = &b
 	}
+}
+
+// replayRead reads what follows pos on channel for a replay. Concurrent
+// replays from the same position share one read: when a node dies, its
+// clients come back at once, mostly from the same few positions.
+func (h *Hub) replayRead(ctx context.Context, channel string, pos store.ID) (store.Batch, error) {
+	key := channel + "\x00" + pos.String()
+	v, err, _ := h.replays.Do(key, func() (any, error) {
+		// Shared: one caller going away must not fail the others.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replayReadTimeout)
+		defer cancel()
+		return h.store.ReadAfter(rctx, channel, pos, h.cfg.ReplayBatch)
+	})
+	if err != nil {
+		return store.Batch{}, err
+	}
+	return v.(store.Batch), nil
 }
 
 // handOver makes s live if it has caught up with the channel's cursor.

@@ -18,6 +18,9 @@ const (
 	DefaultProbeInterval = 2 * time.Second
 	DefaultPollInterval  = 100 * time.Millisecond
 	subscribeBatch       = 1000
+	// maxPollReads bounds the channel reads per second that polling asks
+	// for: with many channels, polls space out rather than swamp Redis.
+	maxPollReads = 20_000
 )
 
 // DoorbellConfig configures a Doorbell.
@@ -42,7 +45,8 @@ type DoorbellConfig struct {
 	// Defaults to DefaultProbeInterval.
 	ProbeInterval time.Duration
 	// PollInterval is how often RingAll is called while notifications are
-	// not proven to work (an embedded store, CONFIG forbidden, a stall).
+	// not proven to work (an embedded store, CONFIG forbidden, a stall);
+	// with many channels, no more often than 20,000 channel reads a second.
 	// Defaults to DefaultPollInterval.
 	PollInterval time.Duration
 	// Logger receives the doorbell's state changes. Nil means discard.
@@ -99,6 +103,7 @@ type Doorbell struct {
 	pending map[string]bool // channel → watch (true) or unwatch (false)
 	watched map[string]struct{}
 	changed chan struct{}
+	reprobe chan struct{} // the probe's subscription was (re)confirmed
 
 	proven    atomic.Bool
 	probeSeen atomic.Int64 // unix nanos of the last probe notification
@@ -120,6 +125,7 @@ func NewDoorbell(cfg DoorbellConfig) (*Doorbell, error) {
 		pending:   make(map[string]bool),
 		watched:   make(map[string]struct{}),
 		changed:   make(chan struct{}, 1),
+		reprobe:   make(chan struct{}, 1),
 	}, nil
 }
 
@@ -179,14 +185,21 @@ func (d *Doorbell) session(ctx context.Context, probe, poll <-chan time.Time) {
 	}()
 	sent := time.Now()
 	d.sendProbe(ctx)
+	var lastPoll time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.changed:
 			d.apply(ctx, ps)
-		case <-poll:
-			if !d.proven.Load() {
+		case <-d.reprobe:
+			// go-redis resubscribed after a dropped connection: a probe sent
+			// in the gap proves nothing, so start its clock again.
+			sent = time.Now()
+			d.sendProbe(ctx)
+		case now := <-poll:
+			if !d.proven.Load() && now.Sub(lastPoll) >= d.pollEvery() {
+				lastPoll = now
 				d.cfg.RingAll()
 			}
 		case now := <-probe:
@@ -203,6 +216,15 @@ func (d *Doorbell) session(ctx context.Context, probe, poll <-chan time.Time) {
 // probeFailed switches to polling and reports whether the pub/sub connection
 // should be replaced: only when it had been proven, since a connection that
 // never carried a notification is not the problem.
+// pollEvery is the time between polls: PollInterval, stretched so that
+// polling reads at most maxPollReads channels a second.
+func (d *Doorbell) pollEvery() time.Duration {
+	d.mu.Lock()
+	n := len(d.watched)
+	d.mu.Unlock()
+	return max(d.cfg.PollInterval, time.Duration(n)*time.Second/maxPollReads)
+}
+
 func (d *Doorbell) probeFailed(ctx context.Context) (reconnect bool) {
 	reconnect = d.proven.Swap(false)
 	if reconnect {
@@ -320,6 +342,10 @@ func (d *Doorbell) ring(name string, notified bool) {
 	}
 	if key == d.probeKey {
 		if !notified {
+			select {
+			case d.reprobe <- struct{}{}:
+			default:
+			}
 			return
 		}
 		d.probeSeen.Store(time.Now().UnixNano())

@@ -77,7 +77,8 @@ func sseEventName(name string) string {
 // sseBody encodes an entry's event and data fields and the blank line that
 // dispatches it. The id line, which may be per connection, goes before it.
 func sseBody(e *store.Entry) []byte {
-	b := make([]byte, 0, len(e.Data)+len(e.Event)+16)
+	lines := 1 + strings.Count(e.Data, "\n") + strings.Count(e.Data, "\r")
+	b := make([]byte, 0, len(e.Data)+len(e.Event)+8+7*lines)
 	if ev := sseEventName(e.Event); ev != "" {
 		b = appendSSELine(b, "event", ev)
 	}
