@@ -234,3 +234,36 @@ func smallReceiveBuffer(_, _ string, rc syscall.RawConn) error {
 	})
 	return err
 }
+
+// A node that may not run CONFIG (a managed Redis) cannot enable keyspace
+// notifications itself; once an operator does, the probe proves them, and
+// what was published before that is read then, not at the next publish.
+func TestNotificationsEnabledByOperator(t *testing.T) {
+	t.Parallel()
+	srv := testredis.Own(t)
+	admin := srv.Client(t)
+	ctx := context.Background()
+	if err := admin.Do(ctx, "ACL", "SETUSER", "node", "on", ">pw", "~*", "&*", "+@all", "-config").Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := newClusterOn(t, srv)
+	c.redisURL = "redis://node:pw@" + srv.Addr + "/0"
+	a := c.start("a", func(cfg *node.Config) { cfg.PollInterval = time.Hour }) // no polling to fall back on
+	s := openSSE(t, sseURL(a, "managed"), "")
+	s.waitWelcome()
+	checkFor(t, defaultWait, func() error { // the channel's subscription is confirmed and read
+		if a.Hub().Stats().Wakeups == 0 || a.Hub().Stats().Reads == 0 {
+			return errors.New("channel not yet watched")
+		}
+		return nil
+	})
+	want := []string{c.xaddSeq("managed", 0)}
+	if a.Hub().Notified() {
+		t.Fatal("notifications proven although the node could not enable them")
+	}
+	if err := admin.ConfigSet(ctx, "notify-keyspace-events", "Kt").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitNotified(t, a)
+	equalStrings(t, "SSE", s.waitData(1), want)
+}

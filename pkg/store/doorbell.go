@@ -351,6 +351,9 @@ func (d *Doorbell) ring(name string, notified bool) {
 		d.probeSeen.Store(time.Now().UnixNano())
 		if !d.proven.Swap(true) {
 			d.cfg.Logger.Info("doorbell proven: keyspace notifications arrive")
+			// Entries added since the last poll, before notifications were
+			// (re)enabled, rang nothing, and polling stops now: read them.
+			d.cfg.RingAll()
 		}
 		return
 	}
