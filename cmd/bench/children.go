@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pushcluster/pushcluster/internal/waitfor"
 )
 
 // childStopTimeout bounds the wait for a child after SIGTERM before SIGKILL.
@@ -155,7 +157,7 @@ func waitReadyz(ctx context.Context, c *child) error {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}
-	if err := waitFor(ctx, 30*time.Second, 100*time.Millisecond, ready); err != nil {
+	if err := waitfor.Until(ctx, 30*time.Second, 100*time.Millisecond, ready); err != nil {
 		return fmt.Errorf("bench: node on %s not ready: %w", c.addr, err)
 	}
 	select {

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/pushcluster/pushcluster/internal/waitfor"
 )
 
 // fleet is every client of a run, started at a ramp and stopped together.
@@ -55,7 +57,7 @@ func (f *fleet) stop() {
 // waitReady waits until every client is subscribed, or timeout.
 func (f *fleet) waitReady(ctx context.Context, timeout time.Duration) error {
 	want := int64(len(f.clients))
-	err := waitFor(ctx, timeout, 50*time.Millisecond, func() bool { return f.env.m.connected.Load() >= want })
+	err := waitfor.Until(ctx, timeout, 50*time.Millisecond, func() bool { return f.env.m.connected.Load() >= want })
 	if err != nil {
 		return fmt.Errorf("bench: %d of %d clients subscribed after %s: %w", f.env.m.connected.Load(), want, timeout, err)
 	}
@@ -95,20 +97,4 @@ func pace(ctx context.Context, rate float64, n int, fn func(i int)) {
 		case <-tick.C:
 		}
 	}
-}
-
-// waitFor polls cond every interval until it holds, ctx ends or timeout passes.
-func waitFor(ctx context.Context, timeout, every time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-	return nil
 }

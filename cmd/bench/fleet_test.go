@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/pushcluster/pushcluster/internal/waitfor"
 )
 
 func testConfig(t *testing.T) Config {
@@ -70,7 +72,7 @@ func TestFleetCountsSSEDeliveries(t *testing.T) {
 	pub.burst(ctx, []int{0}, 20)
 	ph.env.win.end.Store(time.Now().UnixNano())
 	sent := pub.sentInWindow()
-	err = waitFor(ctx, 10*time.Second, 5*time.Millisecond, func() bool {
+	err = waitfor.Until(ctx, 10*time.Second, 5*time.Millisecond, func() bool {
 		_, expected, received := ph.steady(start, sent)
 		return expected == 120 && received == expected
 	})
@@ -83,7 +85,7 @@ func TestFleetCountsSSEDeliveries(t *testing.T) {
 	fmt.Fprintf(in, "%s\n", appendPayload(nil, stamp{Run: r.run, Seq: 23, Sent: time.Now().UnixNano()}, 0))
 	fmt.Fprintf(in, "%s\n", appendPayload(nil, stamp{Run: r.run + 1, Seq: 24, Sent: time.Now().UnixNano()}, 0))
 	m := ph.env.m
-	err = waitFor(ctx, 10*time.Second, 5*time.Millisecond, func() bool {
+	err = waitfor.Until(ctx, 10*time.Second, 5*time.Millisecond, func() bool {
 		return m.dups.Load() == 6 && m.holes.Load() == 12 && m.foreign.Load() == 6
 	})
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/pushcluster/pushcluster/internal/waitfor"
 )
 
 // load is the default scenario: open the clients at the ramp, publish at
@@ -85,7 +87,7 @@ func (r *runner) measureWindow(ctx context.Context, ph *phase, pid int, pub *pub
 		_, expected, received := ph.steady(w.start, w.sent)
 		return received >= expected
 	}
-	if err := waitFor(ctx, r.cfg.Drain, 10*time.Millisecond, complete); err != nil && ctx.Err() == nil {
+	if err := waitfor.Until(ctx, r.cfg.Drain, 10*time.Millisecond, complete); err != nil && ctx.Err() == nil {
 		r.note("deliveries still missing %s after the window", r.cfg.Drain)
 	}
 	w.deliveredAfter = m.deliveries.Load() - d0

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pushcluster/pushcluster/internal/hist"
+	"github.com/pushcluster/pushcluster/internal/waitfor"
 )
 
 // resume is the reconnect storm: the clients subscribe and receive, all
@@ -62,7 +63,7 @@ func (r *runner) connectAndReceive(ctx context.Context, ph *phase, pub *publishe
 	}
 	pub.burst(ctx, used, 1)
 	want := int64(len(ph.fleet.clients))
-	err := waitFor(ctx, r.cfg.ReadyTimeout, 10*time.Millisecond, func() bool { return ph.env.m.deliveries.Load() >= want })
+	err := waitfor.Until(ctx, r.cfg.ReadyTimeout, 10*time.Millisecond, func() bool { return ph.env.m.deliveries.Load() >= want })
 	if err != nil {
 		return fmt.Errorf("bench: %d of %d clients received the first message: %w", ph.env.m.deliveries.Load(), want, err)
 	}
@@ -93,7 +94,7 @@ func (r *runner) storm(ctx context.Context, ph *phase, pub *publisher, res *Resu
 	r.step("reconnecting all %d clients at once", len(ph.fleet.clients))
 	ph.fleet.start(ctx, 0)
 	want := int64(len(ph.fleet.clients))
-	if err := waitFor(ctx, r.cfg.CatchupTimeout, 2*time.Millisecond, func() bool { return caught.Load() >= want }); err == nil {
+	if err := waitfor.Until(ctx, r.cfg.CatchupTimeout, 2*time.Millisecond, func() bool { return caught.Load() >= want }); err == nil {
 		res.AllCaughtUpMs = ms(time.Since(start).Nanoseconds())
 	} else {
 		r.note("%d of %d clients caught up within %s", caught.Load(), want, r.cfg.CatchupTimeout)

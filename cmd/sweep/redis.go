@@ -5,23 +5,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/internal/redisproc"
 )
 
 // server is the Redis under measurement: one given by URL, or a
 // redis-server process that sweep started and owns.
 type server struct {
 	opt   *redis.Options
-	admin *redis.Client // INFO, CLIENT LIST, cleanup
-	proc  *exec.Cmd     // nil unless sweep started the server
-	dir   string
+	admin *redis.Client     // INFO, CLIENT LIST, cleanup
+	proc  *redisproc.Server // nil unless sweep started the server
 }
 
 // openRedis connects to url, or starts a redis-server when url is empty.
@@ -49,51 +46,11 @@ func openRedis(ctx context.Context, url string) (*server, error) {
 
 // start runs redis-server from PATH on a free loopback port without
 // persistence, and returns its URL once it answers.
-func (s *server) start(ctx context.Context) (url string, err error) {
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		return "", fmt.Errorf("sweep: no -redis-url and no redis-server on PATH: %w", err)
+func (s *server) start(context.Context) (url string, err error) {
+	if s.proc, err = redisproc.Start(); err != nil {
+		return "", fmt.Errorf("sweep: no -redis-url, and %w", err)
 	}
-	if s.dir, err = os.MkdirTemp("", "sweep-redis"); err != nil {
-		return "", err
-	}
-	for range 5 {
-		var addr string
-		if addr, err = freeAddr(); err != nil {
-			break
-		}
-		if err = s.exec(ctx, addr); err == nil {
-			return "redis://" + addr + "/0", nil
-		}
-	}
-	s.Close()
-	return "", fmt.Errorf("sweep: failed to start redis-server: %w", err)
-}
-
-func (s *server) exec(ctx context.Context, addr string) error {
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir)
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	s.proc = cmd
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	err := waitFor(ctx, 10*time.Second, 20*time.Millisecond, func() bool { return c.Ping(ctx).Err() == nil })
-	if err != nil {
-		s.stop()
-		return fmt.Errorf("redis-server on %s did not answer: %w", addr, err)
-	}
-	return nil
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return s.proc.URL(), nil
 }
 
 // Close disconnects and stops the server if sweep started it. It is safe to
@@ -103,17 +60,8 @@ func (s *server) Close() {
 		s.admin.Close()
 		s.admin = nil
 	}
-	s.stop()
-	if s.dir != "" {
-		os.RemoveAll(s.dir)
-		s.dir = ""
-	}
-}
-
-func (s *server) stop() {
 	if s.proc != nil {
-		s.proc.Process.Kill()
-		s.proc.Wait()
+		s.proc.Close()
 		s.proc = nil
 	}
 }

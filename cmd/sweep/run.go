@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pushcluster/pushcluster/internal/waitfor"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/store"
 	"github.com/redis/go-redis/v9"
@@ -105,7 +106,7 @@ func (n *node) settle(ctx context.Context, channels int) error {
 		cs, err := pubsubClients(ctx, n.rdb, n.name)
 		return err == nil && len(cs) == 1 && cs[0].Subs == channels+1
 	}
-	if err := waitFor(ctx, settleTimeout, 100*time.Millisecond, subscribed); err != nil {
+	if err := waitfor.Until(ctx, settleTimeout, 100*time.Millisecond, subscribed); err != nil {
 		return fmt.Errorf("doorbell did not subscribe to %d channels: %w", channels, err)
 	}
 	return n.quiet(ctx, settleTimeout)
@@ -114,7 +115,7 @@ func (n *node) settle(ctx context.Context, channels int) error {
 // quiet waits until the hub has made no read for quietFor.
 func (n *node) quiet(ctx context.Context, timeout time.Duration) error {
 	last, since := n.hub.Stats().Reads, time.Now()
-	return waitFor(ctx, timeout, pollEvery, func() bool {
+	return waitfor.Until(ctx, timeout, pollEvery, func() bool {
 		if r := n.hub.Stats().Reads; r != last {
 			last, since = r, time.Now()
 		}
@@ -156,7 +157,7 @@ func measure(ctx context.Context, cfg Config, srv *server, n int) (r Result, err
 		return r, err
 	}
 	defer nd.Close()
-	if err := waitFor(ctx, notifyTimeout, pollEvery, nd.hub.Notified); err != nil {
+	if err := waitfor.Until(ctx, notifyTimeout, pollEvery, nd.hub.Notified); err != nil {
 		return r, fmt.Errorf("keyspace notifications never arrived: %w", err)
 	}
 	channels, keys := channelNames(name+":", n)
@@ -225,7 +226,7 @@ func publishAndCheck(ctx context.Context, cfg Config, srv *server, nd *node, p *
 // drain waits until total entries have been delivered, then until the hub
 // stops reading: late duplicates would come from reads still under way.
 func (n *node) drain(ctx context.Context, total int64, timeout time.Duration) error {
-	err := waitFor(ctx, timeout, pollEvery, func() bool { return n.tally.delivered() >= total })
+	err := waitfor.Until(ctx, timeout, pollEvery, func() bool { return n.tally.delivered() >= total })
 	if err != nil {
 		return err
 	}
@@ -240,22 +241,6 @@ func channelNames(prefix string, n int) (channels, keys []string) {
 		keys[i] = prefix + channels[i]
 	}
 	return channels, keys
-}
-
-// waitFor polls cond every interval until it holds, ctx ends or timeout passes.
-func waitFor(ctx context.Context, timeout, every time.Duration, cond func() bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-	return nil
 }
 
 func progress(cfg Config, format string, args ...any) {
