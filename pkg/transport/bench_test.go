@@ -1,0 +1,187 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/pushcluster/pushcluster/internal/testredis"
+	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/store"
+)
+
+// benchPayloads are a typical small message and a larger one with a few
+// line breaks, which SSE turns into several data lines.
+var benchPayloads = []struct {
+	name string
+	data string
+}{
+	{"100B", benchPayload(100, 0)},
+	{"4KiB", benchPayload(4096, 4)},
+}
+
+// benchPayload returns size bytes of JSON-like text with breaks line
+// breaks spread through it, the last one a CRLF.
+func benchPayload(size, breaks int) string {
+	b := []byte(strings.Repeat(`{"k":"value","n":12345},`, size/24+1)[:size])
+	for i := 1; i <= breaks; i++ {
+		b[i*size/(breaks+1)] = '\n'
+	}
+	if breaks > 0 {
+		at := breaks * size / (breaks + 1)
+		b[at-1], b[at] = '\r', '\n'
+	}
+	return string(b)
+}
+
+func benchMessage(channel, event, data string) *hub.Message {
+	return &hub.Message{Channel: channel, Entry: store.Entry{
+		ID: store.ID{Ms: 1_767_225_600_000, Seq: 7}, Event: event, Data: data,
+	}}
+}
+
+func BenchmarkSSEFrame(b *testing.B) {
+	for _, p := range benchPayloads {
+		m := benchMessage("news", "", p.data)
+		b.Run("raw/"+p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.data)))
+			for b.Loop() {
+				sseFrame(m)
+			}
+		})
+		b.Run("chunked/"+p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.data)))
+			for b.Loop() {
+				sseChunkedFrame(m)
+			}
+		})
+	}
+}
+
+func BenchmarkAppendSSEData(b *testing.B) {
+	for _, p := range benchPayloads {
+		b.Run(p.name, func(b *testing.B) {
+			buf := make([]byte, 0, 2*len(p.data))
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p.data)))
+			for b.Loop() {
+				buf = appendSSEData(buf[:0], p.data)
+			}
+		})
+	}
+}
+
+// BenchmarkSSEConnFrame measures one connection's share of a fan-out: the
+// shared frame is already built, so what remains is the per-connection
+// work. With several channels that is the connection's own cursor as the id
+// line, and the chunk framing around it.
+func BenchmarkSSEConnFrame(b *testing.B) {
+	hb := benchHub(b)
+	tests := []struct {
+		name     string
+		channels []string
+		chunked  bool
+	}{
+		{"channels=1/chunked", []string{"b"}, true},
+		{"channels=3/raw", []string{"a", "b", "c"}, false},
+		{"channels=3/chunked", []string{"a", "b", "c"}, true},
+	}
+	for _, tt := range tests {
+		for _, p := range benchPayloads {
+			b.Run(tt.name+"/"+p.name, func(b *testing.B) {
+				c, subs := benchSSEConn(b, hb, tt.channels, tt.chunked)
+				sub := subs[len(subs)/2]
+				m := benchMessage(sub.Channel(), "", p.data)
+				if f := c.frame(sub, m); !strings.Contains(string(f), "id: "+encodeCursor(c.hash, c.pos)+"\n") {
+					b.Fatalf("frame %.80q lacks the connection's cursor", f)
+				}
+				b.ReportAllocs()
+				b.SetBytes(int64(len(p.data)))
+				for b.Loop() {
+					c.frame(sub, m)
+				}
+			})
+		}
+	}
+}
+
+// benchHub returns a hub on a Redis of its own. It is never run: joining
+// only reads a channel's end, which is all sseConn.frame needs of a Sub.
+func benchHub(b *testing.B) *hub.Hub {
+	b.Helper()
+	st, err := store.New(store.Config{Client: testredis.Own(b).Client(b), Prefix: testredis.Prefix(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hb, err := hub.New(hub.Config{Store: st, Node: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return hb
+}
+
+// benchSSEConn returns an SSE connection with a subscription to each of
+// channels (sorted), left at cleanup.
+func benchSSEConn(b *testing.B, hb *hub.Hub, channels []string, chunked bool) (*sseConn, []*hub.Sub) {
+	b.Helper()
+	c := &sseConn{
+		client: "bench", channels: channels, hash: channelSetHash(channels),
+		chunked: chunked, pos: make([]store.ID, len(channels)),
+	}
+	subs := make([]*hub.Sub, len(channels))
+	for i, ch := range channels {
+		sub, err := hb.Join(context.Background(), c, ch, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { hb.Leave(sub) })
+		subs[i] = sub
+	}
+	return c, subs
+}
+
+func BenchmarkWSMessageFrame(b *testing.B) {
+	for _, event := range []string{"", "update"} {
+		for _, p := range benchPayloads {
+			m := benchMessage("news", event, p.data)
+			b.Run(fmt.Sprintf("event=%q/%s", event, p.name), func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(p.data)))
+				for b.Loop() {
+					wsMessageFrame(m)
+				}
+			})
+		}
+	}
+}
+
+func BenchmarkCursor(b *testing.B) {
+	for _, n := range []int{1, 8} {
+		channels := make([]string, n)
+		pos := make([]store.ID, n)
+		for i := range n {
+			channels[i] = fmt.Sprintf("room.%02d", i)
+			pos[i] = store.ID{Ms: 1_767_225_600_000 + uint64(i)*977, Seq: uint64(i)}
+		}
+		hash := channelSetHash(channels)
+		cursor := encodeCursor(hash, pos)
+		b.Run(fmt.Sprintf("encode/channels=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				encodeCursor(hash, pos)
+			}
+		})
+		b.Run(fmt.Sprintf("decode/channels=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(cursor)))
+			for b.Loop() {
+				if _, err := decodeCursor(cursor, channels); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
