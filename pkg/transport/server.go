@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -238,4 +240,23 @@ func newClientID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// parseChannels validates, sorts and deduplicates the requested channels.
+func (s *Server) parseChannels(raw []string) ([]string, error) {
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("%w: no channel given", store.ErrInvalidChannel)
+	}
+	chs := slices.Clone(raw)
+	slices.Sort(chs)
+	chs = slices.Compact(chs)
+	if len(chs) > s.cfg.MaxChannels {
+		return nil, fmt.Errorf("%w: more than %d channels", store.ErrInvalidChannel, s.cfg.MaxChannels)
+	}
+	for _, ch := range chs {
+		if err := store.ValidateChannel(ch); err != nil {
+			return nil, err
+		}
+	}
+	return chs, nil
 }

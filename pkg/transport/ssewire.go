@@ -1,0 +1,141 @@
+package transport
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// sseWire writes an event stream. It hijacks the connection from net/http
+// when it can, so the server's per-request buffers and goroutine are freed.
+type sseWire struct {
+	conn    net.Conn // nil when not hijacked
+	raw     syscall.RawConn
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	chunked bool
+	timeout time.Duration
+	onClose func()
+	once    sync.Once
+}
+
+const sseHeader = "HTTP/1.1 200 OK\r\n" +
+	"Content-Type: text/event-stream; charset=utf-8\r\n" +
+	"Cache-Control: no-cache\r\n" +
+	"X-Accel-Buffering: no\r\n"
+
+func openSSE(w http.ResponseWriter, r *http.Request, timeout time.Duration) (*sseWire, error) {
+	wire := &sseWire{timeout: timeout}
+	rc := http.NewResponseController(w)
+	if r.ProtoMajor == 1 {
+		conn, brw, err := rc.Hijack()
+		if err == nil {
+			return wire.hijacked(conn, brw, r)
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	wire.w, wire.rc = w, rc
+	return wire, rc.Flush()
+}
+
+func (w *sseWire) hijacked(conn net.Conn, brw *bufio.ReadWriter, r *http.Request) (*sseWire, error) {
+	w.conn = conn
+	if sc, ok := conn.(syscall.Conn); ok {
+		w.raw, _ = sc.SyscallConn()
+	}
+	header := sseHeader
+	if r.ProtoAtLeast(1, 1) {
+		w.chunked = true
+		header += "Transfer-Encoding: chunked\r\n"
+	} else {
+		header = strings.Replace(header, "HTTP/1.1", "HTTP/1.0", 1) + "Connection: close\r\n"
+	}
+	brw.Reader.Reset(nil)
+	if err := w.writeFrames([][]byte{[]byte(header + "\r\n")}); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *sseWire) writeFrames(frames [][]byte) error {
+	if w.conn == nil {
+		return w.writeResponse(frames)
+	}
+	// The deadline bounds this blocking write only: a deadline left behind
+	// would fail the direct writes that follow once it passes.
+	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	defer w.conn.SetWriteDeadline(time.Time{})
+	bufs := net.Buffers(frames)
+	_, err := bufs.WriteTo(w.conn)
+	return err
+}
+
+// tryWrite writes what the socket takes now, without blocking: one write
+// system call on the non-blocking descriptor.
+func (w *sseWire) tryWrite(frame []byte) (int, error) {
+	if w.raw == nil {
+		return 0, nil
+	}
+	var n int
+	var err error
+	if rerr := w.raw.Write(func(fd uintptr) bool {
+		n, err = syscall.Write(int(fd), frame)
+		return true
+	}); rerr != nil {
+		return 0, rerr
+	}
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	return n, nil
+}
+
+func (w *sseWire) writeResponse(frames [][]byte) error {
+	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	for _, f := range frames {
+		if _, err := w.w.Write(f); err != nil {
+			return err
+		}
+	}
+	return w.rc.Flush()
+}
+
+func (w *sseWire) closeWire(error) {
+	w.once.Do(func() {
+		if w.conn != nil {
+			w.conn.Close()
+		}
+		w.onClose()
+	})
+}
+
+// watch makes a hijacked connection notice its client going away: one
+// goroutine parked on a one-byte read closes it and runs cleanup, and the
+// handler may return. An unhijacked stream is watched by its handler.
+func (w *sseWire) watch(cleanup func()) {
+	if w.conn == nil {
+		return
+	}
+	go func() {
+		var b [1]byte
+		for {
+			if _, err := w.conn.Read(b[:]); err != nil {
+				break
+			}
+		}
+		w.closeWire(nil)
+		cleanup()
+	}()
+}
