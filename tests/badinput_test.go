@@ -188,6 +188,13 @@ func TestBadWebSocketFrames(t *testing.T) {
 		t.Errorf("ack: %v", acks[0])
 	}
 	equalStrings(t, "after bad frames", w.waitData(1), []string{"works"})
+
+	// A position at connect belongs to one channel.
+	multi := dialWS(t, a, "?channel=x&channel=y&since=1-0")
+	checkFor(t, defaultWait, func() error { return multi.hasError("invalid_id") })
+	if subs := multi.ofType("subscribed"); len(subs) != 0 {
+		t.Errorf("subscribed despite an ambiguous since: %v", subs)
+	}
 }
 
 // A channel whose key holds something other than a stream is refused with

@@ -63,14 +63,23 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.box.offer((&serverFrame{Type: "welcome", Client: c.client, Node: s.cfg.Node}).encode())
-	go c.readLoop(channels, q.Get("since"))
-}
-
-func (c *wsConn) readLoop(channels []string, since string) {
-	defer c.cleanup()
+	since := q.Get("since")
+	if len(channels) > 1 && since != "" {
+		c.reject(nil, codeInvalidID, errors.New("since needs exactly one channel; subscribe to each with its own since"))
+		channels = nil
+	}
 	for _, ch := range channels {
 		c.subscribe(clientFrame{Type: frameSubscribe, Channel: ch, Since: since})
 	}
+	go c.readLoop()
+}
+
+// readLoop reads client frames until the connection ends. It is the one
+// goroutine an idle connection keeps, so frames are handled on a goroutine
+// of their own: a subscribe runs deep Redis calls, and the stack they grow
+// would otherwise stay with the idle reader until a GC shrinks it.
+func (c *wsConn) readLoop() {
+	defer c.cleanup()
 	limit := int64(c.srv.cfg.MaxPayload + 4096)
 	for {
 		typ, r, err := c.ws.Reader(c.ctx)
@@ -93,7 +102,12 @@ func (c *wsConn) readLoop(channels []string, since string) {
 		case typ != websocket.MessageText:
 			c.reject(nil, codeBinary, errors.New("frames must be JSON text"))
 		default:
-			c.handle(b)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				c.handle(b)
+			}()
+			<-done
 		}
 	}
 }
