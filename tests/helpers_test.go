@@ -164,10 +164,11 @@ type sseStream struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu     sync.Mutex
-	events []sseclient.Event
-	lastID string
-	err    error
+	mu       sync.Mutex
+	events   []sseclient.Event
+	lastID   string
+	comments int
+	err      error
 }
 
 func sseURL(n *testNode, channels ...string) string {
@@ -214,6 +215,7 @@ func (s *sseStream) read() {
 		}
 		s.events = append(s.events, ev)
 		s.lastID = p.LastEventID()
+		s.comments = p.Comments
 		s.mu.Unlock()
 	}
 }

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -191,4 +192,25 @@ func TestWriteTimeoutIsPerWrite(t *testing.T) {
 		equalStrings(t, "SSE", s.waitData(len(want)), want)
 		equalStrings(t, "WebSocket", w.waitData(len(want)), want)
 	}
+}
+
+// Idle streams get comment heartbeats, so proxies keep them open; the
+// comments reach the client between events.
+func TestSSEHeartbeats(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a", func(cfg *node.Config) { cfg.Transport.Heartbeat = 100 * time.Millisecond })
+	s := openSSE(t, sseURL(a, "hb"), "")
+	s.waitWelcome()
+	c.xaddSeq("hb", 0) // the parser counts comments as it reads the next event
+	checkFor(t, defaultWait, func() error {
+		s.mu.Lock()
+		n := s.comments
+		s.mu.Unlock()
+		if n < 2 {
+			c.xaddSeq("hb", 1)
+			return fmt.Errorf("%d heartbeats", n)
+		}
+		return nil
+	})
 }

@@ -143,10 +143,11 @@ type Server struct {
 	mux  *http.ServeMux
 	demo []byte
 
-	mu      sync.Mutex
-	clients map[client]struct{}
-	closing bool
-	stats   counters
+	mu       sync.Mutex
+	clients  map[client]int // → heartbeat slot
+	nextSlot int
+	closing  bool
+	stats    counters
 }
 
 // New returns a server for cfg.
@@ -154,7 +155,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg.withDefaults(), clients: make(map[client]struct{})}
+	s := &Server{cfg: cfg.withDefaults(), clients: make(map[client]int)}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /sse", s.serveSSE)
 	s.mux.HandleFunc("GET /ws", s.serveWS)
@@ -171,20 +172,37 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.mux }
 
 // Run sends heartbeats until ctx ends, then closes every connection.
+// Heartbeats are spread over heartbeatSlots ticks per interval, so that
+// thousands of connections are not woken (and, for WebSocket pings, given a
+// goroutine each) in the same instant.
+const heartbeatSlots = 32
+
 func (s *Server) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Heartbeat)
+	t := time.NewTicker(s.cfg.Heartbeat / heartbeatSlots)
 	defer t.Stop()
-	for {
+	for slot := 0; ; slot = (slot + 1) % heartbeatSlots {
 		select {
 		case <-ctx.Done():
 			s.closeAll()
 			return nil
 		case <-t.C:
-			for _, c := range s.snapshot() {
+			for _, c := range s.inSlot(slot) {
 				c.heartbeat()
 			}
 		}
 	}
+}
+
+func (s *Server) inSlot(slot int) []client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []client
+	for c, sl := range s.clients {
+		if sl == slot {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // Connections returns how many client connections are open.
@@ -211,7 +229,8 @@ func (s *Server) track(c client) bool {
 	if s.closing {
 		return false
 	}
-	s.clients[c] = struct{}{}
+	s.clients[c] = s.nextSlot
+	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots
 	s.gauge(c).Add(1)
 	return true
 }
