@@ -55,7 +55,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Frames over MaxPayload+4KiB get an error frame; only frames past this
 	// hard limit close the connection.
 	ws.SetReadLimit(int64(16*s.cfg.MaxPayload + 4096))
-	c := &wsConn{srv: s, client: newClientID(), ws: ws, subs: make(map[string]*hub.Sub)}
+	c := &wsConn{srv: s, client: newClientID(), ws: ws}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.box = newOutbox(c, s.cfg.QueueBytes)
 	if !s.track(c) {
@@ -82,7 +82,9 @@ func (c *wsConn) readLoop() {
 	defer c.cleanup()
 	limit := int64(c.srv.cfg.MaxPayload + 4096)
 	for {
-		typ, r, err := c.ws.Reader(c.ctx)
+		// Closing the connection ends the read; a cancellable context would
+		// cost every idle connection a registered callback.
+		typ, r, err := c.ws.Reader(context.Background())
 		if err != nil {
 			c.box.close(err)
 			return
@@ -165,6 +167,9 @@ func (c *wsConn) subscribe(f clientFrame) {
 		return
 	}
 	c.mu.Lock()
+	if c.subs == nil {
+		c.subs = make(map[string]*hub.Sub, 1)
+	}
 	c.subs[f.Channel] = sub
 	c.mu.Unlock()
 	c.reply(&serverFrame{Type: "subscribed", Ref: f.Ref, Channel: f.Channel, Position: sub.Start().String()})
@@ -251,7 +256,7 @@ func (c *wsConn) Kick(reason error) { c.box.close(reason) }
 
 func (c *wsConn) heartbeat() {
 	go func() {
-		ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 		defer cancel()
 		if err := c.ws.Ping(ctx); err != nil && c.ctx.Err() == nil {
 			c.box.close(err)
@@ -261,8 +266,11 @@ func (c *wsConn) heartbeat() {
 
 func (c *wsConn) shutdown() { c.box.close(errShutdown) }
 
+// writeFrames writes under a timeout. Its context does not derive from the
+// connection's: closing the connection ends a write anyway, and a child of
+// a cancellable context costs a registration per write.
 func (c *wsConn) writeFrames(frames [][]byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.WriteTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 	defer cancel()
 	for _, f := range frames {
 		if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
