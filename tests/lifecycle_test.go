@@ -214,3 +214,27 @@ func TestSSEHeartbeats(t *testing.T) {
 		return nil
 	})
 }
+
+// The node pings idle WebSocket clients each heartbeat; one that leaves a
+// ping unanswered for a whole interval is closed, one that answers stays.
+func TestWebSocketPingsAndDeadPeers(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a", func(cfg *node.Config) { cfg.Transport.Heartbeat = 100 * time.Millisecond })
+	alive := dialWS(t, a, "?channel=p")
+	dead := dialWS(t, a, "?channel=p")
+	alive.waitType("subscribed", 1)
+	dead.waitType("subscribed", 1)
+	stallWS(dead) // stops reading once its current read returns, so it answers no ping
+	want := []string{c.xaddSeq("p", 0)}
+	checkFor(t, defaultWait, func() error {
+		if n := a.Server().Stats().WebSocket; n != 1 {
+			return fmt.Errorf("%d WebSocket connections open, want the answering one", n)
+		}
+		return nil
+	})
+	dead.waitClosed()
+	time.Sleep(300 * time.Millisecond) // several more heartbeats: time itself is what is tested
+	want = append(want, c.xaddSeq("p", 1))
+	equalStrings(t, "answering client", alive.waitData(2), want)
+}

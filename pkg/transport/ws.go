@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -32,8 +33,9 @@ type wsConn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu   sync.Mutex
-	subs map[string]*hub.Sub
+	mu      sync.Mutex
+	subs    map[string]*hub.Sub
+	pinging atomic.Bool // a ping waits for its pong
 }
 
 var _ hub.Conn = (*wsConn)(nil)
@@ -254,11 +256,21 @@ func wsMessageFrame(m *hub.Message) []byte {
 
 func (c *wsConn) Kick(reason error) { c.box.close(reason) }
 
+// errNoPong closes a WebSocket whose peer left a ping unanswered for a
+// whole heartbeat interval.
+var errNoPong = errors.New("transport: no pong for a heartbeat interval")
+
+// heartbeat pings the peer. The previous ping still waiting for its pong
+// means the peer is gone: the connection is closed. A ping carries no timer
+// of its own; closing the connection ends it.
 func (c *wsConn) heartbeat() {
+	if !c.pinging.CompareAndSwap(false, true) {
+		c.box.close(errNoPong)
+		return
+	}
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-		defer cancel()
-		if err := c.ws.Ping(ctx); err != nil && c.ctx.Err() == nil {
+		defer c.pinging.Store(false)
+		if err := c.ws.Ping(context.Background()); err != nil && c.ctx.Err() == nil {
 			c.box.close(err)
 		}
 	}()
@@ -289,6 +301,12 @@ func (c *wsConn) closeWire(reason error) {
 		code, text = StatusSlowConsumer, "slow consumer: resubscribe with since"
 	case errors.Is(reason, errShutdown):
 		code, text = websocket.StatusGoingAway, "node shutting down: reconnect"
+	case errors.Is(reason, errNoPong): // the peer is gone: no handshake to wait for
+		go func() {
+			c.ws.CloseNow()
+			c.cancel()
+		}()
+		return
 	case websocket.CloseStatus(reason) != -1, errors.Is(reason, io.EOF), reason == nil:
 		code = websocket.StatusNormalClosure
 	}
