@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -17,6 +18,9 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/store"
 	"github.com/pushcluster/pushcluster/pkg/transport"
 )
+
+// version is stamped at build time: -ldflags "-X main.version=…".
+var version = "dev"
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -41,6 +45,17 @@ func run(args []string) error {
 	fs.IntVar(&cfg.Transport.MaxChannels, "max-channels", transport.DefaultMaxChannels, "channels one connection may subscribe to")
 	fs.IntVar(&cfg.FanoutWorkers, "fanout-workers", 0, "goroutines writing one large channel's messages (0: one per CPU)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "address serving net/http/pprof profiles (empty: off; keep it private)")
+	var join, key, keyFile string
+	fs.StringVar(&cfg.Cluster.Bind, "cluster-bind", "", "gossip address host:port, TCP and UDP (memberlist's usual port is 7946; empty: run alone)")
+	fs.StringVar(&cfg.Cluster.Advertise, "cluster-advertise", "", "gossip address peers use, host:port (default: the bind address)")
+	fs.StringVar(&join, "cluster-join", "", "peers to join: comma-separated host:port, or a DNS name resolving to every peer")
+	fs.StringVar(&key, "cluster-key", "", "gossip encryption key, base64 of 16, 24 or 32 bytes (prefer -cluster-key-file or the environment)")
+	fs.StringVar(&keyFile, "cluster-key-file", "", "file holding the gossip encryption key")
+	fs.StringVar(&cfg.Cluster.Profile, "cluster-profile", "lan", "gossip timers: lan, wan, or local (one host: failures seen in seconds)")
+	fs.DurationVar(&cfg.Transport.DrainTimeout, "drain-timeout", transport.DefaultDrainTimeout, "on SIGTERM, spread closing the connections over this long")
+	fs.Float64Var(&cfg.Rebalance.Factor, "rebalance-factor", node.DefaultRebalanceFactor, "shed connections while above the cluster mean times this (0: off)")
+	fs.DurationVar(&cfg.Rebalance.After, "rebalance-after", node.DefaultRebalanceAfter, "how long a node must be over before it sheds")
+	fs.Float64Var(&cfg.Rebalance.Rate, "rebalance-rate", node.DefaultRebalanceRate, "most connections shed per second, as a fraction of the node's")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() { usage(fs) }
@@ -58,6 +73,16 @@ func run(args []string) error {
 		return err
 	}
 	cfg.Logger = logger
+	cfg.Version = version
+	if cfg.Rebalance.Factor == 0 {
+		cfg.Rebalance.Factor = -1 // 0 on the command line turns it off
+	}
+	if cfg.Cluster.Join, err = splitList(join); err != nil {
+		return err
+	}
+	if cfg.Cluster.Key, err = clusterKey(key, keyFile); err != nil {
+		return err
+	}
 	n, err := node.New(cfg)
 	if err != nil {
 		return err
@@ -114,4 +139,34 @@ func newLogger(level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("bad -log-format %q: want text or json", format)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(v string) ([]string, error) {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out, nil
+}
+
+// clusterKey decodes the gossip key from the flag or from a file.
+func clusterKey(key, file string) ([]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read -cluster-key-file: %w", err)
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	if key == "" {
+		return nil, nil
+	}
+	b, err := base64.StdEncoding.DecodeString(key)
+	if err != nil {
+		return nil, fmt.Errorf("bad cluster key: want base64 of 16, 24 or 32 bytes: %w", err)
+	}
+	return b, nil
 }

@@ -64,3 +64,6 @@ func (h *Hub) observeRead(start time.Time) {
 		h.cfg.ReadLatency(time.Since(start))
 	}
 }
+
+// Subscriptions returns how many subscriptions are live, without taking a lock.
+func (h *Hub) Subscriptions() int64 { return h.stats.subscriptions.Load() }

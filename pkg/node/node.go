@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/devstore"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/metrics"
@@ -54,8 +55,16 @@ type Config struct {
 	// DebugListen, when set, serves net/http/pprof on this address (keep it
 	// private: profiles reveal internals). Empty means off.
 	DebugListen string
-	// ShutdownTimeout bounds graceful shutdown. Defaults to DefaultShutdownTimeout.
+	// ShutdownTimeout bounds the HTTP server's shutdown once connections
+	// are drained. Defaults to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Version is this build's version, gossiped and shown by /api/cluster.
+	Version string
+	// Cluster configures membership; its Name, Local, HTTP and Version
+	// are filled in by the node. An empty Bind runs the node alone.
+	Cluster cluster.Config
+	// Rebalance configures load shedding after a scale-out.
+	Rebalance RebalanceConfig
 	// Logger receives the node's logs. Nil means discard.
 	Logger *slog.Logger
 }
@@ -70,6 +79,7 @@ type Node struct {
 	pub     *store.Publisher
 	hub     *hub.Hub
 	server  *transport.Server
+	cluster *cluster.Cluster
 	metrics *metrics.Metrics
 	ln      net.Listener
 }
@@ -97,7 +107,22 @@ func New(cfg Config) (n *Node, err error) {
 	if err := n.build(); err != nil {
 		return nil, err
 	}
-	return n, n.listen()
+	if err := n.listen(); err != nil {
+		return nil, err
+	}
+	return n, n.join()
+}
+
+// join sets up membership; it starts gossiping in Run.
+func (n *Node) join() (err error) {
+	cc := n.cfg.Cluster
+	cc.Name, cc.Local, cc.Version, cc.Logger = n.cfg.Name, n.server, n.cfg.Version, n.log
+	cc.HTTP = advertisedHTTP(n.ln.Addr(), cc)
+	if n.cluster, err = cluster.New(cc); err != nil {
+		return err
+	}
+	n.server.UseCluster(n.cluster)
+	return nil
 }
 
 func (n *Node) openRedis() error {
@@ -146,6 +171,7 @@ func (n *Node) build() (err error) {
 	}
 	tc := n.cfg.Transport
 	tc.Hub, tc.Store, tc.Publisher, tc.Node, tc.Logger = n.hub, n.store, n.pub, n.cfg.Name, n.log
+	tc.Version = n.cfg.Version
 	if n.server, err = transport.New(tc); err != nil {
 		return err
 	}
@@ -199,19 +225,28 @@ func (n *Node) Server() *transport.Server { return n.server }
 // Hub returns the node's hub, for its counters.
 func (n *Node) Hub() *hub.Hub { return n.hub }
 
-// Run serves until ctx ends, then closes every client connection (clients
-// reconnect to another node and resume), stops the hub and returns once
-// every goroutine it started has exited.
+// Cluster returns the node's view of the cluster.
+func (n *Node) Cluster() *cluster.Cluster { return n.cluster }
+
+// Run serves until ctx ends, then drains like a lame duck: /readyz fails
+// and the cluster hears that the node is draining at once, connections are
+// ended in randomly spaced batches over the drain timeout (clients resume
+// on other nodes), the node leaves the cluster, and Run returns once every
+// goroutine it started has exited.
 func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	raiseFileLimit(n.log)
 	hs := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
-	n.log.Info("node serving", "node", n.cfg.Name, "addr", n.ln.Addr().String())
+	n.log.Info("node serving", "node", n.cfg.Name, "addr", n.ln.Addr().String(), "version", n.cfg.Version)
 
-	hubCtx, stopHub := context.WithCancel(context.Background())
-	defer stopHub()
+	// The hub, publisher and cluster outlive the drain: clients being
+	// drained still get their messages, and cluster questions their answers.
+	backCtx, stopBack := context.WithCancel(context.Background())
+	defer stopBack()
+	clusterCtx, stopCluster := context.WithCancel(context.Background())
+	defer stopCluster()
 	var wg sync.WaitGroup
 	run := func(f func()) {
 		wg.Add(1)
@@ -220,12 +255,19 @@ func (n *Node) Run(ctx context.Context) error {
 			f()
 		}()
 	}
-	run(func() { n.hub.Run(hubCtx) })
-	run(func() { n.pub.Run(hubCtx) })
+	run(func() { n.hub.Run(backCtx) })
+	run(func() { n.pub.Run(backCtx) })
+	clusterErr := make(chan error, 1)
+	run(func() { clusterErr <- n.cluster.Run(clusterCtx) })
 	if n.cfg.DebugListen != "" {
 		run(func() { n.serveDebug(ctx) })
 	}
-	run(func() { n.server.Run(ctx) })
+	drained := make(chan struct{})
+	run(func() {
+		defer close(drained)
+		n.server.Run(ctx)
+	})
+	run(func() { n.rebalance(ctx) })
 	serveErr := make(chan error, 1)
 	run(func() { serveErr <- hs.Serve(n.ln) })
 
@@ -233,14 +275,20 @@ func (n *Node) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
+	case err = <-clusterErr:
 	}
+	n.server.BeginDrain()
+	n.cluster.Update()
 	stop()
-	n.log.Info("node shutting down", "node", n.cfg.Name)
+	n.log.Info("node draining", "node", n.cfg.Name, "connections", n.server.Connections())
+	<-drained
+	stopCluster()
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
 	hs.Shutdown(sctx)
-	stopHub()
+	stopBack()
 	wg.Wait()
+	n.log.Info("node stopped", "node", n.cfg.Name)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -28,6 +28,8 @@ type publishRequest struct {
 	Data    string `json:"data"`
 	To      string `json:"to,omitempty"`
 	Exclude string `json:"exclude,omitempty"`
+	// Client, instead of Channel, sends to that one client wherever it is.
+	Client string `json:"client,omitempty"`
 }
 
 // publishError is a rejected publish: an HTTP status, a code and why.
@@ -74,6 +76,10 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	var p publishRequest
 	if err := json.Unmarshal(body, &p); err != nil {
 		writeError(w, http.StatusBadRequest, codeBadJSON, fmt.Errorf("malformed JSON: %w", err))
+		return
+	}
+	if p.Client != "" {
+		s.servePublishDirect(w, r, p)
 		return
 	}
 	id, perr := s.publish(r.Context(), p)
@@ -178,6 +184,7 @@ type readiness struct {
 	Node     string `json:"node"`
 	Redis    string `json:"redis"`
 	Delivery string `json:"delivery"`
+	Draining bool   `json:"draining"`
 }
 
 // serveReady answers 200 when Redis answers and live delivery works: the
@@ -185,7 +192,10 @@ type readiness struct {
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	st := readiness{Ready: true, Node: s.cfg.Node, Redis: "ok", Delivery: "notify"}
+	st := readiness{Ready: true, Node: s.cfg.Node, Redis: "ok", Delivery: "notify", Draining: s.Draining()}
+	if st.Draining {
+		st.Ready = false
+	}
 	if err := s.cfg.Store.Client().Ping(ctx).Err(); err != nil {
 		st.Ready, st.Redis = false, err.Error()
 	}

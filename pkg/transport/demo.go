@@ -25,3 +25,15 @@ func (s *Server) serveDemo(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	w.Write(s.demo)
 }
+
+//go:embed status.html
+var statusPage []byte
+
+// serveStatus writes the cluster status page: members and their load, live
+// from /api/cluster.
+func (s *Server) serveStatus(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	w.Write(statusPage)
+}

@@ -20,6 +20,10 @@ const (
 	codeTooMany        = "too_many_channels"
 	codeUnavailable    = "unavailable"
 	codeUnreadable     = "channel_unreadable"
+	codeInvalidSession = "invalid_session"
+	codeDisconnected   = "disconnected"
+	codeNotFound       = "client_not_found"
+	codePartial        = "cluster_partial"
 )
 
 type errorBody struct {

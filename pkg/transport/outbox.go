@@ -33,6 +33,8 @@ type outbox struct {
 	w      frameWriter
 	direct directWriter // nil when the wire cannot write without blocking
 	max    int
+	// spawn starts the writer goroutine; nil means a plain go statement.
+	spawn func(func())
 
 	mu      sync.Mutex
 	queue   [][]byte
@@ -131,7 +133,11 @@ func (o *outbox) put(frame []byte) error {
 	o.size += len(frame)
 	if !o.writing {
 		o.writing = true
-		go o.flush()
+		if o.spawn != nil {
+			o.spawn(o.flush)
+		} else {
+			go o.flush()
+		}
 	}
 	return nil
 }

@@ -2,16 +2,16 @@ package transport
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
@@ -24,6 +24,9 @@ const (
 	DefaultMaxPayload   = 64 << 10
 	DefaultMaxChannels  = 64
 	DefaultWriteTimeout = 10 * time.Second
+	// DefaultDrainTimeout fits Kubernetes' default 30 s grace period with
+	// room for the rest of the shutdown.
+	DefaultDrainTimeout = 25 * time.Second
 )
 
 // Config configures a Server.
@@ -59,6 +62,11 @@ type Config struct {
 	MaxChannels int
 	// WriteTimeout bounds one write to a client. Defaults to DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// DrainTimeout is how long a stopping node spreads the closing of its
+	// connections over. Defaults to DefaultDrainTimeout.
+	DrainTimeout time.Duration
+	// Version is the node's version, shown by /api/cluster.
+	Version string
 	// Ready reports whether the node can serve; /readyz adds Redis
 	// reachability. Nil means the hub's readiness.
 	Ready func() bool
@@ -75,7 +83,7 @@ func (cfg Config) Validate() error {
 	if cfg.Store == nil {
 		errs = append(errs, errors.New("transport: no store"))
 	}
-	if cfg.Retry < 0 || cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 {
+	if cfg.Retry < 0 || cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 || cfg.DrainTimeout < 0 {
 		errs = append(errs, errors.New("transport: durations must not be negative"))
 	}
 	if cfg.QueueBytes < 0 || cfg.MaxPayload < 0 || cfg.MaxChannels < 0 {
@@ -106,6 +114,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
 	if cfg.Ready == nil {
 		cfg.Ready = cfg.Hub.Ready
 	}
@@ -129,25 +140,27 @@ var (
 	_ Publisher = (*store.Publisher)(nil)
 )
 
-// client is a connection the server tracks for heartbeats and shutdown.
-type client interface {
-	heartbeat()
-	shutdown()
-}
-
 // Server serves the node's HTTP surface. Its Handler goes into an
-// http.Server; Run sends heartbeats and, when ctx ends, closes every
+// http.Server; Run sends heartbeats and, when ctx ends, drains every
 // connection so that clients reconnect elsewhere.
 type Server struct {
-	cfg  Config
-	mux  *http.ServeMux
-	demo []byte
+	cfg     Config
+	mux     *http.ServeMux
+	demo    []byte
+	cluster Cluster
 
 	mu       sync.Mutex
 	clients  map[client]int // → heartbeat slot
+	byID     map[string][]client
+	ending   map[client]struct{}
 	nextSlot int
 	closing  bool
 	stats    counters
+	draining atomic.Bool
+
+	// conns counts tracked connections and the goroutines they start, so
+	// that Run returns only once all of them have exited.
+	conns sync.WaitGroup
 }
 
 // New returns a server for cfg.
@@ -155,15 +168,27 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg.withDefaults(), clients: make(map[client]int)}
+	s := &Server{cfg: cfg.withDefaults(), clients: make(map[client]int),
+		byID: make(map[string][]client), ending: make(map[client]struct{})}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /sse", s.serveSSE)
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("POST /api/publish", s.servePublish)
 	s.mux.HandleFunc("GET /api/history", s.serveHistory)
+	s.mux.HandleFunc("POST /api/session", s.serveSession)
+	s.mux.HandleFunc("POST /api/disconnect", s.serveDisconnect)
+	s.mux.HandleFunc("GET /api/cluster", s.serveCluster)
+	s.mux.HandleFunc("GET /api/presence", s.servePresence)
+	s.mux.HandleFunc("GET /api/clients", s.serveClients)
+	s.mux.HandleFunc("GET /status", s.serveStatus)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.demo = demo(s.cfg.Store.Prefix())
+	alone, err := cluster.New(cluster.Config{Name: s.cfg.Node, Local: s, Version: s.cfg.Version})
+	if err != nil {
+		return nil, err
+	}
+	s.cluster = alone
 	s.mux.HandleFunc("GET /{$}", s.serveDemo)
 	return s, nil
 }
@@ -171,8 +196,9 @@ func New(cfg Config) (*Server, error) {
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Run sends heartbeats until ctx ends, then closes every connection.
-// Heartbeats are spread over heartbeatSlots ticks per interval, so that
+// Run sends heartbeats until ctx ends, then drains every connection over
+// the drain timeout, and returns once every connection goroutine has
+// exited. Heartbeats are spread over heartbeatSlots ticks per interval, so that
 // thousands of connections are not woken (and, for WebSocket pings, given a
 // goroutine each) in the same instant.
 const heartbeatSlots = 32
@@ -183,7 +209,8 @@ func (s *Server) Run(ctx context.Context) error {
 	for slot := 0; ; slot = (slot + 1) % heartbeatSlots {
 		select {
 		case <-ctx.Done():
-			s.closeAll()
+			s.drain(s.cfg.DrainTimeout)
+			s.conns.Wait()
 			return nil
 		case <-t.C:
 			for _, c := range s.inSlot(slot) {
@@ -231,34 +258,40 @@ func (s *Server) track(c client) bool {
 	}
 	s.clients[c] = s.nextSlot
 	s.nextSlot = (s.nextSlot + 1) % heartbeatSlots
+	id := c.info().ID
+	s.byID[id] = append(s.byID[id], c)
 	s.gauge(c).Add(1)
+	s.conns.Add(1)
 	return true
 }
 
 func (s *Server) untrack(c client) {
 	s.mu.Lock()
 	_, ok := s.clients[c]
-	delete(s.clients, c)
+	if ok {
+		delete(s.clients, c)
+		delete(s.ending, c)
+		id := c.info().ID
+		s.byID[id] = slices.DeleteFunc(s.byID[id], func(o client) bool { return o == c })
+		if len(s.byID[id]) == 0 {
+			delete(s.byID, id)
+		}
+	}
 	s.mu.Unlock()
 	if ok {
 		s.gauge(c).Add(-1)
+		s.conns.Done()
 	}
 }
 
-func (s *Server) closeAll() {
-	s.mu.Lock()
-	s.closing = true
-	s.mu.Unlock()
-	for _, c := range s.snapshot() {
-		c.shutdown()
-	}
-}
-
-// newClientID returns a random, URL-safe client ID, unique across the cluster.
-func newClientID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+// spawn runs f on a goroutine that Run waits for. Only a tracked
+// connection may spawn, so the wait group never restarts from zero.
+func (s *Server) spawn(f func()) {
+	s.conns.Add(1)
+	go func() {
+		defer s.conns.Done()
+		f()
+	}()
 }
 
 // parseChannels validates, sorts and deduplicates the requested channels.

@@ -9,12 +9,10 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
-
-// errShutdown is why connections are closed when the node stops.
-var errShutdown = errors.New("transport: node shutting down")
 
 // sseConn is one EventSource connection. Its positions (one per channel)
 // make up the event ID; they change only inside outbox builders, under the
@@ -22,6 +20,8 @@ var errShutdown = errors.New("transport: node shutting down")
 type sseConn struct {
 	srv      *Server
 	client   string
+	session  string
+	since    time.Time
 	channels []string // sorted
 	hash     string
 	chunked  bool // frames carry HTTP/1.1 chunk framing: the wire is hijacked
@@ -40,7 +40,13 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
 		return
 	}
-	c := &sseConn{srv: s, client: newClientID(), channels: channels, hash: channelSetHash(channels)}
+	session, id, err := requestSession(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidSession, err)
+		return
+	}
+	c := &sseConn{srv: s, client: id, session: session, since: time.Now().UTC(),
+		channels: channels, hash: channelSetHash(channels)}
 	c.pos = make([]store.ID, len(channels))
 	since, gapReason := c.requestedPositions(r)
 
@@ -61,8 +67,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		c.box.close(errShutdown)
 		return
 	}
+	c.box.spawn = s.spawn
 	started := make(chan struct{})
-	wire.watch(func() {
+	wire.watch(s.spawn, func() {
 		<-started
 		c.cleanup()
 	})
@@ -165,6 +172,7 @@ func (c *sseConn) fail(err error) {
 
 type welcomeData struct {
 	Client   string   `json:"client"`
+	Session  string   `json:"session"`
 	Node     string   `json:"node"`
 	Channels []string `json:"channels"`
 }
@@ -180,7 +188,7 @@ type gapNotice struct {
 // its ID (so even a client that saw nothing resumes without loss), and who
 // served it.
 func (c *sseConn) welcome() []byte {
-	data, _ := json.Marshal(welcomeData{Client: c.client, Node: c.srv.cfg.Node, Channels: c.channels})
+	data, _ := json.Marshal(welcomeData{Client: c.client, Session: c.session, Node: c.srv.cfg.Node, Channels: c.channels})
 	b := sseRetry(c.srv.cfg.Retry)
 	return append(b, sseControl(EventWelcome, encodeCursor(c.hash, c.pos), data)...)
 }
@@ -217,7 +225,32 @@ func (c *sseConn) heartbeat() {
 	}
 }
 
-func (c *sseConn) shutdown() { c.box.close(errShutdown) }
+// end finishes the stream once what is queued is written; a client that
+// is disconnected is told so first, since a browser reconnects to any
+// stream that simply ends.
+func (c *sseConn) end(reason error) {
+	if errors.Is(reason, errDisconnected) {
+		data, _ := json.Marshal(errorDetail{Code: codeDisconnected, Message: reason.Error()})
+		c.box.offer(c.wrap(sseControl(EventError, "", data)))
+	}
+	c.box.closeAfterFlush(reason)
+}
+
+func (c *sseConn) info() cluster.Client {
+	return cluster.Client{ID: c.client, Node: c.srv.cfg.Node, Transport: "sse", Since: c.since}
+}
+
+func (c *sseConn) subscribedTo(channel string) bool {
+	i := c.index(channel)
+	return i < len(c.channels) && c.channels[i] == channel
+}
+
+// direct sends a message to this client alone. It carries no id, so the
+// browser's Last-Event-ID stays a position in the channels.
+func (c *sseConn) direct(m cluster.Direct) bool {
+	frame := c.wrap(sseBody(&store.Entry{Event: m.Event, Data: m.Data}))
+	return c.box.offer(frame) && !c.box.isClosed()
+}
 
 // frame encodes m as wire bytes and advances the position of its channel;
 // it runs under the outbox lock. For one channel the frame is shared by

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
@@ -112,9 +113,16 @@ func (w *sseWire) writeResponse(frames [][]byte) error {
 	return w.rc.Flush()
 }
 
-func (w *sseWire) closeWire(error) {
+// sseEnd is the last chunk of a chunked response: the stream ends
+// cleanly, and the browser reconnects after its retry time.
+var sseEnd = []byte("0\r\n\r\n")
+
+func (w *sseWire) closeWire(reason error) {
 	w.once.Do(func() {
 		if w.conn != nil {
+			if w.chunked && reason != nil && !errors.Is(reason, errClosed) {
+				w.tryWrite(sseEnd) // best effort: a full socket is a client that is going anyway
+			}
 			w.conn.Close()
 		}
 		w.onClose()
@@ -124,11 +132,11 @@ func (w *sseWire) closeWire(error) {
 // watch makes a hijacked connection notice its client going away: one
 // goroutine parked on a one-byte read closes it and runs cleanup, and the
 // handler may return. An unhijacked stream is watched by its handler.
-func (w *sseWire) watch(cleanup func()) {
+func (w *sseWire) watch(spawn func(func()), cleanup func()) {
 	if w.conn == nil {
 		return
 	}
-	go func() {
+	spawn(func() {
 		var b [1]byte
 		for {
 			if _, err := w.conn.Read(b[:]); err != nil {
@@ -137,5 +145,5 @@ func (w *sseWire) watch(cleanup func()) {
 		}
 		w.closeWire(nil)
 		cleanup()
-	}()
+	})
 }

@@ -9,12 +9,16 @@ type Stats struct {
 	PublishesWS    uint64
 	// Resume positions that could not be applied at all, per subscriber.
 	GapsMalformed, GapsMismatch uint64
+	// Direct counts messages queued to one client's connections; Drained
+	// and Shed count connections ended by a drain and by rebalancing.
+	Direct, Drained, Shed uint64
 }
 
 type counters struct {
 	sse, ws                     atomic.Int64
 	pubHTTP, pubWS              atomic.Uint64
 	gapsMalformed, gapsMismatch atomic.Uint64
+	direct, drained, shed       atomic.Uint64
 }
 
 // Stats returns the server's counters.
@@ -24,6 +28,7 @@ func (s *Server) Stats() Stats {
 		SSE: c.sse.Load(), WebSocket: c.ws.Load(),
 		PublishesHTTP: c.pubHTTP.Load(), PublishesWS: c.pubWS.Load(),
 		GapsMalformed: c.gapsMalformed.Load(), GapsMismatch: c.gapsMismatch.Load(),
+		Direct: c.direct.Load(), Drained: c.drained.Load(), Shed: c.shed.Load(),
 	}
 }
 

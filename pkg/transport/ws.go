@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
@@ -21,14 +22,19 @@ const (
 	// StatusSlowConsumer: the client did not read fast enough; reconnect
 	// and resubscribe with since.
 	StatusSlowConsumer websocket.StatusCode = 4008
+	// StatusDisconnected: POST /api/disconnect closed the connection; do
+	// not reconnect on its own.
+	StatusDisconnected websocket.StatusCode = 4009
 )
 
 // wsConn is one WebSocket connection: a read goroutine that handles client
 // frames, and an outbox whose writer goroutine runs only while it has frames.
 type wsConn struct {
-	srv    *Server
-	client string
-	ws     *websocket.Conn
+	srv     *Server
+	client  string
+	session string
+	since   time.Time
+	ws      *websocket.Conn
 	box    *outbox
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -50,6 +56,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	session, id, err := requestSession(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidSession, err)
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
@@ -57,14 +68,15 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Frames over MaxPayload+4KiB get an error frame; only frames past this
 	// hard limit close the connection.
 	ws.SetReadLimit(int64(16*s.cfg.MaxPayload + 4096))
-	c := &wsConn{srv: s, client: newClientID(), ws: ws}
+	c := &wsConn{srv: s, client: id, session: session, since: time.Now().UTC(), ws: ws}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.box = newOutbox(c, s.cfg.QueueBytes)
 	if !s.track(c) {
-		ws.Close(websocket.StatusGoingAway, "node shutting down")
+		ws.Close(websocket.StatusServiceRestart, "node shutting down: reconnect")
 		return
 	}
-	c.box.offer((&serverFrame{Type: "welcome", Client: c.client, Node: s.cfg.Node}).encode())
+	c.box.spawn = s.spawn
+	c.box.offer((&serverFrame{Type: "welcome", Client: c.client, Session: c.session, Node: s.cfg.Node}).encode())
 	since := q.Get("since")
 	if len(channels) > 1 && since != "" {
 		c.reject(nil, codeInvalidID, errors.New("since needs exactly one channel; subscribe to each with its own since"))
@@ -73,7 +85,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	for _, ch := range channels {
 		c.subscribe(clientFrame{Type: frameSubscribe, Channel: ch, Since: since})
 	}
-	go c.readLoop()
+	s.spawn(c.readLoop)
 }
 
 // readLoop reads client frames until the connection ends. It is the one
@@ -194,12 +206,16 @@ func (c *wsConn) unsubscribe(f clientFrame) {
 }
 
 func (c *wsConn) publish(f clientFrame) {
-	p := publishRequest{Channel: f.Channel, Event: f.Event, Data: f.Data, To: f.To}
+	p := publishRequest{Channel: f.Channel, Client: f.Client, Event: f.Event, Data: f.Data, To: f.To}
 	if f.ExceptSelf {
 		p.Exclude = c.client
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 	defer cancel()
+	if p.Client != "" {
+		c.publishDirect(ctx, f, p)
+		return
+	}
 	id, perr := c.srv.publish(ctx, p)
 	if perr != nil {
 		c.reject(f.Ref, perr.code, perr.err)
@@ -207,6 +223,17 @@ func (c *wsConn) publish(f clientFrame) {
 	}
 	c.srv.stats.pubWS.Add(1)
 	c.reply(&serverFrame{Type: "ack", Ref: f.Ref, Channel: f.Channel, ID: id.String()})
+}
+
+// publishDirect sends a message to one client wherever it is.
+func (c *wsConn) publishDirect(ctx context.Context, f clientFrame, p publishRequest) {
+	res, perr := c.srv.publishDirect(ctx, p)
+	if perr != nil {
+		c.reject(f.Ref, perr.code, perr.err)
+		return
+	}
+	c.srv.stats.pubWS.Add(1)
+	c.reply(&serverFrame{Type: "ack", Ref: f.Ref, Client: p.Client, ID: res.ID, Delivered: &res.Delivered})
 }
 
 // reply queues a reply behind whatever is already queued, waiting for room.
@@ -268,15 +295,31 @@ func (c *wsConn) heartbeat() {
 		c.box.close(errNoPong)
 		return
 	}
-	go func() {
+	c.srv.spawn(func() {
 		defer c.pinging.Store(false)
 		if err := c.ws.Ping(context.Background()); err != nil && c.ctx.Err() == nil {
 			c.box.close(err)
 		}
-	}()
+	})
 }
 
-func (c *wsConn) shutdown() { c.box.close(errShutdown) }
+func (c *wsConn) end(reason error) { c.box.closeAfterFlush(reason) }
+
+func (c *wsConn) info() cluster.Client {
+	return cluster.Client{ID: c.client, Node: c.srv.cfg.Node, Transport: "ws", Since: c.since}
+}
+
+func (c *wsConn) subscribedTo(channel string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.subs[channel]
+	return ok
+}
+
+func (c *wsConn) direct(m cluster.Direct) bool {
+	f := &serverFrame{Type: "direct", ID: m.ID, Event: m.Event, Data: &m.Data}
+	return c.box.offer(f.encode()) && !c.box.isClosed()
+}
 
 // writeFrames writes under a timeout. Its context does not derive from the
 // connection's: closing the connection ends a write anyway, and a child of
@@ -299,21 +342,25 @@ func (c *wsConn) closeWire(reason error) {
 	switch {
 	case errors.Is(reason, hub.ErrSlowConsumer):
 		code, text = StatusSlowConsumer, "slow consumer: resubscribe with since"
-	case errors.Is(reason, errShutdown):
-		code, text = websocket.StatusGoingAway, "node shutting down: reconnect"
+	case errors.Is(reason, errShutdown), errors.Is(reason, errDrain):
+		code, text = websocket.StatusServiceRestart, "node restarting: reconnect and resubscribe with since"
+	case errors.Is(reason, errShed):
+		code, text = websocket.StatusServiceRestart, "moved to even out load: reconnect and resubscribe with since"
+	case errors.Is(reason, errDisconnected):
+		code, text = StatusDisconnected, "disconnected by the server"
 	case errors.Is(reason, errNoPong): // the peer is gone: no handshake to wait for
-		go func() {
+		c.srv.spawn(func() {
 			c.ws.CloseNow()
 			c.cancel()
-		}()
+		})
 		return
 	case websocket.CloseStatus(reason) != -1, errors.Is(reason, io.EOF), reason == nil:
 		code = websocket.StatusNormalClosure
 	}
-	go func() {
+	c.srv.spawn(func() {
 		c.ws.Close(code, text)
 		c.cancel()
-	}()
+	})
 }
 
 func (c *wsConn) cleanup() {

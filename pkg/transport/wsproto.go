@@ -27,6 +27,9 @@ type clientFrame struct {
 	Event   string `json:"event"`
 	Data    string `json:"data"`
 	To      string `json:"to"`
+	// Client, instead of Channel, publishes to that one client wherever
+	// it is connected.
+	Client string `json:"client"`
 	// ExceptSelf publishes to everyone but the sender.
 	ExceptSelf bool `json:"exceptSelf"`
 	// Ref is echoed in the reply: any JSON value up to maxRefLen bytes.
@@ -62,7 +65,14 @@ func decodeClientFrame(b []byte) (clientFrame, *frameError) {
 		f.Ref = nil
 	}
 	switch f.Type {
-	case frameSubscribe, frameUnsubscribe, framePublish:
+	case framePublish:
+		if f.Channel == "" && f.Client == "" {
+			return f, &frameError{codeInvalidChannel, errors.New("channel or client is required")}
+		}
+		if f.Channel != "" && f.Client != "" {
+			return f, &frameError{codeInvalidClient, errors.New("give channel or client, not both")}
+		}
+	case frameSubscribe, frameUnsubscribe:
 		if f.Channel == "" {
 			return f, &frameError{codeInvalidChannel, errors.New("channel is required")}
 		}
@@ -80,6 +90,7 @@ type serverFrame struct {
 	Type     string          `json:"type"`
 	Ref      json.RawMessage `json:"ref,omitempty"`
 	Client   string          `json:"client,omitempty"`
+	Session  string          `json:"session,omitempty"`
 	Node     string          `json:"node,omitempty"`
 	Channel  string          `json:"channel,omitempty"`
 	ID       string          `json:"id,omitempty"`
@@ -91,6 +102,8 @@ type serverFrame struct {
 	Resume   string          `json:"resume,omitempty"`
 	Code     string          `json:"code,omitempty"`
 	Message  string          `json:"message,omitempty"`
+	// Delivered answers a publish to one client.
+	Delivered *bool `json:"delivered,omitempty"`
 }
 
 func (f *serverFrame) encode() []byte {

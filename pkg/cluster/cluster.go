@@ -1,0 +1,374 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Defaults for Config.
+const (
+	DefaultPort           = 7946
+	DefaultUpdateInterval = 2 * time.Second
+	DefaultQueryTimeout   = 2 * time.Second
+	// Label keeps other memberlist clusters' packets out: memberlist drops
+	// packets whose label does not match.
+	Label = "pushcluster"
+
+	deadNodeReclaim = 10 * time.Second
+)
+
+var (
+	// ErrNotFound is returned when no member holds the client asked for.
+	ErrNotFound = errors.New("cluster: no member holds the client")
+	// ErrClosed is returned by questions asked after Shutdown.
+	ErrClosed = errors.New("cluster: shut down")
+)
+
+// Config configures a Cluster.
+type Config struct {
+	// Name is this member's name, unique in the cluster. Required.
+	Name string
+	// Bind is the gossip address, host:port, for both TCP and UDP. Empty
+	// means no cluster: the node runs alone.
+	Bind string
+	// Advertise is the address peers use, host:port. Empty means the bind
+	// address (or, when it is unspecified, memberlist's choice of a private
+	// interface address).
+	Advertise string
+	// Join lists peers to join: host:port, or a DNS name that resolves to
+	// every peer (a Kubernetes headless service, a compose service), with
+	// DefaultPort when no port is given. While the member has no peers it
+	// resolves and joins them again.
+	Join []string
+	// Key, when set, encrypts and authenticates gossip (AES, 16, 24 or 32
+	// bytes); members with another key cannot join.
+	Key []byte
+	// HTTP is this node's HTTP address, gossiped to the others.
+	HTTP string
+	// Version is this node's version, gossiped to the others.
+	Version string
+	// Local answers questions about this node. Required.
+	Local Local
+	// UpdateInterval is how often the member gossips its load. A member not
+	// heard from for three intervals is reported suspect.
+	// Defaults to DefaultUpdateInterval.
+	UpdateInterval time.Duration
+	// QueryTimeout bounds a question asked of the members.
+	// Defaults to DefaultQueryTimeout.
+	QueryTimeout time.Duration
+	// Profile picks memberlist's timers: "lan" (the default), "wan" for
+	// members far apart, or "local" for members on one host (failures
+	// detected within a few seconds).
+	Profile string
+	// Tune, when set, adjusts memberlist's configuration before it starts.
+	Tune func(*memberlist.Config)
+	// Logger receives membership events. Nil means discard.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with cfg at once.
+func (cfg Config) Validate() error {
+	var errs []error
+	if cfg.Name == "" {
+		errs = append(errs, errors.New("cluster: no member name"))
+	}
+	if cfg.Local == nil {
+		errs = append(errs, errors.New("cluster: no local node"))
+	}
+	if cfg.Bind != "" {
+		if _, _, err := splitHostPort(cfg.Bind); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: bad bind address: %w", err))
+		}
+	}
+	if cfg.Advertise != "" {
+		if _, _, err := splitHostPort(cfg.Advertise); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: bad advertise address: %w", err))
+		}
+	}
+	if n := len(cfg.Key); n != 0 && n != 16 && n != 24 && n != 32 {
+		errs = append(errs, fmt.Errorf("cluster: key is %d bytes, want 16, 24 or 32", n))
+	}
+	switch cfg.Profile {
+	case "", "lan", "wan", "local":
+	default:
+		errs = append(errs, fmt.Errorf("cluster: unknown profile %q: want lan, wan or local", cfg.Profile))
+	}
+	if cfg.UpdateInterval < 0 || cfg.QueryTimeout < 0 {
+		errs = append(errs, errors.New("cluster: durations must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func (cfg Config) withDefaults() Config {
+	if cfg.UpdateInterval == 0 {
+		cfg.UpdateInterval = DefaultUpdateInterval
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = DefaultQueryTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return cfg
+}
+
+// Cluster is this node's membership and its questions to the others.
+// Create it with New, start it with Run; its methods are safe for
+// concurrent use.
+type Cluster struct {
+	cfg     Config
+	log     *slog.Logger
+	started time.Time
+	mlp     atomic.Pointer[memberlist.Memberlist] // nil when running alone
+
+	seq          atomic.Uint64
+	leaving      atomic.Bool
+	joinFailures atomic.Uint64
+	gossipAddr   atomic.Pointer[string]
+
+	view  view
+	rpc   rpc
+	where whereCache
+
+	shutdownOnce sync.Once
+}
+
+// New returns a cluster member for cfg; it joins nothing until Run.
+func New(cfg Config) (*Cluster, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	c := &Cluster{cfg: cfg, log: cfg.Logger, started: time.Now()}
+	c.view.init(cfg.Name, 3*cfg.UpdateInterval)
+	c.rpc.init(c)
+	c.where.init()
+	return c, nil
+}
+
+// Enabled reports whether the node gossips with others.
+func (c *Cluster) Enabled() bool { return c.cfg.Bind != "" }
+
+// GossipAddr returns the address peers reach this member on, once Run has
+// started gossip; "" before, or when running alone.
+func (c *Cluster) GossipAddr() string {
+	if p := c.gossipAddr.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// Name returns this member's name.
+func (c *Cluster) Name() string { return c.cfg.Name }
+
+// Run starts gossip, joins the peers and keeps the member's load current
+// until ctx ends; then it leaves the cluster and returns once every
+// goroutine it started has exited.
+func (c *Cluster) Run(ctx context.Context) error {
+	if !c.Enabled() {
+		<-ctx.Done()
+		return nil
+	}
+	if err := c.start(); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c.rpc.serve(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		c.keepJoined(ctx)
+	}()
+	c.gossipLoad(ctx)
+	wg.Wait()
+	c.leave()
+	return nil
+}
+
+func (c *Cluster) start() error {
+	mc, err := c.memberlistConfig()
+	if err != nil {
+		return err
+	}
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		return fmt.Errorf("cluster: failed to start gossip on %s: %w", c.cfg.Bind, err)
+	}
+	// Read once, before anything updates it: memberlist hands out its own
+	// node unguarded.
+	addr := ml.LocalNode().Address()
+	c.gossipAddr.Store(&addr)
+	c.mlp.Store(ml)
+	c.log.Info("cluster gossip started", "name", c.cfg.Name, "bind", c.cfg.Bind,
+		"advertise", addr, "encrypted", len(c.cfg.Key) > 0)
+	return nil
+}
+
+func (c *Cluster) memberlistConfig() (*memberlist.Config, error) {
+	mc := memberlist.DefaultLANConfig()
+	switch c.cfg.Profile {
+	case "wan":
+		mc = memberlist.DefaultWANConfig()
+	case "local":
+		mc = memberlist.DefaultLocalConfig()
+	}
+	mc.Name = c.cfg.Name
+	// A member restarted under its name on a new address (a new container
+	// IP) may take the name over once the old one is known dead.
+	mc.DeadNodeReclaimTime = deadNodeReclaim
+	host, port, _ := splitHostPort(c.cfg.Bind)
+	mc.BindAddr, mc.BindPort = host, port
+	if c.cfg.Advertise != "" {
+		ah, ap, _ := splitHostPort(c.cfg.Advertise)
+		ips, err := net.LookupIP(ah)
+		if err != nil || len(ips) == 0 {
+			return nil, fmt.Errorf("cluster: cannot resolve advertise address %q: %v", ah, err)
+		}
+		mc.AdvertiseAddr, mc.AdvertisePort = ips[0].String(), ap
+	}
+	mc.Label = Label
+	if len(c.cfg.Key) > 0 {
+		mc.SecretKey = c.cfg.Key
+	}
+	mc.Delegate = (*delegate)(c)
+	mc.Events = (*events)(c)
+	mc.Logger = newMemberlistLogger(c.log)
+	mc.LogOutput = nil
+	if c.cfg.Tune != nil {
+		c.cfg.Tune(mc)
+	}
+	return mc, nil
+}
+
+// keepJoined joins the configured peers, resolving their names again,
+// while this member has none.
+func (c *Cluster) keepJoined(ctx context.Context) {
+	if len(c.cfg.Join) == 0 {
+		return
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		if c.mlp.Load().NumMembers() <= 1 {
+			n, err := c.mlp.Load().Join(joinAddrs(c.cfg.Join))
+			switch {
+			case err != nil && n == 0:
+				c.joinFailures.Add(1)
+				c.log.Debug("cluster join failed; retrying", "peers", c.cfg.Join, "err", err)
+			case n > 0:
+				c.log.Info("joined cluster", "contacted", n, "members", c.mlp.Load().NumMembers())
+			}
+			backoff = min(2*backoff, 5*time.Second)
+		} else {
+			backoff = 2 * time.Second
+		}
+		if !sleep(ctx, backoff) {
+			return
+		}
+	}
+}
+
+// gossipLoad gossips the member's load every update interval until ctx ends.
+func (c *Cluster) gossipLoad(ctx context.Context) {
+	t := time.NewTicker(c.cfg.UpdateInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.Update()
+		}
+	}
+}
+
+// Update gossips the member's current metadata now (a change of draining,
+// say) instead of at the next interval.
+func (c *Cluster) Update() {
+	if c.mlp.Load() == nil {
+		return
+	}
+	if err := c.mlp.Load().UpdateNode(c.cfg.QueryTimeout); err != nil {
+		c.log.Debug("failed to gossip an update", "err", err)
+	}
+}
+
+// leave tells the others that this member is going, waits for that to
+// spread, and stops gossip.
+func (c *Cluster) leave() {
+	c.leaving.Store(true)
+	c.Update()
+	if err := c.mlp.Load().Leave(c.cfg.QueryTimeout); err != nil {
+		c.log.Warn("failed to leave the cluster cleanly", "err", err)
+	}
+	c.Shutdown()
+	c.log.Info("left the cluster", "name", c.cfg.Name)
+}
+
+// Shutdown stops gossip at once, without leaving: peers see this member
+// fail. It is safe to call more than once.
+func (c *Cluster) Shutdown() {
+	c.shutdownOnce.Do(func() {
+		if c.mlp.Load() != nil {
+			c.mlp.Load().Shutdown()
+		}
+		c.rpc.close()
+	})
+}
+
+// localMeta is this member's metadata now.
+func (c *Cluster) localMeta() meta {
+	l := c.cfg.Local.Load()
+	return meta{
+		HTTP: c.cfg.HTTP, Version: c.cfg.Version,
+		SSE: l.SSE, WS: l.WS, Subs: l.Subscriptions,
+		Draining: c.cfg.Local.Draining(), Leaving: c.leaving.Load(),
+		Started: c.started.UnixMilli(), Seq: c.seq.Add(1),
+	}
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port in %q", addr)
+	}
+	return host, port, nil
+}
+
+// joinAddrs adds the default port to peers given without one.
+func joinAddrs(peers []string) []string {
+	out := make([]string, 0, len(peers))
+	for _, p := range peers {
+		if _, _, err := net.SplitHostPort(p); err != nil {
+			p = net.JoinHostPort(p, strconv.Itoa(DefaultPort))
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,206 @@
+package cluster
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Members returns this member's view of the cluster, itself included,
+// sorted by name.
+func (c *Cluster) Members() []Member {
+	self := c.selfMember()
+	if c.mlp.Load() == nil {
+		return []Member{self}
+	}
+	list := c.view.list(time.Now())
+	for i := range list {
+		if list[i].Name == c.cfg.Name {
+			self.Gossip = list[i].Gossip
+			list[i] = self
+			return list
+		}
+	}
+	return append(list, self)
+}
+
+func (c *Cluster) selfMember() Member {
+	l := c.cfg.Local.Load()
+	return Member{
+		Name: c.cfg.Name, State: StateAlive, HTTP: c.cfg.HTTP, Gossip: c.cfg.Bind,
+		Connections: Conns{SSE: l.SSE, WS: l.WS}, Subs: l.Subscriptions,
+		Draining: c.cfg.Local.Draining(), Version: c.cfg.Version,
+		Started: c.started.UTC().Truncate(time.Millisecond), Self: true,
+	}
+}
+
+// Presence lists the clients subscribed to channel on every member.
+func (c *Cluster) Presence(ctx context.Context, channel string) ([]Client, Answer) {
+	local := c.cfg.Local.Presence(channel)
+	answers, a := c.askAll(ctx, envelope{Op: opPresence, Channel: channel})
+	for _, e := range answers {
+		local = append(local, e.Clients...)
+	}
+	sortClients(local)
+	return local, a
+}
+
+// Clients lists up to limit connected clients of the whole cluster whose
+// IDs sort after after, in ID order; more reports that others follow.
+func (c *Cluster) Clients(ctx context.Context, after string, limit int) (clients []Client, more bool, a Answer) {
+	limit = min(max(limit, 1), maxQueryClient)
+	all := c.cfg.Local.Clients(after, limit+1)
+	answers, a := c.askAll(ctx, envelope{Op: opClients, After: after, Limit: limit + 1})
+	for _, e := range answers {
+		all = append(all, e.Clients...)
+	}
+	sortClients(all)
+	if len(all) > limit {
+		return all[:limit], true, a
+	}
+	return all, false, a
+}
+
+// Delivery is where a message to one client went.
+type Delivery struct {
+	// Connections is how many connections it was queued to.
+	Connections int
+	// Nodes names the members that hold the client.
+	Nodes []string
+	Answer
+}
+
+// Deliver queues m to client on whichever members hold it. It asks the
+// member that held the client last time first, and every member when that
+// one no longer does. ErrNotFound means every member answered and none
+// holds the client.
+func (c *Cluster) Deliver(ctx context.Context, client string, m Direct) (Delivery, error) {
+	return c.reach(ctx, envelope{Op: opDeliver, Client: client, Direct: &m})
+}
+
+// Disconnect closes client's connections on whichever members hold it.
+func (c *Cluster) Disconnect(ctx context.Context, client string) (Delivery, error) {
+	return c.reach(ctx, envelope{Op: opDisconnect, Client: client})
+}
+
+func (c *Cluster) reach(ctx context.Context, q envelope) (Delivery, error) {
+	var d Delivery
+	if n := c.answer(&q).Count; n > 0 {
+		d.Connections, d.Nodes = n, []string{c.cfg.Name}
+		return d, nil
+	}
+	if c.mlp.Load() == nil {
+		return d, ErrNotFound
+	}
+	if name := c.where.get(q.Client); name != "" {
+		if node := c.view.node(name); node != nil {
+			qctx, cancel := context.WithTimeout(ctx, c.cfg.QueryTimeout)
+			answers, _ := c.rpc.ask(qctx, []*memberlist.Node{node}, q)
+			cancel()
+			if d.add(answers); d.Connections > 0 {
+				return d, nil
+			}
+		}
+	}
+	answers, a := c.askAll(ctx, q)
+	d.Answer = a
+	d.add(answers)
+	if d.Connections == 0 {
+		c.where.forget(q.Client)
+		if !a.Partial {
+			return d, ErrNotFound
+		}
+		return d, nil
+	}
+	c.where.put(q.Client, d.Nodes[0])
+	return d, nil
+}
+
+func (d *Delivery) add(answers []*envelope) {
+	for _, e := range answers {
+		if e.Count > 0 {
+			d.Connections += e.Count
+			d.Nodes = append(d.Nodes, e.From)
+		}
+	}
+	slices.Sort(d.Nodes)
+}
+
+// askAll asks every other live member, within the query timeout.
+func (c *Cluster) askAll(ctx context.Context, q envelope) ([]*envelope, Answer) {
+	if c.mlp.Load() == nil {
+		return nil, Answer{Missing: []string{}}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.QueryTimeout)
+	defer cancel()
+	answers, missing := c.rpc.ask(ctx, c.view.peers(), q)
+	slices.Sort(missing)
+	if missing == nil {
+		missing = []string{}
+	}
+	return answers, Answer{Partial: len(missing) > 0, Missing: missing}
+}
+
+// answer is this member's answer to q, from the local node.
+func (c *Cluster) answer(q *envelope) envelope {
+	l := c.cfg.Local
+	switch q.Op {
+	case opPresence:
+		return envelope{Clients: l.Presence(q.Channel)}
+	case opClients:
+		return envelope{Clients: l.Clients(q.After, min(max(q.Limit, 1), maxQueryClient+1))}
+	case opDeliver:
+		if q.Direct == nil {
+			return envelope{}
+		}
+		return envelope{Count: l.Deliver(q.Client, *q.Direct)}
+	case opDisconnect:
+		return envelope{Count: l.Disconnect(q.Client)}
+	}
+	return envelope{}
+}
+
+func sortClients(cs []Client) {
+	slices.SortFunc(cs, func(a, b Client) int {
+		if r := strings.Compare(a.ID, b.ID); r != 0 {
+			return r
+		}
+		return strings.Compare(a.Node, b.Node)
+	})
+}
+
+// whereCache remembers which member held a client, so that a stream of
+// messages to one client asks one member rather than all.
+type whereCache struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const whereCacheSize = 100_000
+
+func (w *whereCache) init() { w.m = make(map[string]string) }
+
+func (w *whereCache) get(client string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.m[client]
+}
+
+func (w *whereCache) put(client, node string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.m) >= whereCacheSize {
+		clear(w.m) // cheap and rare: the next messages ask everyone once
+	}
+	w.m[client] = node
+}
+
+func (w *whereCache) forget(client string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.m, client)
+}

@@ -1,0 +1,212 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/pushcluster/pushcluster/pkg/cluster"
+	"github.com/pushcluster/pushcluster/pkg/store"
+)
+
+// Cluster answers questions about every node of the cluster. Its methods
+// are safe for concurrent use and return within their own deadline.
+// *cluster.Cluster implements it.
+type Cluster interface {
+	Members() []cluster.Member
+	Presence(ctx context.Context, channel string) ([]cluster.Client, cluster.Answer)
+	Clients(ctx context.Context, after string, limit int) ([]cluster.Client, bool, cluster.Answer)
+	Deliver(ctx context.Context, client string, m cluster.Direct) (cluster.Delivery, error)
+	Disconnect(ctx context.Context, client string) (cluster.Delivery, error)
+}
+
+var _ Cluster = (*cluster.Cluster)(nil)
+
+// UseCluster makes the server answer cluster questions through c rather
+// than from this node alone. Call it before serving.
+func (s *Server) UseCluster(c Cluster) { s.cluster = c }
+
+// Client list limits for GET /api/clients.
+const (
+	defaultClientsLimit = 1000
+	maxClientsLimit     = 10_000
+)
+
+type clusterResponse struct {
+	Self  string           `json:"self"`
+	Nodes []cluster.Member `json:"nodes"`
+}
+
+func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, clusterResponse{Self: s.cfg.Node, Nodes: s.cluster.Members()})
+}
+
+type presenceResponse struct {
+	Channel string           `json:"channel"`
+	Clients []cluster.Client `json:"clients"`
+	Partial bool             `json:"partial"`
+	Missing []string         `json:"missing"`
+}
+
+func (s *Server) servePresence(w http.ResponseWriter, r *http.Request) {
+	channel := r.URL.Query().Get("channel")
+	if err := store.ValidateChannel(channel); err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+		return
+	}
+	clients, a := s.cluster.Presence(r.Context(), channel)
+	if clients == nil {
+		clients = []cluster.Client{}
+	}
+	writeJSON(w, http.StatusOK, presenceResponse{Channel: channel, Clients: clients, Partial: a.Partial, Missing: a.Missing})
+}
+
+type clientsResponse struct {
+	Clients []cluster.Client `json:"clients"`
+	// Next, when set, is the after of the next page.
+	Next    string   `json:"next,omitempty"`
+	Partial bool     `json:"partial"`
+	Missing []string `json:"missing"`
+}
+
+// serveClients answers GET /api/clients?after=<id>&limit=N: connected
+// clients of the whole cluster in ID order, a page at a time.
+func (s *Server) serveClients(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := defaultClientsLimit
+	if raw := q.Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxClientsLimit {
+			writeError(w, http.StatusBadRequest, "invalid_limit", fmt.Errorf("limit must be a number from 1 to %d", maxClientsLimit))
+			return
+		}
+		limit = n
+	}
+	clients, more, a := s.cluster.Clients(r.Context(), q.Get("after"), limit)
+	resp := clientsResponse{Clients: clients, Partial: a.Partial, Missing: a.Missing}
+	if resp.Clients == nil {
+		resp.Clients = []cluster.Client{}
+	}
+	if more {
+		resp.Next = clients[len(clients)-1].ID
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+type directResult struct {
+	ID          string   `json:"id"`
+	Delivered   bool     `json:"delivered"`
+	Connections int      `json:"connections"`
+	Nodes       []string `json:"nodes"`
+	Partial     bool     `json:"partial"`
+	Missing     []string `json:"missing"`
+}
+
+func (s *Server) servePublishDirect(w http.ResponseWriter, r *http.Request, p publishRequest) {
+	res, perr := s.publishDirect(r.Context(), p)
+	if perr != nil {
+		writeError(w, perr.status, perr.code, perr.err)
+		return
+	}
+	s.stats.pubHTTP.Add(1)
+	writeJSON(w, http.StatusOK, res)
+}
+
+// publishDirect sends a message to one client on whichever node holds it.
+func (s *Server) publishDirect(ctx context.Context, p publishRequest) (directResult, *publishError) {
+	switch {
+	case p.Channel != "":
+		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("give channel or client, not both")}
+	case p.To != "" || p.Exclude != "":
+		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("to and exclude go with a channel")}
+	case len(p.Client) > 64:
+		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("client ID longer than 64 bytes")}
+	case len(p.Data) > s.cfg.MaxPayload:
+		return directResult{}, &publishError{http.StatusRequestEntityTooLarge, codeTooLarge,
+			fmt.Errorf("data is %d bytes, more than %d", len(p.Data), s.cfg.MaxPayload)}
+	case !utf8.ValidString(p.Data):
+		return directResult{}, &publishError{http.StatusBadRequest, codeBadJSON, errors.New("data is not UTF-8")}
+	}
+	if err := store.ValidateEvent(p.Event); err != nil {
+		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidEvent, err}
+	}
+	m := cluster.Direct{ID: newDirectID(), Event: p.Event, Data: p.Data}
+	d, err := s.cluster.Deliver(ctx, p.Client, m)
+	res := directResult{ID: m.ID, Delivered: d.Connections > 0, Connections: d.Connections,
+		Nodes: d.Nodes, Partial: d.Partial, Missing: d.Missing}
+	if res.Nodes == nil {
+		res.Nodes = []string{}
+	}
+	if res.Missing == nil {
+		res.Missing = []string{}
+	}
+	switch {
+	case errors.Is(err, cluster.ErrNotFound):
+		return res, &publishError{http.StatusNotFound, codeNotFound, fmt.Errorf("no node holds client %q", p.Client)}
+	case !res.Delivered && res.Partial:
+		return res, &publishError{http.StatusServiceUnavailable, codePartial,
+			fmt.Errorf("client %q not found on the nodes that answered; %v did not", p.Client, res.Missing)}
+	}
+	return res, nil
+}
+
+// newDirectID names a message to one client, so its sender and receiver
+// can match it: it is in no stream, so it has no entry ID.
+func newDirectID() string {
+	var b [9]byte
+	rand.Read(b[:])
+	return "d-" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+type disconnectRequest struct {
+	Client string `json:"client"`
+}
+
+type disconnectResponse struct {
+	Client       string   `json:"client"`
+	Disconnected int      `json:"disconnected"`
+	Nodes        []string `json:"nodes"`
+}
+
+// serveDisconnect answers POST /api/disconnect {"client":"<id>"}.
+func (s *Server) serveDisconnect(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, errors.New("request body too large"))
+		return
+	}
+	var req disconnectRequest
+	if err := decodeJSONBody(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, codeBadJSON, err)
+		return
+	}
+	if req.Client == "" || len(req.Client) > 64 {
+		writeError(w, http.StatusBadRequest, codeInvalidClient, errors.New("client is required, up to 64 bytes"))
+		return
+	}
+	d, err := s.cluster.Disconnect(r.Context(), req.Client)
+	if errors.Is(err, cluster.ErrNotFound) || d.Connections == 0 {
+		writeError(w, http.StatusNotFound, codeNotFound, fmt.Errorf("no node holds client %q", req.Client))
+		return
+	}
+	writeJSON(w, http.StatusOK, disconnectResponse{Client: req.Client, Disconnected: d.Connections, Nodes: d.Nodes})
+}
+
+// decodeJSONBody decodes a JSON request body, refusing bytes that are not
+// UTF-8 rather than letting encoding/json replace them.
+func decodeJSONBody(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		return errors.New("body is not UTF-8")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("malformed JSON: %w", err)
+	}
+	return nil
+}
