@@ -53,8 +53,8 @@ func TestGracefulShutdownHandsClientsOver(t *testing.T) {
 		t.Errorf("SSE stream ended with %v, want EOF", s.err)
 	}
 	<-w.done
-	if code := websocket.CloseStatus(w.err); code != websocket.StatusGoingAway {
-		t.Errorf("WebSocket closed with %v, want going away", w.err)
+	if code := websocket.CloseStatus(w.err); code != websocket.StatusServiceRestart {
+		t.Errorf("WebSocket closed with %v, want 1012 service restart", w.err)
 	}
 	want = append(want, c.xaddSeq("bye", 1))
 	s2 := openSSE(t, sseURL(b, "bye"), s.lastEventID())

@@ -117,10 +117,23 @@ func (w *sseWire) writeResponse(frames [][]byte) error {
 // cleanly, and the browser reconnects after its retry time.
 var sseEnd = []byte("0\r\n\r\n")
 
+// endsCleanly reports whether a stream closed for reason gets its last
+// chunk. Only ends on purpose do: they come after the queue is flushed, so
+// no writer holds the socket, while a kicked slow consumer's writer may be
+// blocked in a write.
+func endsCleanly(reason error) bool {
+	for _, r := range []error{errDrain, errShed, errDisconnected, errShutdown} {
+		if errors.Is(reason, r) {
+			return true
+		}
+	}
+	return false
+}
+
 func (w *sseWire) closeWire(reason error) {
 	w.once.Do(func() {
 		if w.conn != nil {
-			if w.chunked && reason != nil && !errors.Is(reason, errClosed) {
+			if w.chunked && endsCleanly(reason) {
 				w.tryWrite(sseEnd) // best effort: a full socket is a client that is going anyway
 			}
 			w.conn.Close()
