@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,4 +190,40 @@ func TestLongReplayUnderLoad(t *testing.T) {
 	}
 	equalStrings(t, "SSE replay", s2.waitData(len(want)), want)
 	equalStrings(t, "WebSocket replay", w.waitData(len(want)), want)
+}
+
+// A position from before a stream that never lost an entry resumes without
+// a gap: nothing is missing. The same position on a stream that was trimmed
+// is a gap, since what was trimmed may have followed it.
+func TestResumeBeforeFirstEntryIsNoGap(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a")
+	want := []string{c.xaddSeq("whole", 0), c.xaddSeq("whole", 1)}
+	for _, last := range []string{"1-0", "1732590000000-0"} {
+		s := openSSE(t, sseURL(a, "whole"), last)
+		equalStrings(t, "resume from "+last, s.waitData(2), want)
+		if g := s.named("push.gap"); len(g) != 0 {
+			t.Errorf("resume from %s: push.gap %q on a stream that lost nothing", last, g[0].Data)
+		}
+		s.close()
+		var h struct {
+			Entries []struct{ Data string }
+			Gap     any
+		}
+		getJSON(t, a.base+"/api/history?channel=whole&since="+last, &h)
+		if len(h.Entries) != 2 || h.Gap != nil {
+			t.Errorf("history since %s: %d entries, gap %v; want 2 and no gap", last, len(h.Entries), h.Gap)
+		}
+	}
+
+	for i := range 3 {
+		c.xaddSeq("cut", i)
+	}
+	c.rdb.XTrimMaxLen(t.Context(), c.prefix+"cut", 1)
+	s := openSSE(t, sseURL(a, "cut"), "1-0")
+	if g := s.waitNamed("push.gap", 1); !strings.Contains(g[0].Data, `"trimmed"`) {
+		t.Errorf("resume before a trimmed stream: push.gap %q, want trimmed", g[0].Data)
+	}
+	equalStrings(t, "after the gap", s.waitData(1), []string{"cut/2"})
 }
