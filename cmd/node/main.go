@@ -34,6 +34,8 @@ func run(args []string) error {
 	fs.StringVar(&cfg.Prefix, "prefix", store.DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
 	fs.StringVar(&cfg.Name, "node-name", "", "node name shown to clients (default: the host name)")
 	fs.Int64Var(&cfg.MaxLen, "max-len", store.DefaultMaxLen, "approximate entries kept per stream on the node's own publishes (negative: no trimming)")
+	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "on the node's own publishes, also trim entries older than this (0: no age bound)")
+	fs.DurationVar(&cfg.ChannelTTL, "channel-ttl", store.DefaultChannelTTL, "a channel's stream expires this long after the node's last publish to it (negative: never)")
 	fs.DurationVar(&cfg.Transport.Retry, "retry", transport.DefaultRetry, "SSE reconnection time sent to browsers")
 	fs.DurationVar(&cfg.Transport.Heartbeat, "heartbeat", transport.DefaultHeartbeat, "keep-alive interval for idle connections")
 	fs.IntVar(&cfg.Transport.QueueBytes, "queue-bytes", transport.DefaultQueueBytes, "per-connection queue bound; a client that fills it is disconnected as a slow consumer")

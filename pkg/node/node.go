@@ -42,6 +42,13 @@ type Config struct {
 	// MaxLen bounds streams the node publishes to. Zero means
 	// store.DefaultMaxLen; negative means no trimming.
 	MaxLen int64
+	// MaxAge also trims, on the node's publishes, entries older than this.
+	// Zero means no age bound.
+	MaxAge time.Duration
+	// ChannelTTL lets a channel's stream expire this long after the node's
+	// last publish to it. Zero means store.DefaultChannelTTL; negative
+	// means never.
+	ChannelTTL time.Duration
 	// Transport tunes the HTTP surface; Hub, Store, Node and Logger are
 	// filled in by the node.
 	Transport transport.Config
@@ -127,7 +134,10 @@ func (n *Node) prefix() string {
 }
 
 func (n *Node) build() (err error) {
-	if n.store, err = store.New(store.Config{Client: n.rdb, Prefix: n.cfg.Prefix, MaxLen: n.cfg.MaxLen}); err != nil {
+	if n.store, err = store.New(store.Config{
+		Client: n.rdb, Prefix: n.cfg.Prefix,
+		MaxLen: n.cfg.MaxLen, MaxAge: n.cfg.MaxAge, ChannelTTL: n.cfg.ChannelTTL,
+	}); err != nil {
 		return err
 	}
 	n.metrics = metrics.New()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -175,7 +176,8 @@ func (p *Publisher) work(ctx context.Context) {
 }
 
 // send executes one pipeline and answers every request in it. Requests
-// whose caller has given up are left out.
+// whose caller has given up are left out. Each channel's upkeep follows its
+// XADDs once per pipeline, however many publishes it carries.
 func (p *Publisher) send(ctx context.Context, batch []*publishReq) {
 	s := p.cfg.Store
 	pipe := s.rdb.Pipeline()
@@ -183,6 +185,16 @@ func (p *Publisher) send(ctx context.Context, batch []*publishReq) {
 	for i, r := range batch {
 		if r.ctx.Err() == nil {
 			cmds[i] = pipe.XAdd(ctx, s.addArgs(r.channel, &r.msg))
+		}
+	}
+	if s.upkept() {
+		now := time.Now()
+		kept := make(map[string]bool, 1)
+		for i, r := range batch {
+			if cmds[i] != nil && !kept[r.channel] {
+				kept[r.channel] = true
+				s.upkeep(ctx, pipe, r.channel, now)
+			}
 		}
 	}
 	pipe.Exec(ctx)
