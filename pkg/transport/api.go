@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -66,14 +65,19 @@ func (s *Server) publish(ctx context.Context, p publishRequest) (store.ID, *publ
 }
 
 func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); !isJSONContent(ct) {
+		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia,
+			fmt.Errorf("Content-Type %q: send application/json", ct))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(2*s.cfg.MaxPayload+4096)))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, errors.New("request body too large"))
 		return
 	}
-	var p publishRequest
-	if err := json.Unmarshal(body, &p); err != nil {
-		writeError(w, http.StatusBadRequest, codeBadJSON, fmt.Errorf("malformed JSON: %w", err))
+	p, err := decodePublish(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeBadJSON, err)
 		return
 	}
 	id, perr := s.publish(r.Context(), p)

@@ -7,19 +7,20 @@ import (
 
 // Error codes clients can match, on HTTP error bodies and WebSocket error frames.
 const (
-	codeInvalidChannel = "invalid_channel"
-	codeInvalidEvent   = "invalid_event"
-	codeInvalidID      = "invalid_id"
-	codeInvalidClient  = "invalid_client"
-	codeBadJSON        = "bad_json"
-	codeTooLarge       = "too_large"
-	codeUnknownType    = "unknown_type"
-	codeBinary         = "binary_unsupported"
-	codeAlreadySub     = "already_subscribed"
-	codeNotSub         = "not_subscribed"
-	codeTooMany        = "too_many_channels"
-	codeUnavailable    = "unavailable"
-	codeUnreadable     = "channel_unreadable"
+	codeInvalidChannel   = "invalid_channel"
+	codeInvalidEvent     = "invalid_event"
+	codeInvalidID        = "invalid_id"
+	codeInvalidClient    = "invalid_client"
+	codeBadJSON          = "bad_json"
+	codeUnsupportedMedia = "unsupported_media_type"
+	codeTooLarge         = "too_large"
+	codeUnknownType      = "unknown_type"
+	codeBinary           = "binary_unsupported"
+	codeAlreadySub       = "already_subscribed"
+	codeNotSub           = "not_subscribed"
+	codeTooMany          = "too_many_channels"
+	codeUnavailable      = "unavailable"
+	codeUnreadable       = "channel_unreadable"
 )
 
 type errorBody struct {
