@@ -66,6 +66,10 @@ func TestBadHTTPInput(t *testing.T) {
 		{"history bad since", "/api/history?channel=a&since=abc", "invalid_id"},
 		{"history bad limit", "/api/history?channel=a&limit=0", "invalid_limit"},
 		{"history bad channel", "/api/history?channel=", "invalid_channel"},
+		{"SSE with too many query parameters", "/sse?channel=a&" + strings.Repeat("x=1&", 10_001), "invalid_query"},
+		{"WebSocket with too many query parameters", "/ws?channel=a&" + strings.Repeat("x=1&", 10_001), "invalid_query"},
+		{"history with too many query parameters", "/api/history?channel=a&" + strings.Repeat("x=1&", 10_001), "invalid_query"},
+		{"SSE with a semicolon in the query", "/sse?channel=a;b", "invalid_query"},
 	}
 	for _, g := range gets {
 		resp, err := http.Get(a.base + g.path)

@@ -108,7 +108,11 @@ type historyResponse struct {
 // entries after since, oldest first, or without since the newest limit
 // entries. Entries addressed to one client are left out.
 func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
+		return
+	}
 	channel := q.Get("channel")
 	if err := store.ValidateChannel(channel); err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)

@@ -10,6 +10,7 @@ const (
 	codeInvalidChannel   = "invalid_channel"
 	codeInvalidEvent     = "invalid_event"
 	codeInvalidID        = "invalid_id"
+	codeInvalidQuery     = "invalid_query"
 	codeInvalidClient    = "invalid_client"
 	codeBadJSON          = "bad_json"
 	codeUnsupportedMedia = "unsupported_media_type"

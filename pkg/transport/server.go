@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -259,6 +260,17 @@ func newClientID() string {
 	var b [12]byte
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// query parses the request's query. r.URL.Query drops what it cannot
+// parse (more than 10,000 parameters, a ';'), which would be answered as a
+// missing channel; the client is told what is wrong instead.
+func query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("malformed query: %w", err)
+	}
+	return q, nil
 }
 
 // parseChannels validates, sorts and deduplicates the requested channels.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"sort"
 	"time"
 
@@ -35,14 +36,19 @@ type sseConn struct {
 var _ hub.Conn = (*sseConn)(nil)
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
-	channels, err := s.parseChannels(r.URL.Query()["channel"])
+	q, err := query(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
+		return
+	}
+	channels, err := s.parseChannels(q["channel"])
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
 		return
 	}
 	c := &sseConn{srv: s, client: newClientID(), channels: channels, hash: channelSetHash(channels)}
 	c.pos = make([]store.ID, len(channels))
-	since, gapReason := c.requestedPositions(r)
+	since, gapReason := c.requestedPositions(r, q)
 
 	wire, err := openSSE(w, r, s.cfg.WriteTimeout)
 	if err != nil {
@@ -80,10 +86,10 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 // requestedPositions reads Last-Event-ID (or the lastEventId query
 // parameter). A bad one is not an error: browsers give up for good on a
 // non-200 answer, so the client is told with push.gap instead.
-func (c *sseConn) requestedPositions(r *http.Request) (since []store.ID, gapReason string) {
+func (c *sseConn) requestedPositions(r *http.Request, q url.Values) (since []store.ID, gapReason string) {
 	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
-		last = r.URL.Query().Get("lastEventId")
+		last = q.Get("lastEventId")
 	}
 	if last == "" {
 		return nil, ""

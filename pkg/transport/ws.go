@@ -41,10 +41,13 @@ type wsConn struct {
 var _ hub.Conn = (*wsConn)(nil)
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
+		return
+	}
 	var channels []string
 	if len(q["channel"]) > 0 {
-		var err error
 		if channels, err = s.parseChannels(q["channel"]); err != nil {
 			writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
 			return
