@@ -60,6 +60,7 @@ func run(args []string) error {
 		return err
 	}
 	cfg.Logger = logger
+	node.SetRedisLogger(logger)
 	n, err := node.New(cfg)
 	if err != nil {
 		return err
