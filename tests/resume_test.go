@@ -227,3 +227,39 @@ func TestResumeBeforeFirstEntryIsNoGap(t *testing.T) {
 	}
 	equalStrings(t, "after the gap", s.waitData(1), []string{"cut/2"})
 }
+
+// A subscription without a usable position (none, malformed, or for other
+// channels) starts from the channel's current end, and its welcome carries
+// that position: a client that reconnects with it before any message gets
+// what followed, and nothing older. A channel with no entries starts at
+// 0-0, before every entry it will get.
+func TestWelcomeCarriesTheStartPosition(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a")
+	c.xaddSeq("w", 0)
+	end := c.xadd("w", "data", "w/1")
+	for _, tc := range []struct{ name, last, want string }{
+		{"no Last-Event-ID", "", end},
+		{"malformed", "not-an-id", end},
+		{"malformed cursor", "x:1-0", end},
+	} {
+		s := openSSE(t, sseURL(a, "w"), tc.last)
+		if w := s.waitWelcome(); w.ID != tc.want {
+			t.Errorf("%s: welcome id %q, want the current end %q", tc.name, w.ID, tc.want)
+		}
+		s.close()
+	}
+	s := openSSE(t, sseURL(a, "w", "empty"), "00000000:1-0,1-0")
+	welcome := s.waitWelcome()
+	s.close()
+	if want := ":0-0," + end; !strings.HasSuffix(welcome.ID, want) { // channels in order: empty, w
+		t.Errorf("mismatched cursor: welcome id %q, want <hash>%s", welcome.ID, want)
+	}
+	missed := []string{c.xaddSeq("w", 2), c.xaddSeq("empty", 0)}
+	s2 := openSSE(t, sseURL(a, "w", "empty"), welcome.ID)
+	equalPerChannel(t, "resumed from the welcome", s2.waitData(2), missed)
+	if g := s2.named("push.gap"); len(g) != 0 {
+		t.Errorf("resumed from the welcome: push.gap %q", g[0].Data)
+	}
+}
