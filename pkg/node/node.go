@@ -58,6 +58,16 @@ type Config struct {
 	// ProbeInterval and PollInterval tune the doorbell; zero means defaults.
 	ProbeInterval time.Duration
 	PollInterval  time.Duration
+	// MaxConnections bounds the SSE and WebSocket connections the node
+	// holds; one more is refused with 503 and Retry-After. Zero means what
+	// the open-file limit allows once Redis, the node and the spare
+	// connections have their descriptors.
+	MaxConnections int
+	// SpareConnections is how many connections the listener accepts beyond
+	// MaxConnections, so health checks, metrics, publishes and history are
+	// served while every stream slot is taken; beyond them a connection is
+	// answered 503 at once. Defaults to DefaultSpareConnections.
+	SpareConnections int
 	// DebugListen, when set, serves net/http/pprof on this address (keep it
 	// private: profiles reveal internals). Empty means off.
 	DebugListen string
@@ -78,7 +88,8 @@ type Node struct {
 	hub     *hub.Hub
 	server  *transport.Server
 	metrics *metrics.Metrics
-	ln      net.Listener
+	ln      *limitListener
+	conns   int // connections the listener accepts
 }
 
 // New connects the node's parts; Run starts them.
@@ -92,6 +103,12 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	if n.cfg.ShutdownTimeout == 0 {
 		n.cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if n.cfg.SpareConnections == 0 {
+		n.cfg.SpareConnections = DefaultSpareConnections
+	}
+	if n.cfg.MaxConnections < 0 || n.cfg.SpareConnections < 0 {
+		return nil, errors.New("node: connection limits must not be negative")
 	}
 	defer func() {
 		if err != nil {
@@ -156,11 +173,26 @@ func (n *Node) build() (err error) {
 	}
 	tc := n.cfg.Transport
 	tc.Hub, tc.Store, tc.Publisher, tc.Node, tc.Logger = n.hub, n.store, n.pub, n.cfg.Name, n.log
+	tc.MaxConnections, n.conns = n.connectionLimits()
 	if n.server, err = transport.New(tc); err != nil {
 		return err
 	}
 	n.metrics.Watch(n.hub.Stats, n.server.Stats)
 	return nil
+}
+
+// connectionLimits returns how many streams the node holds and how many
+// connections its listener accepts, and logs them.
+func (n *Node) connectionLimits() (streams, conns int) {
+	fds := raiseFileLimit(n.log)
+	pool := n.rdb.Options().PoolSize
+	streams, conns = connectionLimits(fds, n.cfg.MaxConnections, n.cfg.SpareConnections, pool)
+	n.log.Info("connection limits", "streams", streams, "connections", conns, "open-file limit", fds)
+	if fds > 0 && uint64(conns+2*pool+fdReserve) > fds {
+		n.log.Warn("connection limits exceed what the open-file limit leaves; raise it (ulimit -n) or lower -max-connections",
+			"connections", conns, "open-file limit", fds)
+	}
+	return streams, conns
 }
 
 // handler serves the transport's routes and /metrics on one port.
@@ -172,19 +204,19 @@ func (n *Node) handler() http.Handler {
 }
 
 func (n *Node) listen() error {
-	if n.cfg.Listener != nil {
-		n.ln = n.cfg.Listener
-		return nil
+	ln := n.cfg.Listener
+	if ln == nil {
+		addr := n.cfg.Listen
+		if addr == "" {
+			addr = DefaultListen
+		}
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("node: failed to listen: %w", err)
+		}
 	}
-	addr := n.cfg.Listen
-	if addr == "" {
-		addr = DefaultListen
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("node: failed to listen: %w", err)
-	}
-	n.ln = ln
+	n.ln = newLimitListener(ln, n.conns, n.log)
+	n.metrics.WatchListener(n.ln.Refused)
 	return nil
 }
 
@@ -216,7 +248,6 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	raiseFileLimit(n.log)
 	hs := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
 	n.log.Info("node serving", "node", n.cfg.Name, "addr", n.ln.Addr().String())
 
@@ -251,6 +282,7 @@ func (n *Node) Run(ctx context.Context) error {
 	hs.Shutdown(sctx)
 	stopHub()
 	wg.Wait()
+	n.ln.wait()
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -21,6 +21,7 @@ const (
 	codeNotSub           = "not_subscribed"
 	codeTooMany          = "too_many_channels"
 	codeUnavailable      = "unavailable"
+	codeTooManyConns     = "too_many_connections"
 	codeUnreadable       = "channel_unreadable"
 )
 

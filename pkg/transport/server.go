@@ -10,9 +10,12 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/pushcluster/pushcluster/internal/ratelog"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
@@ -26,6 +29,9 @@ const (
 	DefaultMaxChannels  = 64
 	DefaultWriteTimeout = 10 * time.Second
 )
+
+// RetryAfterSeconds is the Retry-After of a connection refused at the limit.
+const RetryAfterSeconds = 5
 
 // Config configures a Server.
 type Config struct {
@@ -60,6 +66,10 @@ type Config struct {
 	MaxChannels int
 	// WriteTimeout bounds one write to a client. Defaults to DefaultWriteTimeout.
 	WriteTimeout time.Duration
+	// MaxConnections bounds the SSE and WebSocket connections the server
+	// holds; one more is refused with 503 and Retry-After, so the node keeps
+	// the descriptors it needs for what it serves. Zero means no bound.
+	MaxConnections int
 	// Ready reports whether the node can serve; /readyz adds Redis
 	// reachability. Nil means the hub's readiness.
 	Ready func() bool
@@ -79,7 +89,7 @@ func (cfg Config) Validate() error {
 	if cfg.Retry < 0 || cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 {
 		errs = append(errs, errors.New("transport: durations must not be negative"))
 	}
-	if cfg.QueueBytes < 0 || cfg.MaxPayload < 0 || cfg.MaxChannels < 0 {
+	if cfg.QueueBytes < 0 || cfg.MaxPayload < 0 || cfg.MaxChannels < 0 || cfg.MaxConnections < 0 {
 		errs = append(errs, errors.New("transport: sizes must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -149,6 +159,9 @@ type Server struct {
 	nextSlot int
 	closing  bool
 	stats    counters
+
+	held       atomic.Int64 // stream slots taken: admitted and not yet released
+	refusedLog *ratelog.Limiter
 }
 
 // New returns a server for cfg.
@@ -156,7 +169,7 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg.withDefaults(), clients: make(map[client]int)}
+	s := &Server{cfg: cfg.withDefaults(), clients: make(map[client]int), refusedLog: ratelog.New(10 * time.Second)}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /sse", s.serveSSE)
 	s.mux.HandleFunc("GET /ws", s.serveWS)
@@ -236,6 +249,7 @@ func (s *Server) track(c client) bool {
 	return true
 }
 
+// untrack forgets c and gives back its stream slot.
 func (s *Server) untrack(c client) {
 	s.mu.Lock()
 	_, ok := s.clients[c]
@@ -243,7 +257,41 @@ func (s *Server) untrack(c client) {
 	s.mu.Unlock()
 	if ok {
 		s.gauge(c).Add(-1)
+		s.release()
 	}
+}
+
+// admit takes a stream slot for a connection about to open, or answers 503
+// with Retry-After and reports false when all MaxConnections are taken. The
+// slot is given back by untrack, or by release if the connection never
+// gets tracked.
+func (s *Server) admit(w http.ResponseWriter) bool {
+	limit := int64(s.cfg.MaxConnections)
+	for {
+		n := s.held.Load()
+		if limit > 0 && n >= limit {
+			s.refuse(w)
+			return false
+		}
+		if s.held.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (s *Server) release() { s.held.Add(-1) }
+
+// refuse answers a stream over the limit. An EventSource closes for good
+// on it, as on any non-200: pages reopen one after a while (PROTOCOL.md).
+func (s *Server) refuse(w http.ResponseWriter) {
+	s.stats.refused.Add(1)
+	if n, ok := s.refusedLog.Allow(); ok {
+		s.cfg.Logger.Warn("refused streams: at the connection limit", "refused", n, "limit", s.cfg.MaxConnections)
+	}
+	h := w.Header()
+	h.Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	h.Set("Connection", "close")
+	writeError(w, http.StatusServiceUnavailable, codeTooManyConns, errors.New("the node is at its connection limit"))
 }
 
 func (s *Server) closeAll() {

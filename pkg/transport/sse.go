@@ -46,12 +46,16 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
 		return
 	}
+	if !s.admit(w) {
+		return
+	}
 	c := &sseConn{srv: s, client: newClientID(), channels: channels, hash: channelSetHash(channels)}
 	c.pos = make([]store.ID, len(channels))
 	since, gapReason := c.requestedPositions(r, q)
 
 	wire, err := openSSE(w, r, s.cfg.WriteTimeout)
 	if err != nil {
+		s.release()
 		s.cfg.Logger.Debug("failed to open SSE stream", "err", err)
 		return
 	}
@@ -64,6 +68,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	wire.onClose = c.cancel
 	c.box = newOutbox(wire, s.cfg.QueueBytes)
 	if !s.track(c) {
+		s.release()
 		c.box.close(errShutdown)
 		return
 	}

@@ -9,12 +9,15 @@ type Stats struct {
 	PublishesWS    uint64
 	// Resume positions that could not be applied at all, per subscriber.
 	GapsMalformed, GapsMismatch uint64
+	// Refused counts streams refused at MaxConnections.
+	Refused uint64
 }
 
 type counters struct {
 	sse, ws                     atomic.Int64
 	pubHTTP, pubWS              atomic.Uint64
 	gapsMalformed, gapsMismatch atomic.Uint64
+	refused                     atomic.Uint64
 }
 
 // Stats returns the server's counters.
@@ -24,6 +27,7 @@ func (s *Server) Stats() Stats {
 		SSE: c.sse.Load(), WebSocket: c.ws.Load(),
 		PublishesHTTP: c.pubHTTP.Load(), PublishesWS: c.pubWS.Load(),
 		GapsMalformed: c.gapsMalformed.Load(), GapsMismatch: c.gapsMismatch.Load(),
+		Refused: c.refused.Load(),
 	}
 }
 

@@ -53,8 +53,12 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if !s.admit(w) {
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
+		s.release()
 		return
 	}
 	// Frames over MaxPayload+4KiB get an error frame; only frames past this
@@ -64,6 +68,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.box = newOutbox(c, s.cfg.QueueBytes)
 	if !s.track(c) {
+		s.release()
 		ws.Close(websocket.StatusGoingAway, "node shutting down")
 		return
 	}
