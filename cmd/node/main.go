@@ -41,6 +41,8 @@ func run(args []string) error {
 	fs.IntVar(&cfg.Transport.QueueBytes, "queue-bytes", transport.DefaultQueueBytes, "per-connection queue bound; a client that fills it is disconnected as a slow consumer")
 	fs.IntVar(&cfg.Transport.MaxPayload, "max-payload", transport.DefaultMaxPayload, "largest publish payload in bytes")
 	fs.IntVar(&cfg.Transport.MaxChannels, "max-channels", transport.DefaultMaxChannels, "channels one connection may subscribe to")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", node.DefaultIdleTimeout, "close keep-alive connections idle this long (streams are not idle connections)")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", node.DefaultReadTimeout, "longest time to read one request, body included")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "SSE and WebSocket connections held; more are refused with 503 (0: what the open-file limit allows)")
 	fs.IntVar(&cfg.FanoutWorkers, "fanout-workers", 0, "goroutines writing one large channel's messages (0: one per CPU)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "address serving net/http/pprof profiles (empty: off; keep it private)")

@@ -24,6 +24,13 @@ import (
 const (
 	DefaultListen          = ":6788"
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultIdleTimeout closes a keep-alive connection idle for a minute,
+	// longer than browsers and most balancers keep one.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultReadTimeout bounds reading one request, body included; a
+	// publish is at most a few hundred KiB.
+	DefaultReadTimeout = 30 * time.Second
+	readHeaderTimeout  = 10 * time.Second
 )
 
 // Config configures a Node. Zero values take the defaults of the parts.
@@ -71,6 +78,14 @@ type Config struct {
 	// DebugListen, when set, serves net/http/pprof on this address (keep it
 	// private: profiles reveal internals). Empty means off.
 	DebugListen string
+	// IdleTimeout closes a keep-alive connection that has carried no request
+	// for this long. SSE and WebSocket streams are not idle connections:
+	// no timeout of the HTTP server applies to them once they are open.
+	// Defaults to DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading one request, body included.
+	// Defaults to DefaultReadTimeout.
+	ReadTimeout time.Duration
 	// ShutdownTimeout bounds graceful shutdown. Defaults to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// Logger receives the node's logs. Nil means discard.
@@ -103,6 +118,12 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	if n.cfg.ShutdownTimeout == 0 {
 		n.cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if n.cfg.IdleTimeout == 0 {
+		n.cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if n.cfg.ReadTimeout == 0 {
+		n.cfg.ReadTimeout = DefaultReadTimeout
 	}
 	if n.cfg.SpareConnections == 0 {
 		n.cfg.SpareConnections = DefaultSpareConnections
@@ -248,7 +269,13 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	hs := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
+	hs := &http.Server{
+		Handler:           n.handler(),
+		ReadHeaderTimeout: min(readHeaderTimeout, n.cfg.ReadTimeout),
+		ReadTimeout:       n.cfg.ReadTimeout,
+		IdleTimeout:       n.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
 	n.log.Info("node serving", "node", n.cfg.Name, "addr", n.ln.Addr().String())
 
 	hubCtx, stopHub := context.WithCancel(context.Background())
