@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -154,7 +156,7 @@ func (n *Node) openRedis() error {
 		}
 		n.dev, url = dev, dev.URL()
 		n.log.Info("embedded development store listening", "addr", dev.Addr(),
-			"try", fmt.Sprintf("redis-cli -p %s XADD %sdemo '*' data hello", dev.Addr()[len("127.0.0.1:"):], n.prefix()))
+			"try", fmt.Sprintf("redis-cli %s XADD %sdemo '*' data hello", redisCLIArgs(dev.Addr(), 0), n.prefix()))
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -162,6 +164,26 @@ func (n *Node) openRedis() error {
 	}
 	n.rdb = redis.NewClient(opt)
 	return nil
+}
+
+// redisCLIArgs returns the redis-cli flags that reach the Redis at addr
+// and db, leaving out the defaults (localhost, 6379, 0).
+func redisCLIArgs(addr string, db int) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	var args []string
+	if host != "" && host != "localhost" && host != "127.0.0.1" {
+		args = append(args, "-h", host)
+	}
+	if port != "6379" {
+		args = append(args, "-p", port)
+	}
+	if db != 0 {
+		args = append(args, "-n", strconv.Itoa(db))
+	}
+	return strings.Join(args, " ")
 }
 
 func (n *Node) prefix() string {
@@ -195,6 +217,8 @@ func (n *Node) build() (err error) {
 	tc := n.cfg.Transport
 	tc.Hub, tc.Store, tc.Publisher, tc.Node, tc.Logger = n.hub, n.store, n.pub, n.cfg.Name, n.log
 	tc.MaxConnections, n.conns = n.connectionLimits()
+	opt := n.rdb.Options()
+	tc.StoreCLI = redisCLIArgs(opt.Addr, opt.DB)
 	if n.server, err = transport.New(tc); err != nil {
 		return err
 	}

@@ -70,6 +70,10 @@ type Config struct {
 	// holds; one more is refused with 503 and Retry-After, so the node keeps
 	// the descriptors it needs for what it serves. Zero means no bound.
 	MaxConnections int
+	// StoreCLI is what redis-cli needs to reach the store ("-p 41234" for
+	// an embedded one), shown in the demo page's XADD line. Empty means
+	// nothing: a Redis on localhost:6379.
+	StoreCLI string
 	// Ready reports whether the node can serve; /readyz adds Redis
 	// reachability. Nil means the hub's readiness.
 	Ready func() bool
@@ -177,7 +181,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /api/history", s.serveHistory)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
-	s.demo = demo(s.cfg.Store.Prefix())
+	s.demo = demo(s.cfg.Store.Prefix(), s.cfg.StoreCLI)
 	s.mux.HandleFunc("GET /{$}", s.serveDemo)
 	return s, nil
 }
