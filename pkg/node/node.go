@@ -216,7 +216,7 @@ func (n *Node) build() (err error) {
 	}
 	tc := n.cfg.Transport
 	tc.Hub, tc.Store, tc.Publisher, tc.Node, tc.Logger = n.hub, n.store, n.pub, n.cfg.Name, n.log
-	tc.MaxConnections, n.conns = n.connectionLimits()
+	tc.MaxConnections, n.conns = n.limits()
 	opt := n.rdb.Options()
 	tc.StoreCLI = redisCLIArgs(opt.Addr, opt.DB)
 	if n.server, err = transport.New(tc); err != nil {
@@ -226,16 +226,16 @@ func (n *Node) build() (err error) {
 	return nil
 }
 
-// connectionLimits returns how many streams the node holds and how many
+// limits returns how many streams the node holds and how many
 // connections its listener accepts, and logs them.
-func (n *Node) connectionLimits() (streams, conns int) {
+func (n *Node) limits() (streams, conns int) {
 	fds := raiseFileLimit(n.log)
 	pool := n.rdb.Options().PoolSize
 	streams, conns = connectionLimits(fds, n.cfg.MaxConnections, n.cfg.SpareConnections, pool)
-	n.log.Info("connection limits", "streams", streams, "connections", conns, "open-file limit", fds)
+	n.log.Info("connection limits", "streams", streams, "connections", conns, "fd_limit", fds)
 	if fds > 0 && uint64(conns+2*pool+fdReserve) > fds {
 		n.log.Warn("connection limits exceed what the open-file limit leaves; raise it (ulimit -n) or lower -max-connections",
-			"connections", conns, "open-file limit", fds)
+			"connections", conns, "fd_limit", fds)
 	}
 	return streams, conns
 }

@@ -12,8 +12,9 @@ const (
 	// were deleted (trimmed, removed, or the stream re-created); delivery
 	// goes on from the oldest entry still held.
 	GapTrimmed = "trimmed"
-	// GapReset: the position is beyond the stream's end (Redis lost its data,
-	// or the ID belongs to another stream); delivery goes on from the newest.
+	// GapReset: the position is beyond the stream's end (the stream expired
+	// or was deleted, Redis lost its data, or the ID belongs to another
+	// stream); delivery goes on from the newest.
 	GapReset = "reset"
 	// GapMalformed: the client's position could not be parsed at all.
 	GapMalformed = "malformed"
@@ -34,10 +35,10 @@ type Cursor struct {
 	After   ID
 	// Seen reports that After is an entry the reader itself read from the
 	// stream (a live reader's own position), not one a client brought.
-	// Such an entry leaves the stream only by deletion, so if it is gone
-	// while the stream records no deletion at or after it, the stream was
-	// re-created (deleted, expired, or lost by Redis) and entries after it
-	// may be missing.
+	// Such an entry leaves the stream only when removed, so if it is gone
+	// although the stream shows no removal that could have taken it, the
+	// stream was re-created (deleted, expired, or lost by Redis) and
+	// entries after it may be missing.
 	Seen bool
 }
 

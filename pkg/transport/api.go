@@ -66,7 +66,7 @@ func (s *Server) publish(ctx context.Context, p publishRequest) (store.ID, *publ
 
 func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); !isJSONContent(ct) {
-		writeError(w, http.StatusUnsupportedMediaType, codeUnsupportedMedia,
+		writeError(w, http.StatusUnsupportedMediaType, codeMediaType,
 			fmt.Errorf("Content-Type %q: send application/json", ct))
 		return
 	}

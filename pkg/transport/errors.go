@@ -7,22 +7,22 @@ import (
 
 // Error codes clients can match, on HTTP error bodies and WebSocket error frames.
 const (
-	codeInvalidChannel   = "invalid_channel"
-	codeInvalidEvent     = "invalid_event"
-	codeInvalidID        = "invalid_id"
-	codeInvalidQuery     = "invalid_query"
-	codeInvalidClient    = "invalid_client"
-	codeBadJSON          = "bad_json"
-	codeUnsupportedMedia = "unsupported_media_type"
-	codeTooLarge         = "too_large"
-	codeUnknownType      = "unknown_type"
-	codeBinary           = "binary_unsupported"
-	codeAlreadySub       = "already_subscribed"
-	codeNotSub           = "not_subscribed"
-	codeTooMany          = "too_many_channels"
-	codeUnavailable      = "unavailable"
-	codeTooManyConns     = "too_many_connections"
-	codeUnreadable       = "channel_unreadable"
+	codeInvalidChannel = "invalid_channel"
+	codeInvalidEvent   = "invalid_event"
+	codeInvalidID      = "invalid_id"
+	codeInvalidQuery   = "invalid_query"
+	codeInvalidClient  = "invalid_client"
+	codeBadJSON        = "bad_json"
+	codeMediaType      = "unsupported_media_type"
+	codeTooLarge       = "too_large"
+	codeUnknownType    = "unknown_type"
+	codeBinary         = "binary_unsupported"
+	codeAlreadySub     = "already_subscribed"
+	codeNotSub         = "not_subscribed"
+	codeTooMany        = "too_many_channels"
+	codeUnavailable    = "unavailable"
+	codeTooManyConns   = "too_many_connections"
+	codeUnreadable     = "channel_unreadable"
 )
 
 type errorBody struct {
