@@ -32,10 +32,28 @@ func TestBadHTTPInput(t *testing.T) {
 		{"malformed JSON", []byte(`{"channel":`), 400, "bad_json"},
 		{"not an object", []byte(`[1,2]`), 400, "bad_json"},
 		{"client id too long", map[string]string{"channel": "a", "data": "x", "to": long}, 400, "invalid_client"},
+		{"data not UTF-8", []byte("{\"channel\":\"ct\",\"data\":\"\xff\"}"), 400, "bad_json"},
+		{"channel not UTF-8", []byte("{\"channel\":\"ct\xc3\",\"data\":\"x\"}"), 400, "bad_json"},
+		{"lone surrogate escaped", []byte(`{"channel":"ct","data":"\ud83c"}`), 400, "bad_json"},
 	}
 	for _, tc := range cases {
 		status, body := postJSON(t, a.base+"/api/publish", tc.body)
 		checkError(t, tc.name, status, body, tc.status, tc.code)
+	}
+	// Only JSON: a text/plain or form POST from another origin needs no
+	// CORS preflight.
+	good := `{"channel":"ct","data":"x"}`
+	for _, ct := range []string{"", "text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded", "application/json; charset=iso-8859-1"} {
+		status, body := post(t, a.base+"/api/publish", ct, good)
+		checkError(t, "Content-Type "+ct, status, body, 415, "unsupported_media_type")
+	}
+	if n := c.rdb.XLen(t.Context(), c.prefix+"ct").Val(); n != 0 {
+		t.Errorf("%d rejected publishes reached Redis", n)
+	}
+	for _, ct := range []string{"application/json", "application/json; charset=UTF-8"} {
+		if status, body := post(t, a.base+"/api/publish", ct, good); status != 200 {
+			t.Errorf("Content-Type %s: %d %s", ct, status, body)
+		}
 	}
 	gets := []struct {
 		name, path string
@@ -48,6 +66,10 @@ func TestBadHTTPInput(t *testing.T) {
 		{"history bad since", "/api/history?channel=a&since=abc", "invalid_id"},
 		{"history bad limit", "/api/history?channel=a&limit=0", "invalid_limit"},
 		{"history bad channel", "/api/history?channel=", "invalid_channel"},
+		{"SSE with too many query parameters", "/sse?channel=a&" + strings.Repeat("x=1&", 10_001), "invalid_query"},
+		{"WebSocket with too many query parameters", "/ws?channel=a&" + strings.Repeat("x=1&", 10_001), "invalid_query"},
+		{"history with too many query parameters", "/api/history?channel=a&" + strings.Repeat("x=1&", 10_001), "invalid_query"},
+		{"SSE with a semicolon in the query", "/sse?channel=a;b", "invalid_query"},
 	}
 	for _, g := range gets {
 		resp, err := http.Get(a.base + g.path)
@@ -62,6 +84,23 @@ func TestBadHTTPInput(t *testing.T) {
 	s.waitWelcome()
 	publish(t, a, map[string]string{"channel": "ok", "data": "still fine"})
 	equalStrings(t, "after bad input", s.waitData(1), []string{"still fine"})
+}
+
+// post sends body with the given Content-Type ("" for none).
+func post(t *testing.T, u, contentType, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, readAll(t, resp)
 }
 
 func manyChannels(n int) string {
@@ -154,6 +193,8 @@ func TestBadWebSocketFrames(t *testing.T) {
 		{`{"type":"unsubscribe","channel":"never","ref":"r7"}`, "not_subscribed"},
 		{`{"type":"publish","channel":"ok","data":"` + strings.Repeat("x", 64<<10+1) + `","ref":"r8"}`, "too_large"},
 		{`{"type":"ping","data":"` + strings.Repeat("x", 200<<10) + `"}`, "too_large"},
+		{"{\"type\":\"publish\",\"channel\":\"ok\",\"data\":\"\xff\",\"ref\":\"r9\"}", "bad_json"},
+		{`{"type":"publish","channel":"ok","data":"\udc00","ref":"r10"}`, "bad_json"},
 	}
 	for _, f := range frames {
 		if err := w.conn.Write(t.Context(), websocket.MessageText, []byte(f.raw)); err != nil {

@@ -3,6 +3,8 @@ package tests
 import (
 	"context"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -43,6 +45,15 @@ func TestEmbeddedStoreDefault(t *testing.T) {
 	}
 	equalStrings(t, "SSE", s.waitData(1), []string{"hello"})
 	equalStrings(t, "WebSocket", w.waitData(1), []string{"hello"})
+	// The demo page's redis-cli line reaches this store as printed.
+	resp, err := http.Get(tn.base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(n.DevStoreAddr())
+	if page := string(readAll(t, resp)); !strings.Contains(page, `data-store-cli="-p `+port+`"`) {
+		t.Errorf("the demo page does not give redis-cli the embedded store's port %s", port)
+	}
 	var ready struct{ Delivery string }
 	getJSON(t, tn.base+"/readyz", &ready)
 	if ready.Delivery != "poll" {

@@ -238,3 +238,30 @@ func TestWebSocketPingsAndDeadPeers(t *testing.T) {
 	want = append(want, c.xaddSeq("p", 1))
 	equalStrings(t, "answering client", alive.waitData(2), want)
 }
+
+// An idle keep-alive connection is closed after the idle timeout, while SSE
+// and WebSocket streams outlive it, and the read timeout, without traffic.
+func TestIdleTimeoutSparesStreams(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a", func(cfg *node.Config) {
+		cfg.IdleTimeout, cfg.ReadTimeout = 300*time.Millisecond, 200*time.Millisecond
+	})
+	s := openSSE(t, sseURL(a, "idle"), "")
+	w := dialWS(t, a, "?channel=idle")
+	s.waitWelcome()
+	w.waitType("subscribed", 1)
+
+	conn, status := rawGet(t, a, "/healthz")
+	if status != 200 {
+		t.Fatalf("/healthz: %d", status)
+	}
+	// Only a deadlock detector: the node must close the connection long before.
+	conn.SetReadDeadline(time.Now().Add(time.Minute))
+	if n, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+		t.Fatalf("idle keep-alive connection: read %d bytes, %v; want it closed by the node", n, err)
+	}
+	want := []string{c.xaddSeq("idle", 0)}
+	equalStrings(t, "SSE after the idle timeout", s.waitData(1), want)
+	equalStrings(t, "WebSocket after the idle timeout", w.waitData(1), want)
+}

@@ -3,6 +3,7 @@ package tests
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -189,4 +190,76 @@ func TestLongReplayUnderLoad(t *testing.T) {
 	}
 	equalStrings(t, "SSE replay", s2.waitData(len(want)), want)
 	equalStrings(t, "WebSocket replay", w.waitData(len(want)), want)
+}
+
+// A position from before a stream that never lost an entry resumes without
+// a gap: nothing is missing. The same position on a stream that was trimmed
+// is a gap, since what was trimmed may have followed it.
+func TestResumeBeforeFirstEntryIsNoGap(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a")
+	want := []string{c.xaddSeq("whole", 0), c.xaddSeq("whole", 1)}
+	for _, last := range []string{"1-0", "1732590000000-0"} {
+		s := openSSE(t, sseURL(a, "whole"), last)
+		equalStrings(t, "resume from "+last, s.waitData(2), want)
+		if g := s.named("push.gap"); len(g) != 0 {
+			t.Errorf("resume from %s: push.gap %q on a stream that lost nothing", last, g[0].Data)
+		}
+		s.close()
+		var h struct {
+			Entries []struct{ Data string }
+			Gap     any
+		}
+		getJSON(t, a.base+"/api/history?channel=whole&since="+last, &h)
+		if len(h.Entries) != 2 || h.Gap != nil {
+			t.Errorf("history since %s: %d entries, gap %v; want 2 and no gap", last, len(h.Entries), h.Gap)
+		}
+	}
+
+	for i := range 3 {
+		c.xaddSeq("cut", i)
+	}
+	c.rdb.XTrimMaxLen(t.Context(), c.prefix+"cut", 1)
+	s := openSSE(t, sseURL(a, "cut"), "1-0")
+	if g := s.waitNamed("push.gap", 1); !strings.Contains(g[0].Data, `"trimmed"`) {
+		t.Errorf("resume before a trimmed stream: push.gap %q, want trimmed", g[0].Data)
+	}
+	equalStrings(t, "after the gap", s.waitData(1), []string{"cut/2"})
+}
+
+// A subscription without a usable position (none, malformed, or for other
+// channels) starts from the channel's current end, and its welcome carries
+// that position: a client that reconnects with it before any message gets
+// what followed, and nothing older. A channel with no entries starts at
+// 0-0, before every entry it will get.
+func TestWelcomeCarriesTheStartPosition(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a")
+	c.xaddSeq("w", 0)
+	end := c.xadd("w", "data", "w/1")
+	for _, tc := range []struct{ name, last, want string }{
+		{"no Last-Event-ID", "", end},
+		{"malformed", "not-an-id", end},
+		{"malformed cursor", "x:1-0", end},
+	} {
+		s := openSSE(t, sseURL(a, "w"), tc.last)
+		if w := s.waitWelcome(); w.ID != tc.want {
+			t.Errorf("%s: welcome id %q, want the current end %q", tc.name, w.ID, tc.want)
+		}
+		s.close()
+	}
+	s := openSSE(t, sseURL(a, "w", "empty"), "00000000:1-0,1-0")
+	welcome := s.waitWelcome()
+	s.close()
+	if want := ":0-0," + end; !strings.HasSuffix(welcome.ID, want) { // channels in order: empty, w
+		t.Errorf("mismatched cursor: welcome id %q, want <hash>%s", welcome.ID, want)
+	}
+	missed := []string{c.xaddSeq("w", 2), c.xaddSeq("empty", 0)}
+	s2 := openSSE(t, sseURL(a, "w", "empty"), welcome.ID)
+	equalPerChannel(t, "resumed from the welcome", s2.waitData(2), missed)
+	if g := s2.named("push.gap"); len(g) != 0 {
+		t.Errorf("resumed from the welcome: push.gap %q", g[0].Data)
+	}
 }

@@ -38,11 +38,16 @@ func run(args []string) error {
 	fs.StringVar(&cfg.Prefix, "prefix", store.DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
 	fs.StringVar(&cfg.Name, "node-name", "", "node name shown to clients (default: the host name)")
 	fs.Int64Var(&cfg.MaxLen, "max-len", store.DefaultMaxLen, "approximate entries kept per stream on the node's own publishes (negative: no trimming)")
+	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "on the node's own publishes, also trim entries older than this (0: no age bound)")
+	fs.DurationVar(&cfg.ChannelTTL, "channel-ttl", store.DefaultChannelTTL, "a channel's stream expires this long after the node's last publish to it (negative: never)")
 	fs.DurationVar(&cfg.Transport.Retry, "retry", transport.DefaultRetry, "SSE reconnection time sent to browsers")
 	fs.DurationVar(&cfg.Transport.Heartbeat, "heartbeat", transport.DefaultHeartbeat, "keep-alive interval for idle connections")
 	fs.IntVar(&cfg.Transport.QueueBytes, "queue-bytes", transport.DefaultQueueBytes, "per-connection queue bound; a client that fills it is disconnected as a slow consumer")
 	fs.IntVar(&cfg.Transport.MaxPayload, "max-payload", transport.DefaultMaxPayload, "largest publish payload in bytes")
 	fs.IntVar(&cfg.Transport.MaxChannels, "max-channels", transport.DefaultMaxChannels, "channels one connection may subscribe to")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", node.DefaultIdleTimeout, "close keep-alive connections idle this long (streams are not idle connections)")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", node.DefaultReadTimeout, "longest time to read one request, body included")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "SSE and WebSocket connections held; more are refused with 503 (0: what the open-file limit allows)")
 	fs.IntVar(&cfg.FanoutWorkers, "fanout-workers", 0, "goroutines writing one large channel's messages (0: one per CPU)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "address serving net/http/pprof profiles (empty: off; keep it private)")
 	var join, key, keyFile string
@@ -83,6 +88,7 @@ func run(args []string) error {
 	if cfg.Cluster.Key, err = clusterKey(key, keyFile); err != nil {
 		return err
 	}
+	node.SetRedisLogger(logger)
 	n, err := node.New(cfg)
 	if err != nil {
 		return err

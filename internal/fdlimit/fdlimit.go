@@ -25,3 +25,13 @@ func Raise() (from, to uint64, err error) {
 	}
 	return from, lim.Max, nil
 }
+
+// Current returns the soft RLIMIT_NOFILE: how many descriptors the process
+// may hold.
+func Current() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, fmt.Errorf("fdlimit: failed to read RLIMIT_NOFILE: %w", err)
+	}
+	return lim.Cur, nil
+}

@@ -244,7 +244,8 @@ func (h *Hub) readLoop(ctx context.Context) {
 func (h *Hub) read(ctx context.Context, batch []*channel) error {
 	cursors := make([]store.Cursor, len(batch))
 	for i, ch := range batch {
-		cursors[i] = store.Cursor{Channel: ch.name, After: ch.cursor}
+		// The channel's cursor is always an entry the hub read, or zero.
+		cursors[i] = store.Cursor{Channel: ch.name, After: ch.cursor, Seen: true}
 	}
 	h.stats.reads.Add(1)
 	start := time.Now()

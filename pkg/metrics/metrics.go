@@ -23,6 +23,7 @@ type Metrics struct {
 	readTime prometheus.Histogram
 	hub      func() hub.Stats
 	server   func() transport.Stats
+	refused  func() uint64 // by the listener; nil until WatchListener
 }
 
 // New returns a registry with the Go runtime and process collectors.
@@ -48,6 +49,10 @@ func (m *Metrics) Watch(h func() hub.Stats, s func() transport.Stats) {
 	m.hub, m.server = h, s
 	m.reg.MustRegister(m)
 }
+
+// WatchListener makes the registry report the connections the node's
+// listener refused at its limit. Call it before serving.
+func (m *Metrics) WatchListener(refused func() uint64) { m.refused = refused }
 
 // Handler serves the registry.
 func (m *Metrics) Handler() http.Handler {
@@ -78,12 +83,13 @@ var (
 	descReads         = newDesc("redis_reads_total", "Pipelined reads of the channels that moved.", prometheus.CounterValue)
 	descReadErrors    = newDesc("redis_read_errors_total", "Failed reads (whole pipelines or single channels).", prometheus.CounterValue)
 	descPublishes     = newDesc("publishes_total", "Publishes through this node, by interface.", prometheus.CounterValue, "via")
+	descRefused       = newDesc("connections_refused_total", "Connections refused with 503 at a limit: streams (SSE, WebSocket) over -max-connections, or connections of any kind beyond the spare ones.", prometheus.CounterValue, "limit")
 )
 
 var allDescs = []desc{
 	descConnections, descSubscriptions, descChannels, descNotified, descDeliveries,
 	descSlow, descReplays, descReplayed, descGaps, descWakeups, descSweeps,
-	descReads, descReadErrors, descPublishes,
+	descReads, descReadErrors, descPublishes, descRefused,
 }
 
 // Describe implements prometheus.Collector.
@@ -118,6 +124,10 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	emit(descReadErrors, float64(h.ReadErrors))
 	emit(descPublishes, float64(s.PublishesHTTP), "http")
 	emit(descPublishes, float64(s.PublishesWS), "websocket")
+	emit(descRefused, float64(s.Refused), "streams")
+	if m.refused != nil {
+		emit(descRefused, float64(m.refused()), "connections")
+	}
 }
 
 func boolFloat(b bool) float64 {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +27,13 @@ import (
 const (
 	DefaultListen          = ":6788"
 	DefaultShutdownTimeout = 10 * time.Second
+	// DefaultIdleTimeout closes a keep-alive connection idle for a minute,
+	// longer than browsers and most balancers keep one.
+	DefaultIdleTimeout = 60 * time.Second
+	// DefaultReadTimeout bounds reading one request, body included; a
+	// publish is at most a few hundred KiB.
+	DefaultReadTimeout = 30 * time.Second
+	readHeaderTimeout  = 10 * time.Second
 )
 
 // Config configures a Node. Zero values take the defaults of the parts.
@@ -43,6 +52,13 @@ type Config struct {
 	// MaxLen bounds streams the node publishes to. Zero means
 	// store.DefaultMaxLen; negative means no trimming.
 	MaxLen int64
+	// MaxAge also trims, on the node's publishes, entries older than this.
+	// Zero means no age bound.
+	MaxAge time.Duration
+	// ChannelTTL lets a channel's stream expire this long after the node's
+	// last publish to it. Zero means store.DefaultChannelTTL; negative
+	// means never.
+	ChannelTTL time.Duration
 	// Transport tunes the HTTP surface; Hub, Store, Node and Logger are
 	// filled in by the node.
 	Transport transport.Config
@@ -52,9 +68,27 @@ type Config struct {
 	// ProbeInterval and PollInterval tune the doorbell; zero means defaults.
 	ProbeInterval time.Duration
 	PollInterval  time.Duration
+	// MaxConnections bounds the SSE and WebSocket connections the node
+	// holds; one more is refused with 503 and Retry-After. Zero means what
+	// the open-file limit allows once Redis, the node and the spare
+	// connections have their descriptors.
+	MaxConnections int
+	// SpareConnections is how many connections the listener accepts beyond
+	// MaxConnections, so health checks, metrics, publishes and history are
+	// served while every stream slot is taken; beyond them a connection is
+	// answered 503 at once. Defaults to DefaultSpareConnections.
+	SpareConnections int
 	// DebugListen, when set, serves net/http/pprof on this address (keep it
 	// private: profiles reveal internals). Empty means off.
 	DebugListen string
+	// IdleTimeout closes a keep-alive connection that has carried no request
+	// for this long. SSE and WebSocket streams are not idle connections:
+	// no timeout of the HTTP server applies to them once they are open.
+	// Defaults to DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// ReadTimeout bounds reading one request, body included.
+	// Defaults to DefaultReadTimeout.
+	ReadTimeout time.Duration
 	// ShutdownTimeout bounds the HTTP server's shutdown once connections
 	// are drained. Defaults to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -81,7 +115,8 @@ type Node struct {
 	server  *transport.Server
 	cluster *cluster.Cluster
 	metrics *metrics.Metrics
-	ln      net.Listener
+	ln      *limitListener
+	conns   int // connections the listener accepts
 }
 
 // New connects the node's parts; Run starts them.
@@ -95,6 +130,18 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	if n.cfg.ShutdownTimeout == 0 {
 		n.cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if n.cfg.IdleTimeout == 0 {
+		n.cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if n.cfg.ReadTimeout == 0 {
+		n.cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if n.cfg.SpareConnections == 0 {
+		n.cfg.SpareConnections = DefaultSpareConnections
+	}
+	if n.cfg.MaxConnections < 0 || n.cfg.SpareConnections < 0 {
+		return nil, errors.New("node: connection limits must not be negative")
 	}
 	defer func() {
 		if err != nil {
@@ -134,7 +181,7 @@ func (n *Node) openRedis() error {
 		}
 		n.dev, url = dev, dev.URL()
 		n.log.Info("embedded development store listening", "addr", dev.Addr(),
-			"try", fmt.Sprintf("redis-cli -p %s XADD %sdemo '*' data hello", dev.Addr()[len("127.0.0.1:"):], n.prefix()))
+			"try", fmt.Sprintf("redis-cli %s XADD %sdemo '*' data hello", redisCLIArgs(dev.Addr(), 0), n.prefix()))
 	}
 	opt, err := redis.ParseURL(url)
 	if err != nil {
@@ -142,6 +189,26 @@ func (n *Node) openRedis() error {
 	}
 	n.rdb = redis.NewClient(opt)
 	return nil
+}
+
+// redisCLIArgs returns the redis-cli flags that reach the Redis at addr
+// and db, leaving out the defaults (localhost, 6379, 0).
+func redisCLIArgs(addr string, db int) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	var args []string
+	if host != "" && host != "localhost" && host != "127.0.0.1" {
+		args = append(args, "-h", host)
+	}
+	if port != "6379" {
+		args = append(args, "-p", port)
+	}
+	if db != 0 {
+		args = append(args, "-n", strconv.Itoa(db))
+	}
+	return strings.Join(args, " ")
 }
 
 func (n *Node) prefix() string {
@@ -152,7 +219,10 @@ func (n *Node) prefix() string {
 }
 
 func (n *Node) build() (err error) {
-	if n.store, err = store.New(store.Config{Client: n.rdb, Prefix: n.cfg.Prefix, MaxLen: n.cfg.MaxLen}); err != nil {
+	if n.store, err = store.New(store.Config{
+		Client: n.rdb, Prefix: n.cfg.Prefix,
+		MaxLen: n.cfg.MaxLen, MaxAge: n.cfg.MaxAge, ChannelTTL: n.cfg.ChannelTTL,
+	}); err != nil {
 		return err
 	}
 	n.metrics = metrics.New()
@@ -172,11 +242,28 @@ func (n *Node) build() (err error) {
 	tc := n.cfg.Transport
 	tc.Hub, tc.Store, tc.Publisher, tc.Node, tc.Logger = n.hub, n.store, n.pub, n.cfg.Name, n.log
 	tc.Version = n.cfg.Version
+	tc.MaxConnections, n.conns = n.limits()
+	opt := n.rdb.Options()
+	tc.StoreCLI = redisCLIArgs(opt.Addr, opt.DB)
 	if n.server, err = transport.New(tc); err != nil {
 		return err
 	}
 	n.metrics.Watch(n.hub.Stats, n.server.Stats)
 	return nil
+}
+
+// limits returns how many streams the node holds and how many
+// connections its listener accepts, and logs them.
+func (n *Node) limits() (streams, conns int) {
+	fds := raiseFileLimit(n.log)
+	pool := n.rdb.Options().PoolSize
+	streams, conns = connectionLimits(fds, n.cfg.MaxConnections, n.cfg.SpareConnections, pool)
+	n.log.Info("connection limits", "streams", streams, "connections", conns, "fd_limit", fds)
+	if fds > 0 && uint64(conns+2*pool+fdReserve) > fds {
+		n.log.Warn("connection limits exceed what the open-file limit leaves; raise it (ulimit -n) or lower -max-connections",
+			"connections", conns, "fd_limit", fds)
+	}
+	return streams, conns
 }
 
 // handler serves the transport's routes and /metrics on one port.
@@ -188,19 +275,19 @@ func (n *Node) handler() http.Handler {
 }
 
 func (n *Node) listen() error {
-	if n.cfg.Listener != nil {
-		n.ln = n.cfg.Listener
-		return nil
+	ln := n.cfg.Listener
+	if ln == nil {
+		addr := n.cfg.Listen
+		if addr == "" {
+			addr = DefaultListen
+		}
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("node: failed to listen: %w", err)
+		}
 	}
-	addr := n.cfg.Listen
-	if addr == "" {
-		addr = DefaultListen
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("node: failed to listen: %w", err)
-	}
-	n.ln = ln
+	n.ln = newLimitListener(ln, n.conns, n.log)
+	n.metrics.WatchListener(n.ln.Refused)
 	return nil
 }
 
@@ -237,8 +324,13 @@ func (n *Node) Run(ctx context.Context) error {
 	defer n.Close()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	raiseFileLimit(n.log)
-	hs := &http.Server{Handler: n.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)}
+	hs := &http.Server{
+		Handler:           n.handler(),
+		ReadHeaderTimeout: min(readHeaderTimeout, n.cfg.ReadTimeout),
+		ReadTimeout:       n.cfg.ReadTimeout,
+		IdleTimeout:       n.cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
 	n.log.Info("node serving", "node", n.cfg.Name, "addr", n.ln.Addr().String(), "version", n.cfg.Version)
 
 	// The hub, publisher and cluster outlive the drain: clients being
@@ -288,6 +380,7 @@ func (n *Node) Run(ctx context.Context) error {
 	hs.Shutdown(sctx)
 	stopBack()
 	wg.Wait()
+	n.ln.wait()
 	n.log.Info("node stopped", "node", n.cfg.Name)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

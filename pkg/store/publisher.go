@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -40,7 +41,13 @@ type PublisherConfig struct {
 type Publisher struct {
 	cfg     PublisherConfig
 	queue   chan *publishReq
-	stopped chan struct{}
+	stopped chan struct{} // closed when the workers have exited
+
+	// closing is held for reading while a request is being queued, and set
+	// under the write lock once no request can be queued any more, so that
+	// nothing is queued after the final drain.
+	closing sync.RWMutex
+	closed  bool
 	once    sync.Once
 }
 
@@ -78,12 +85,8 @@ func (p *Publisher) Publish(ctx context.Context, channel string, m Message) (ID,
 		return ID{}, err
 	}
 	r := &publishReq{ctx: ctx, channel: channel, msg: m, done: make(chan struct{})}
-	select {
-	case p.queue <- r:
-	case <-p.stopped:
-		return ID{}, ErrPublisherClosed
-	case <-ctx.Done():
-		return ID{}, ctx.Err()
+	if err := p.enqueue(ctx, r); err != nil {
+		return ID{}, err
 	}
 	select {
 	case <-r.done:
@@ -93,8 +96,26 @@ func (p *Publisher) Publish(ctx context.Context, channel string, m Message) (ID,
 	}
 }
 
+// enqueue queues r, or fails once the publisher has stopped: a request is
+// either queued before the final drain, which answers it, or refused.
+func (p *Publisher) enqueue(ctx context.Context, r *publishReq) error {
+	p.closing.RLock()
+	defer p.closing.RUnlock()
+	if p.closed {
+		return ErrPublisherClosed
+	}
+	select {
+	case p.queue <- r:
+		return nil
+	case <-p.stopped:
+		return ErrPublisherClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Run sends pipelines until ctx ends, then fails what is still queued and
-// returns once its workers have exited.
+// returns once its workers have exited. Publish fails fast from then on.
 func (p *Publisher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range p.cfg.Workers {
@@ -105,15 +126,26 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	p.once.Do(func() { close(p.stopped) })
+	p.once.Do(func() {
+		close(p.stopped) // wakes publishers waiting for room, so the lock comes free
+		p.closing.Lock()
+		p.closed = true
+		p.closing.Unlock()
+	})
 	for {
 		select {
 		case r := <-p.queue:
-			r.err = ErrPublisherClosed
-			close(r.done)
+			fail([]*publishReq{r}, ErrPublisherClosed)
 		default:
 			return nil
 		}
+	}
+}
+
+func fail(batch []*publishReq, err error) {
+	for _, r := range batch {
+		r.err = err
+		close(r.done)
 	}
 }
 
@@ -135,12 +167,17 @@ func (p *Publisher) work(ctx context.Context) {
 				break gather
 			}
 		}
+		if ctx.Err() != nil { // taken as the publisher stopped: never sent
+			fail(batch, ErrPublisherClosed)
+			return
+		}
 		p.send(ctx, batch)
 	}
 }
 
 // send executes one pipeline and answers every request in it. Requests
-// whose caller has given up are left out.
+// whose caller has given up are left out. Each channel's upkeep follows its
+// XADDs once per pipeline, however many publishes it carries.
 func (p *Publisher) send(ctx context.Context, batch []*publishReq) {
 	s := p.cfg.Store
 	pipe := s.rdb.Pipeline()
@@ -148,6 +185,16 @@ func (p *Publisher) send(ctx context.Context, batch []*publishReq) {
 	for i, r := range batch {
 		if r.ctx.Err() == nil {
 			cmds[i] = pipe.XAdd(ctx, s.addArgs(r.channel, &r.msg))
+		}
+	}
+	if s.upkept() {
+		now := time.Now()
+		kept := make(map[string]bool, 1)
+		for i, r := range batch {
+			if cmds[i] != nil && !kept[r.channel] {
+				kept[r.channel] = true
+				s.upkeep(ctx, pipe, r.channel, now)
+			}
 		}
 	}
 	pipe.Exec(ctx)

@@ -8,11 +8,13 @@ import (
 
 // Gap reasons: why a position could not be served exactly.
 const (
-	// GapTrimmed: the position is no longer in the stream (trimmed, expired
-	// or deleted); delivery goes on from the oldest entry still held.
+	// GapTrimmed: the position is not in the stream and entries after it
+	// were deleted (trimmed, removed, or the stream re-created); delivery
+	// goes on from the oldest entry still held.
 	GapTrimmed = "trimmed"
-	// GapReset: the position is beyond the stream's end (Redis lost its data,
-	// or the ID belongs to another stream); delivery goes on from the newest.
+	// GapReset: the position is beyond the stream's end (the stream expired
+	// or was deleted, Redis lost its data, or the ID belongs to another
+	// stream); delivery goes on from the newest.
 	GapReset = "reset"
 	// GapMalformed: the client's position could not be parsed at all.
 	GapMalformed = "malformed"
@@ -31,12 +33,19 @@ type Gap struct {
 type Cursor struct {
 	Channel string
 	After   ID
+	// Seen reports that After is an entry the reader itself read from the
+	// stream (a live reader's own position), not one a client brought.
+	// Such an entry leaves the stream only when removed, so if it is gone
+	// although the stream shows no removal that could have taken it, the
+	// stream was re-created (deleted, expired, or lost by Redis) and
+	// entries after it may be missing.
+	Seen bool
 }
 
 // Batch is the result of reading one channel after a cursor.
 type Batch struct {
 	Entries []Entry
-	// Gap is set when the cursor's entry is no longer in the stream.
+	// Gap is set when entries after the cursor may be missing.
 	Gap *Gap
 	// Full reports that the read stopped at its limit: more may follow.
 	Full bool
@@ -58,7 +67,8 @@ func (b *Batch) Last(after ID) ID {
 
 // ReadAfter returns up to limit entries of channel after the entry after.
 // It reads inclusively so that it can tell whether after is still in the
-// stream: if not, the batch carries a Gap.
+// stream: if not, and entries after it may be missing, the batch carries a
+// Gap.
 func (s *Store) ReadAfter(ctx context.Context, channel string, after ID, limit int) (Batch, error) {
 	b, err := s.ReadMany(ctx, []Cursor{{Channel: channel, After: after}}, limit)
 	if err != nil {
@@ -68,8 +78,8 @@ func (s *Store) ReadAfter(ctx context.Context, channel string, after ID, limit i
 }
 
 // ReadMany reads several channels in one pipelined round trip; result i is
-// for cursors[i]. A rare second round trip resolves positions beyond a
-// stream's end.
+// for cursors[i]. A rare second round trip resolves positions that are not
+// in their stream.
 func (s *Store) ReadMany(ctx context.Context, cursors []Cursor, limit int) (batches []Batch, err error) {
 	defer wrap(&err, "failed to read streams")
 	pipe := s.rdb.Pipeline()
@@ -82,38 +92,48 @@ func (s *Store) ReadMany(ctx context.Context, cursors []Cursor, limit int) (batc
 		return nil, err
 	}
 	batches = make([]Batch, len(cursors))
-	var beyond []int
+	var missing []int
 	for i, cmd := range cmds {
 		msgs, err := cmd.Result()
 		if isReply(err) {
 			batches[i].Err = unreadable(cursors[i].Channel, err)
 			continue
 		}
-		if batches[i], err = batchOf(cursors[i].After, msgs, limit); err != nil {
+		ok, err := holds(cursors[i].After, msgs)
+		if err != nil {
 			return nil, err
 		}
-		if len(msgs) == 0 && !cursors[i].After.IsZero() {
-			beyond = append(beyond, i)
+		if !ok {
+			missing = append(missing, i)
+			continue
+		}
+		if batches[i], err = batchOf(msgs, !cursors[i].After.IsZero(), limit); err != nil {
+			return nil, err
 		}
 	}
-	return batches, s.resolveBeyond(ctx, cursors, batches, beyond)
+	return batches, s.resolveMissing(ctx, cursors, batches, missing, limit)
 }
 
-func batchOf(after ID, msgs []redis.XMessage, limit int) (Batch, error) {
-	var b Batch
-	start := 0
-	if !after.IsZero() && len(msgs) > 0 {
-		first, err := ParseID(msgs[0].ID)
-		if err != nil {
-			return b, err
-		}
-		if first == after {
-			start = 1
-		} else {
-			b.Gap = &Gap{Reason: GapTrimmed, From: after, Resume: after}
-		}
+// holds reports whether msgs, read inclusively from after, start with after
+// itself. The zero position means the start of the stream: always held.
+func holds(after ID, msgs []redis.XMessage) (bool, error) {
+	if after.IsZero() {
+		return true, nil
 	}
-	msgs = msgs[start:]
+	if len(msgs) == 0 {
+		return false, nil
+	}
+	first, err := ParseID(msgs[0].ID)
+	return first == after, err
+}
+
+// batchOf makes a batch of msgs, leaving out the first when it is the
+// position they were read from.
+func batchOf(msgs []redis.XMessage, skipFirst bool, limit int) (Batch, error) {
+	var b Batch
+	if skipFirst && len(msgs) > 0 {
+		msgs = msgs[1:]
+	}
 	if len(msgs) > limit {
 		msgs, b.Full = msgs[:limit], true
 	}
@@ -126,43 +146,4 @@ func batchOf(after ID, msgs []redis.XMessage, limit int) (Batch, error) {
 		b.Entries[i] = entryFromValues(id, m.Values)
 	}
 	return b, nil
-}
-
-// resolveBeyond handles cursors whose read came back empty: the entry is not
-// in the stream and nothing follows it, so the position is past the stream's
-// end: a reset, unless entries arrived in between.
-func (s *Store) resolveBeyond(ctx context.Context, cursors []Cursor, batches []Batch, idx []int) error {
-	if len(idx) == 0 {
-		return nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.XMessageSliceCmd, len(idx))
-	for j, i := range idx {
-		cmds[j] = pipe.XRevRangeN(ctx, s.Key(cursors[i].Channel), "+", "-", 1)
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !isReply(err) {
-		return err
-	}
-	for j, i := range idx {
-		msgs, err := cmds[j].Result()
-		if isReply(err) {
-			batches[i].Err = unreadable(cursors[i].Channel, err)
-			continue
-		}
-		var latest ID
-		if len(msgs) > 0 {
-			if latest, err = ParseID(msgs[0].ID); err != nil {
-				return err
-			}
-		}
-		switch after := cursors[i].After; {
-		case latest.Less(after):
-			batches[i].Gap = &Gap{Reason: GapReset, From: after, Resume: latest}
-		case after.Less(latest):
-			// Entries arrived since the first read: the position was simply
-			// not in the stream, and the next read delivers what follows.
-			batches[i].Gap = &Gap{Reason: GapTrimmed, From: after, Resume: after}
-		}
-	}
-	return nil
 }

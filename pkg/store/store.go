@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -12,6 +13,11 @@ import (
 const (
 	DefaultPrefix = "push:"
 	DefaultMaxLen = 10_000
+	// DefaultChannelTTL lets a channel's stream expire a day after the
+	// node last published to it: long enough for a client to come back
+	// from a night away, short enough that channel names used once (one
+	// per user, per session, per job) do not pile up in Redis.
+	DefaultChannelTTL = 24 * time.Hour
 )
 
 var (
@@ -45,6 +51,15 @@ type Config struct {
 	// Redis memory stays bounded. Zero means DefaultMaxLen; negative means
 	// no trimming.
 	MaxLen int64
+	// MaxAge bounds the same streams by age: each publish also trims the
+	// entries older than MaxAge, by the node's clock (XTRIM MINID ~, or
+	// XADD MINID ~ when MaxLen is off). Zero means no age bound.
+	MaxAge time.Duration
+	// ChannelTTL deletes a channel's stream once the node has not published
+	// to it for this long: each publish sets the key's expiry again
+	// (PEXPIRE). Zero means DefaultChannelTTL; negative means streams never
+	// expire. Raw XADDs from other clients neither set nor refresh it.
+	ChannelTTL time.Duration
 }
 
 // Validate reports every problem with cfg at once.
@@ -56,6 +71,12 @@ func (cfg Config) Validate() error {
 	if len(cfg.Prefix) > 100 {
 		errs = append(errs, errors.New("store: prefix longer than 100 bytes"))
 	}
+	if cfg.MaxAge < 0 || (cfg.MaxAge > 0 && cfg.MaxAge < time.Millisecond) {
+		errs = append(errs, errors.New("store: MaxAge must be zero or at least 1ms"))
+	}
+	if cfg.ChannelTTL > 0 && cfg.ChannelTTL < time.Millisecond {
+		errs = append(errs, errors.New("store: ChannelTTL must be at least 1ms, zero or negative"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -66,6 +87,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.MaxLen == 0 {
 		cfg.MaxLen = DefaultMaxLen
 	}
+	if cfg.ChannelTTL == 0 {
+		cfg.ChannelTTL = DefaultChannelTTL
+	}
 	return cfg
 }
 
@@ -74,6 +98,8 @@ type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
 	maxLen int64
+	maxAge time.Duration // zero: none
+	ttl    time.Duration // negative: none
 }
 
 // New returns a Store for cfg.
@@ -82,7 +108,7 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Store{rdb: cfg.Client, prefix: cfg.Prefix, maxLen: cfg.MaxLen}, nil
+	return &Store{rdb: cfg.Client, prefix: cfg.Prefix, maxLen: cfg.MaxLen, maxAge: cfg.MaxAge, ttl: cfg.ChannelTTL}, nil
 }
 
 // Key returns the stream key of channel.
@@ -100,7 +126,14 @@ func (s *Store) Publish(ctx context.Context, channel string, m Message) (ID, err
 	if err := validate(channel, m); err != nil {
 		return ID{}, err
 	}
-	return s.added(channel, s.rdb.XAdd(ctx, s.addArgs(channel, &m)))
+	if !s.upkept() {
+		return s.added(channel, s.rdb.XAdd(ctx, s.addArgs(channel, &m)))
+	}
+	pipe := s.rdb.Pipeline()
+	cmd := pipe.XAdd(ctx, s.addArgs(channel, &m))
+	s.upkeep(ctx, pipe, channel, time.Now())
+	pipe.Exec(ctx)
+	return s.added(channel, cmd)
 }
 
 func validate(channel string, m Message) error {
@@ -110,13 +143,41 @@ func validate(channel string, m Message) error {
 	return ValidateEvent(m.Event)
 }
 
-// addArgs is the XADD of m, trimmed to the store's bound.
+// addArgs is the XADD of m, trimmed to the store's length bound or, without
+// one, to its age bound: XADD takes only one of them.
 func (s *Store) addArgs(channel string, m *Message) *redis.XAddArgs {
 	args := &redis.XAddArgs{Stream: s.Key(channel), Values: m.values()}
-	if s.maxLen > 0 {
+	switch {
+	case s.maxLen > 0:
 		args.MaxLen, args.Approx = s.maxLen, true
+	case s.maxAge > 0:
+		args.MinID, args.Approx = s.minID(time.Now()), true
 	}
 	return args
+}
+
+// upkept reports whether publishes carry commands beside the XADD.
+func (s *Store) upkept() bool {
+	return s.ttl > 0 || (s.maxLen > 0 && s.maxAge > 0)
+}
+
+// upkeep queues, after a channel's XADDs in one pipeline, what bounds its
+// stream beyond them: the age bound when the XADD carried the length bound,
+// and the idle expiry. Their failure only leaves a stream longer or longer
+// lived; the XADD's own reply says whether the publish happened.
+func (s *Store) upkeep(ctx context.Context, pipe redis.Pipeliner, channel string, now time.Time) {
+	key := s.Key(channel)
+	if s.maxLen > 0 && s.maxAge > 0 {
+		pipe.XTrimMinIDApprox(ctx, key, s.minID(now), 0)
+	}
+	if s.ttl > 0 {
+		pipe.PExpire(ctx, key, s.ttl)
+	}
+}
+
+// minID is the oldest entry ID the age bound keeps at now.
+func (s *Store) minID(now time.Time) string {
+	return ID{Ms: uint64(max(now.Add(-s.maxAge).UnixMilli(), 0))}.String()
 }
 
 // added reads the entry ID an XADD returned.

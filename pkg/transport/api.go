@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,14 +67,19 @@ func (s *Server) publish(ctx context.Context, p publishRequest) (store.ID, *publ
 }
 
 func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); !isJSONContent(ct) {
+		writeError(w, http.StatusUnsupportedMediaType, codeMediaType,
+			fmt.Errorf("Content-Type %q: send application/json", ct))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(2*s.cfg.MaxPayload+4096)))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, errors.New("request body too large"))
 		return
 	}
-	var p publishRequest
-	if err := json.Unmarshal(body, &p); err != nil {
-		writeError(w, http.StatusBadRequest, codeBadJSON, fmt.Errorf("malformed JSON: %w", err))
+	p, err := decodePublish(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeBadJSON, err)
 		return
 	}
 	if p.Client != "" {
@@ -110,7 +114,11 @@ type historyResponse struct {
 // entries after since, oldest first, or without since the newest limit
 // entries. Entries addressed to one client are left out.
 func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
+		return
+	}
 	channel := q.Get("channel")
 	if err := store.ValidateChannel(channel); err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)

@@ -3,7 +3,6 @@ package transport
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -177,13 +176,18 @@ type disconnectResponse struct {
 
 // serveDisconnect answers POST /api/disconnect {"client":"<id>"}.
 func (s *Server) serveDisconnect(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); !isJSONContent(ct) {
+		writeError(w, http.StatusUnsupportedMediaType, codeMediaType,
+			fmt.Errorf("Content-Type %q: send application/json", ct))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, errors.New("request body too large"))
 		return
 	}
 	var req disconnectRequest
-	if err := decodeJSONBody(body, &req); err != nil {
+	if err := decodeJSON(body, &req); err != nil {
 		writeError(w, http.StatusBadRequest, codeBadJSON, err)
 		return
 	}
@@ -197,16 +201,4 @@ func (s *Server) serveDisconnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, disconnectResponse{Client: req.Client, Disconnected: d.Connections, Nodes: d.Nodes})
-}
-
-// decodeJSONBody decodes a JSON request body, refusing bytes that are not
-// UTF-8 rather than letting encoding/json replace them.
-func decodeJSONBody(body []byte, v any) error {
-	if !utf8.Valid(body) {
-		return errors.New("body is not UTF-8")
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("malformed JSON: %w", err)
-	}
-	return nil
 }

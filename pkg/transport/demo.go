@@ -10,11 +10,13 @@ import (
 //go:embed demo.html
 var demoPage []byte
 
-// demo returns the demo page for a node whose streams use prefix, so the
-// redis-cli line it shows works as printed.
-func demo(prefix string) []byte {
-	attr := []byte(`data-prefix="` + html.EscapeString(prefix) + `"`)
-	return bytes.Replace(demoPage, []byte(`data-prefix="push:"`), attr, 1)
+// demo returns the demo page for a node whose streams use prefix in the
+// store redis-cli reaches with cliArgs, so the line it shows works as printed.
+func demo(prefix, cliArgs string) []byte {
+	page := bytes.Replace(demoPage, []byte(`data-prefix="push:"`),
+		[]byte(`data-prefix="`+html.EscapeString(prefix)+`"`), 1)
+	return bytes.Replace(page, []byte(`data-store-cli=""`),
+		[]byte(`data-store-cli="`+html.EscapeString(cliArgs)+`"`), 1)
 }
 
 // serveDemo writes the demo page, embedded so the binary needs no files on

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pushcluster/pushcluster/internal/ratelog"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/store"
@@ -28,6 +31,9 @@ const (
 	// room for the rest of the shutdown.
 	DefaultDrainTimeout = 25 * time.Second
 )
+
+// RetryAfterSeconds is the Retry-After of a connection refused at the limit.
+const RetryAfterSeconds = 5
 
 // Config configures a Server.
 type Config struct {
@@ -67,6 +73,14 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Version is the node's version, shown by /api/cluster.
 	Version string
+	// MaxConnections bounds the SSE and WebSocket connections the server
+	// holds; one more is refused with 503 and Retry-After, so the node keeps
+	// the descriptors it needs for what it serves. Zero means no bound.
+	MaxConnections int
+	// StoreCLI is what redis-cli needs to reach the store ("-p 41234" for
+	// an embedded one), shown in the demo page's XADD line. Empty means
+	// nothing: a Redis on localhost:6379.
+	StoreCLI string
 	// Ready reports whether the node can serve; /readyz adds Redis
 	// reachability. Nil means the hub's readiness.
 	Ready func() bool
@@ -86,7 +100,7 @@ func (cfg Config) Validate() error {
 	if cfg.Retry < 0 || cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 || cfg.DrainTimeout < 0 {
 		errs = append(errs, errors.New("transport: durations must not be negative"))
 	}
-	if cfg.QueueBytes < 0 || cfg.MaxPayload < 0 || cfg.MaxChannels < 0 {
+	if cfg.QueueBytes < 0 || cfg.MaxPayload < 0 || cfg.MaxChannels < 0 || cfg.MaxConnections < 0 {
 		errs = append(errs, errors.New("transport: sizes must not be negative"))
 	}
 	return errors.Join(errs...)
@@ -161,6 +175,9 @@ type Server struct {
 	// conns counts tracked connections and the goroutines they start, so
 	// that Run returns only once all of them have exited.
 	conns sync.WaitGroup
+
+	held       atomic.Int64 // stream slots taken: admitted and not yet released
+	refusedLog *ratelog.Limiter
 }
 
 // New returns a server for cfg.
@@ -169,7 +186,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg.withDefaults(), clients: make(map[client]int),
-		byID: make(map[string][]client), ending: make(map[client]struct{})}
+		byID: make(map[string][]client), ending: make(map[client]struct{}),
+		refusedLog: ratelog.New(10 * time.Second)}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /sse", s.serveSSE)
 	s.mux.HandleFunc("GET /ws", s.serveWS)
@@ -183,7 +201,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /status", s.serveStatus)
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
-	s.demo = demo(s.cfg.Store.Prefix())
+	s.demo = demo(s.cfg.Store.Prefix(), s.cfg.StoreCLI)
 	alone, err := cluster.New(cluster.Config{Name: s.cfg.Node, Local: s, Version: s.cfg.Version})
 	if err != nil {
 		return nil, err
@@ -265,6 +283,7 @@ func (s *Server) track(c client) bool {
 	return true
 }
 
+// untrack forgets c and gives back its stream slot.
 func (s *Server) untrack(c client) {
 	s.mu.Lock()
 	_, ok := s.clients[c]
@@ -281,6 +300,7 @@ func (s *Server) untrack(c client) {
 	if ok {
 		s.gauge(c).Add(-1)
 		s.conns.Done()
+		s.release()
 	}
 }
 
@@ -292,6 +312,50 @@ func (s *Server) spawn(f func()) {
 		defer s.conns.Done()
 		f()
 	}()
+}
+
+// admit takes a stream slot for a connection about to open, or answers 503
+// with Retry-After and reports false when all MaxConnections are taken. The
+// slot is given back by untrack, or by release if the connection never
+// gets tracked.
+func (s *Server) admit(w http.ResponseWriter) bool {
+	limit := int64(s.cfg.MaxConnections)
+	for {
+		n := s.held.Load()
+		if limit > 0 && n >= limit {
+			s.refuse(w)
+			return false
+		}
+		if s.held.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (s *Server) release() { s.held.Add(-1) }
+
+// refuse answers a stream over the limit. An EventSource closes for good
+// on it, as on any non-200: pages reopen one after a while (PROTOCOL.md).
+func (s *Server) refuse(w http.ResponseWriter) {
+	s.stats.refused.Add(1)
+	if n, ok := s.refusedLog.Allow(); ok {
+		s.cfg.Logger.Warn("refused streams: at the connection limit", "refused", n, "limit", s.cfg.MaxConnections)
+	}
+	h := w.Header()
+	h.Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	h.Set("Connection", "close")
+	writeError(w, http.StatusServiceUnavailable, codeTooManyConns, errors.New("the node is at its connection limit"))
+}
+
+// query parses the request's query. r.URL.Query drops what it cannot
+// parse (more than 10,000 parameters, a ';'), which would be answered as a
+// missing channel; the client is told what is wrong instead.
+func query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("malformed query: %w", err)
+	}
+	return q, nil
 }
 
 // parseChannels validates, sorts and deduplicates the requested channels.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 )
 
 // A session is a client's identity across connections. Its token is a
@@ -39,10 +40,10 @@ func clientOf(secret []byte) string {
 	return base64.RawURLEncoding.EncodeToString(h[:12])
 }
 
-// requestSession returns the session the request asks for (the session
-// query parameter), or a new one.
-func requestSession(r *http.Request) (token, client string, err error) {
-	token = r.URL.Query().Get("session")
+// requestSession returns the session a request's query asks for (the
+// session parameter), or a new one.
+func requestSession(q url.Values) (token, client string, err error) {
+	token = q.Get("session")
 	if token == "" {
 		token, client = newSession()
 		return token, client, nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"sort"
 	"time"
 
@@ -35,23 +36,32 @@ type sseConn struct {
 var _ hub.Conn = (*sseConn)(nil)
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
-	channels, err := s.parseChannels(r.URL.Query()["channel"])
+	q, err := query(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
+		return
+	}
+	channels, err := s.parseChannels(q["channel"])
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
 		return
 	}
-	session, id, err := requestSession(r)
+	session, id, err := requestSession(q)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidSession, err)
+		return
+	}
+	if !s.admit(w) {
 		return
 	}
 	c := &sseConn{srv: s, client: id, session: session, since: time.Now().UTC(),
 		channels: channels, hash: channelSetHash(channels)}
 	c.pos = make([]store.ID, len(channels))
-	since, gapReason := c.requestedPositions(r)
+	since, gapReason := c.requestedPositions(r, q)
 
 	wire, err := openSSE(w, r, s.cfg.WriteTimeout)
 	if err != nil {
+		s.release()
 		s.cfg.Logger.Debug("failed to open SSE stream", "err", err)
 		return
 	}
@@ -64,6 +74,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	wire.onClose = c.cancel
 	c.box = newOutbox(wire, s.cfg.QueueBytes)
 	if !s.track(c) {
+		s.release()
 		c.box.close(errShutdown)
 		return
 	}
@@ -87,10 +98,10 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 // requestedPositions reads Last-Event-ID (or the lastEventId query
 // parameter). A bad one is not an error: browsers give up for good on a
 // non-200 answer, so the client is told with push.gap instead.
-func (c *sseConn) requestedPositions(r *http.Request) (since []store.ID, gapReason string) {
+func (c *sseConn) requestedPositions(r *http.Request, q url.Values) (since []store.ID, gapReason string) {
 	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
-		last = r.URL.Query().Get("lastEventId")
+		last = q.Get("lastEventId")
 	}
 	if last == "" {
 		return nil, ""

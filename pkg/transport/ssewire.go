@@ -38,6 +38,9 @@ func openSSE(w http.ResponseWriter, r *http.Request, timeout time.Duration) (*ss
 			return wire.hijacked(conn, brw, r)
 		}
 	}
+	// A hijacked connection sheds the server's deadlines; this one keeps
+	// them, and a stream must outlive its request's read timeout.
+	rc.SetReadDeadline(time.Time{})
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")

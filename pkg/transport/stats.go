@@ -12,6 +12,8 @@ type Stats struct {
 	// Direct counts messages queued to one client's connections; Drained
 	// and Shed count connections ended by a drain and by rebalancing.
 	Direct, Drained, Shed uint64
+	// Refused counts streams refused at MaxConnections.
+	Refused uint64
 }
 
 type counters struct {
@@ -19,6 +21,7 @@ type counters struct {
 	pubHTTP, pubWS              atomic.Uint64
 	gapsMalformed, gapsMismatch atomic.Uint64
 	direct, drained, shed       atomic.Uint64
+	refused                     atomic.Uint64
 }
 
 // Stats returns the server's counters.
@@ -29,6 +32,7 @@ func (s *Server) Stats() Stats {
 		PublishesHTTP: c.pubHTTP.Load(), PublishesWS: c.pubWS.Load(),
 		GapsMalformed: c.gapsMalformed.Load(), GapsMismatch: c.gapsMismatch.Load(),
 		Direct: c.direct.Load(), Drained: c.drained.Load(), Shed: c.shed.Load(),
+		Refused: c.refused.Load(),
 	}
 }
 

@@ -47,22 +47,29 @@ type wsConn struct {
 var _ hub.Conn = (*wsConn)(nil)
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := query(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
+		return
+	}
 	var channels []string
 	if len(q["channel"]) > 0 {
-		var err error
 		if channels, err = s.parseChannels(q["channel"]); err != nil {
 			writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
 			return
 		}
 	}
-	session, id, err := requestSession(r)
+	session, id, err := requestSession(q)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidSession, err)
 		return
 	}
+	if !s.admit(w) {
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
+		s.release()
 		return
 	}
 	// Frames over MaxPayload+4KiB get an error frame; only frames past this
@@ -72,6 +79,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.box = newOutbox(c, s.cfg.QueueBytes)
 	if !s.track(c) {
+		s.release()
 		ws.Close(websocket.StatusServiceRestart, "node shutting down: reconnect")
 		return
 	}

@@ -53,6 +53,10 @@ func decodeClientFrame(b []byte) (clientFrame, *frameError) {
 		// ref, and a text frame must be UTF-8 (RFC 6455).
 		return f, &frameError{codeBadJSON, errors.New("frame is not UTF-8")}
 	}
+	if escapesLoneSurrogate(b) {
+		// encoding/json would store U+FFFD in place of published data.
+		return f, &frameError{codeBadJSON, errLoneSurrogate}
+	}
 	if err := json.Unmarshal(b, &f); err != nil {
 		f.Ref = nil
 		return f, &frameError{codeBadJSON, fmt.Errorf("malformed JSON: %w", err)}

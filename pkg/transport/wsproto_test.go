@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -189,6 +190,8 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		`{"type":"ping","ref":"` + strings.Repeat("r", 70) + `"}`,
 		`{"type":"ping"`,
 		`null`,
+		`{"type":"publish","channel":"c","data":"\ud83c"}`,
+		`{"type":"publish","channel":"c","data":"\ud83c\udf89"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -222,6 +225,13 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		case framePing:
 		default:
 			t.Fatalf("accepted unknown type %q", fr.Type)
+		}
+		// Published data is exactly the text the frame spells.
+		asked := bytes.Contains(b, []byte("\uFFFD")) || strings.Contains(strings.ToLower(string(b)), `\ufffd`)
+		for _, s := range []string{fr.Channel, fr.Event, fr.Data, fr.To, fr.Since} {
+			if strings.ContainsRune(s, utf8.RuneError) && !asked {
+				t.Fatalf("decoded %q from %q: a U+FFFD the frame does not hold", s, b)
+			}
 		}
 		// The ref is echoed in a reply, which must still encode.
 		reply := (&serverFrame{Type: "pong", Ref: fr.Ref}).encode()

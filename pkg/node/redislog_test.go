@@ -1,0 +1,28 @@
+package node
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pushcluster/pushcluster/internal/testredis"
+)
+
+// go-redis's own log lines reach the node's slog logger, not stderr. A
+// duration under a millisecond makes it log as it builds the command.
+func TestRedisClientLogsThroughSlog(t *testing.T) {
+	var buf bytes.Buffer
+	SetRedisLogger(slog.New(slog.NewJSONHandler(&buf, nil)))
+	rdb := testredis.Client(t)
+	rdb.PExpire(t.Context(), testredis.Prefix(t)+"k", 500*time.Microsecond)
+	var rec struct{ Level, Msg, Detail string }
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatalf("log %q: %v", buf.String(), err)
+	}
+	if rec.Level != "WARN" || rec.Msg != "redis client" || !strings.Contains(rec.Detail, "truncating to 1ms") {
+		t.Errorf("logged %+v", rec)
+	}
+}
