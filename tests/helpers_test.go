@@ -24,6 +24,7 @@ import (
 	"github.com/pushcluster/pushcluster/internal/sseclient"
 	"github.com/pushcluster/pushcluster/internal/testredis"
 	"github.com/pushcluster/pushcluster/pkg/node"
+	"github.com/pushcluster/pushcluster/pkg/transport"
 )
 
 // cluster is a set of nodes sharing one Redis under one key prefix.
@@ -47,24 +48,29 @@ func newClusterOn(t *testing.T, s *testredis.Server) *cluster {
 type testNode struct {
 	*node.Node
 	base string // http://127.0.0.1:port
+	stop func() // stops the node (drain and all) and waits; safe to call twice
 }
 
 // start starts a node; mod may adjust its config.
 func (c *cluster) start(name string, mod ...func(*node.Config)) *testNode {
 	c.t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		c.t.Fatal(err)
-	}
 	cfg := node.Config{
-		Listener: ln, RedisURL: c.redisURL, Prefix: c.prefix, Name: name,
+		RedisURL: c.redisURL, Prefix: c.prefix, Name: name,
 		ProbeInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		Transport: transport.Config{DrainTimeout: 200 * time.Millisecond},
 	}
 	if os.Getenv("PUSH_TEST_LOG") != "" { // node logs, for debugging a test
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
 	}
 	for _, m := range mod {
 		m(&cfg)
+	}
+	if cfg.Listener == nil {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		cfg.Listener = ln
 	}
 	n, err := node.New(cfg)
 	if err != nil {
@@ -73,13 +79,17 @@ func (c *cluster) start(name string, mod ...func(*node.Config)) *testNode {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	c.t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			c.t.Errorf("node %s: %v", name, err)
-		}
-	})
-	return &testNode{Node: n, base: "http://" + ln.Addr().String()}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				c.t.Errorf("node %s: %v", name, err)
+			}
+		})
+	}
+	c.t.Cleanup(stop)
+	return &testNode{Node: n, base: "http://" + cfg.Listener.Addr().String(), stop: stop}
 }
 
 // xadd publishes with a plain XADD, as any Redis client would.
@@ -121,7 +131,16 @@ func postJSON(t *testing.T, u string, body any) (int, []byte) {
 	return resp.StatusCode, b
 }
 
-func getJSON(t *testing.T, u string, v any) int {
+func jsonOf(t testing.TB, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("decode %q: %v", s, err)
+	}
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func getJSON(t testing.TB, u string, v any) int {
 	t.Helper()
 	resp, err := http.Get(u)
 	if err != nil {

@@ -312,6 +312,10 @@ func (n *Node) Server() *transport.Server { return n.server }
 // Hub returns the node's hub, for its counters.
 func (n *Node) Hub() *hub.Hub { return n.hub }
 
+// RefusedConnections returns how many connections the listener refused
+// at its limit.
+func (n *Node) RefusedConnections() uint64 { return n.ln.Refused() }
+
 // Cluster returns the node's view of the cluster.
 func (n *Node) Cluster() *cluster.Cluster { return n.cluster }
 

@@ -1,0 +1,442 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	pcluster "github.com/pushcluster/pushcluster/pkg/cluster"
+	"github.com/pushcluster/pushcluster/pkg/node"
+)
+
+var hostSeq atomic.Int32
+
+// nextHost returns a loopback address of its own for a node.
+func nextHost() string {
+	return fmt.Sprintf("127.0.1.%d", 1+hostSeq.Add(1)%250)
+}
+
+// startMember starts a node that gossips on its own 127.0.x.y address and
+// joins the given gossip addresses.
+func (c *cluster) startMember(name string, join []string, mod ...func(*node.Config)) *testNode {
+	c.t.Helper()
+	host := nextHost()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	n := c.start(name, append([]func(*node.Config){func(cfg *node.Config) {
+		cfg.Listener = ln
+		cfg.Cluster = clusterConfig(host, join)
+		cfg.Rebalance.Factor = -1
+	}}, mod...)...)
+	checkFor(c.t, 5*time.Second, func() error {
+		if n.Cluster().GossipAddr() == "" {
+			return fmt.Errorf("%s has not started gossip", name)
+		}
+		return nil
+	})
+	return n
+}
+
+func clusterConfig(host string, join []string) pcluster.Config {
+	return pcluster.Config{
+		Bind: net.JoinHostPort(host, "0"), Join: join, Profile: "local",
+		UpdateInterval: 200 * time.Millisecond, QueryTimeout: time.Second,
+	}
+}
+
+type clusterView struct {
+	Self  string
+	Nodes []pcluster.Member
+}
+
+func viewOf(t testing.TB, n *testNode) clusterView {
+	t.Helper()
+	var v clusterView
+	if code := getJSON(t, n.base+"/api/cluster", &v); code != http.StatusOK {
+		t.Fatalf("/api/cluster: %d", code)
+	}
+	return v
+}
+
+// wantMembers polls n's view until every named member is in the state.
+func wantMembers(t testing.TB, n *testNode, want map[string]string) {
+	t.Helper()
+	checkFor(t, 20*time.Second, func() error {
+		got := map[string]string{}
+		for _, m := range viewOf(t, n).Nodes {
+			got[m.Name] = m.State
+		}
+		for name, st := range want {
+			if got[name] != st {
+				return fmt.Errorf("%s sees %v, want %v", n.Name(), got, want)
+			}
+		}
+		return nil
+	})
+}
+
+func threeNodes(t *testing.T, c *cluster, mod ...func(*node.Config)) (a, b, d *testNode) {
+	a = c.startMember("a", nil, mod...)
+	join := []string{a.Cluster().GossipAddr()}
+	b = c.startMember("b", join, mod...)
+	d = c.startMember("c", join, mod...)
+	all := map[string]string{"a": "alive", "b": "alive", "c": "alive"}
+	for _, n := range []*testNode{a, b, d} {
+		wantMembers(t, n, all)
+	}
+	return a, b, d
+}
+
+func TestClusterViewConverges(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a, b, d := threeNodes(t, c)
+	s := openSSE(t, sseURL(b, "view"), "")
+	s.waitWelcome()
+	w := dialWS(t, d, "?channel=view")
+	w.waitType("subscribed", 1)
+	checkFor(t, 10*time.Second, func() error {
+		v := viewOf(t, a)
+		if v.Self != "a" || len(v.Nodes) != 3 {
+			return fmt.Errorf("view %+v", v)
+		}
+		byName := map[string]pcluster.Member{}
+		for _, m := range v.Nodes {
+			byName[m.Name] = m
+		}
+		if byName["b"].Connections.SSE != 1 || byName["c"].Connections.WS != 1 || byName["c"].Subs != 1 {
+			return fmt.Errorf("loads not gossiped: %+v", v.Nodes)
+		}
+		if byName["b"].HTTP != b.base[len("http://"):] || byName["a"].Started.IsZero() || byName["b"].Version == "" && false {
+			return fmt.Errorf("metadata: %+v", byName["b"])
+		}
+		return nil
+	})
+	resp, err := http.Get(a.base + "/status")
+	if err != nil || resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("/status: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+func TestPresenceAndClientsAcrossNodes(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a, b, d := threeNodes(t, c)
+	s1 := openSSE(t, sseURL(a, "room"), "")
+	s2 := openSSE(t, sseURL(b, "room", "other"), "")
+	w := dialWS(t, d, "?channel=room")
+	idOf := func(s *sseStream) string {
+		var wd struct{ Client string }
+		jsonOf(t, s.waitWelcome().Data, &wd)
+		return wd.Client
+	}
+	want := []string{idOf(s1), idOf(s2), w.waitType("welcome", 1)[0]["client"].(string)}
+	w.waitType("subscribed", 1)
+	sort.Strings(want)
+
+	var p struct {
+		Channel string
+		Clients []pcluster.Client
+		Partial bool
+		Missing []string
+	}
+	getJSON(t, b.base+"/api/presence?channel=room", &p)
+	if p.Partial || len(p.Missing) != 0 || p.Channel != "room" {
+		t.Fatalf("presence: %+v", p)
+	}
+	var got []string
+	nodes := map[string]string{}
+	for _, cl := range p.Clients {
+		got = append(got, cl.ID)
+		nodes[cl.ID] = cl.Node + "/" + cl.Transport
+	}
+	equalStrings(t, "presence of room", got, want)
+	if nodes[want[0]] == "" || !slices.Contains([]string{"a/sse", "b/sse", "c/ws"}, nodes[w.waitType("welcome", 1)[0]["client"].(string)]) {
+		t.Fatalf("presence nodes %v", nodes)
+	}
+	getJSON(t, a.base+"/api/presence?channel=other", &p)
+	if len(p.Clients) != 1 || p.Clients[0].Node != "b" {
+		t.Fatalf("presence of other: %+v", p)
+	}
+
+	var page struct {
+		Clients []pcluster.Client
+		Next    string
+		Partial bool
+	}
+	var all []string
+	for after := ""; ; {
+		getJSON(t, d.base+"/api/clients?limit=2&after="+after, &page)
+		for _, cl := range page.Clients {
+			all = append(all, cl.ID)
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	equalStrings(t, "clients, two a page", all, want)
+}
+
+func TestMessageToOneClientOnAnotherNode(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a, b, d := threeNodes(t, c)
+	s := openSSE(t, sseURL(b, "dm"), "")
+	var wd struct{ Client string }
+	jsonOf(t, s.waitWelcome().Data, &wd)
+	w := dialWS(t, d, "")
+	wsID := w.waitType("welcome", 1)[0]["client"].(string)
+	before := s.lastEventID()
+
+	status, body := postJSON(t, a.base+"/api/publish", map[string]any{"client": wd.Client, "event": "note", "data": "just you"})
+	var res struct {
+		ID          string
+		Delivered   bool
+		Connections int
+		Nodes       []string
+	}
+	jsonOf(t, string(body), &res)
+	if status != http.StatusOK || !res.Delivered || res.Connections != 1 || !slices.Equal(res.Nodes, []string{"b"}) {
+		t.Fatalf("publish to one client: %d %s", status, body)
+	}
+	ev := s.waitNamed("note", 1)[0]
+	if ev.Data != "just you" || s.lastEventID() != before {
+		t.Fatalf("direct event %+v moved Last-Event-ID %q → %q", ev, before, s.lastEventID())
+	}
+
+	// From a WebSocket frame, to the SSE client, and the answer is an ack.
+	w.send(map[string]any{"type": "publish", "client": wd.Client, "data": "from ws", "ref": 7})
+	ack := w.waitType("ack", 1)[0]
+	if ack["delivered"] != true || ack["client"] != wd.Client {
+		t.Fatalf("ack %v", ack)
+	}
+	s.waitNamed("message", 1)
+	// And to the WebSocket client, from another node.
+	publishTo := func(n *testNode, client, data string) (int, []byte) {
+		return postJSON(t, n.base+"/api/publish", map[string]any{"client": client, "data": data})
+	}
+	if st, b := publishTo(b, wsID, "to ws"); st != http.StatusOK {
+		t.Fatalf("publish to ws client: %d %s", st, b)
+	}
+	direct := w.waitType("direct", 1)[0]
+	if direct["data"] != "to ws" || direct["id"] == "" {
+		t.Fatalf("direct frame %v", direct)
+	}
+	// A client no node holds: 404 with a JSON error.
+	st, body := publishTo(a, "nobody-here", "lost")
+	if st != http.StatusNotFound || !jsonHasCode(body, "client_not_found") {
+		t.Fatalf("to an unknown client: %d %s", st, body)
+	}
+	w.send(map[string]any{"type": "publish", "client": "nobody-here", "data": "x", "ref": 8})
+	checkFor(t, 10*time.Second, func() error { return w.hasError("client_not_found") })
+	// Nobody else on the channel saw any of it.
+	if got := s.data(); len(got) != 1 || got[0] != "from ws" {
+		t.Fatalf("SSE client data %v", got)
+	}
+	other := openSSE(t, sseURL(a, "dm"), before)
+	other.waitWelcome()
+	other.waitQuiet()
+	if got := other.data(); len(got) != 0 {
+		t.Fatalf("another client read %v", got)
+	}
+
+	// Disconnect, wherever it is.
+	st, body = postJSON(t, d.base+"/api/disconnect", map[string]any{"client": wd.Client})
+	if st != http.StatusOK {
+		t.Fatalf("disconnect: %d %s", st, body)
+	}
+	<-s.done
+	if e := s.named("push.error"); len(e) != 1 || !jsonHasCode([]byte(`{"error":`+e[0].Data+`}`), "disconnected") {
+		t.Fatalf("disconnected client was told %+v", e)
+	}
+	if st, _ := postJSON(t, d.base+"/api/disconnect", map[string]any{"client": wd.Client}); st != http.StatusNotFound {
+		t.Fatalf("second disconnect: %d", st)
+	}
+}
+
+// The same session on any node is the same client: what was sent to it
+// in its channel while it was away is delivered when it resumes.
+func TestSessionKeepsIdentityAcrossNodes(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a")
+	b := c.start("b")
+	var sess struct{ Client, Session string }
+	st, body := postJSON(t, a.base+"/api/session", nil)
+	jsonOf(t, string(body), &sess)
+	if st != http.StatusOK || sess.Client == "" || sess.Session == "" {
+		t.Fatalf("session: %d %s", st, body)
+	}
+	s := openSSE(t, sseURL(a, "inbox")+"&session="+sess.Session, "")
+	var wd struct{ Client, Session string }
+	jsonOf(t, s.waitWelcome().Data, &wd)
+	if wd.Client != sess.Client || wd.Session != sess.Session {
+		t.Fatalf("welcome %+v for session %+v", wd, sess)
+	}
+	last := s.lastEventID()
+	s.close()
+	// While it is away: one message for it, one for someone else, one for all.
+	publish(t, b, map[string]any{"channel": "inbox", "data": "for you", "to": sess.Client})
+	publish(t, b, map[string]any{"channel": "inbox", "data": "not for you", "to": "someone-else"})
+	publish(t, b, map[string]any{"channel": "inbox", "data": "for all"})
+	back := openSSE(t, sseURL(b, "inbox")+"&session="+sess.Session, last)
+	equalStrings(t, "resumed with its session", back.waitData(2), []string{"for you", "for all"})
+
+	w := dialWS(t, a, "?session="+sess.Session)
+	if id := w.waitType("welcome", 1)[0]["client"]; id != sess.Client {
+		t.Fatalf("WebSocket with the session is %v, want %s", id, sess.Client)
+	}
+	// Without the session a connection is a new client.
+	fresh := openSSE(t, sseURL(a, "inbox"), last)
+	var fw struct{ Client string }
+	jsonOf(t, fresh.waitWelcome().Data, &fw)
+	if fw.Client == sess.Client {
+		t.Fatal("a connection without the session got its identity")
+	}
+	equalStrings(t, "resumed without the session", fresh.waitData(1), []string{"for all"})
+	resp, err := http.Get(sseURL(a, "inbox") + "&session=forged")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a malformed session: %d", resp.StatusCode)
+	}
+}
+
+// A draining node ends its connections in spread-out batches; every
+// client resumes on the other nodes and gets every message exactly once,
+// in order, while a separate publisher keeps XADDing.
+func TestDrainUnderPublishing(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	const drain = 2 * time.Second
+	a := c.startMember("a", nil, func(cfg *node.Config) { cfg.Transport.DrainTimeout = drain })
+	join := []string{a.Cluster().GossipAddr()}
+	b := c.startMember("b", join)
+	d := c.startMember("c", join)
+	wantMembers(t, b, map[string]string{"a": "alive", "b": "alive", "c": "alive"})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	healthy := func(nodes ...*testNode) func() *testNode {
+		rr := roundRobin(nodes...)
+		return func() *testNode { // as a load balancer checking /readyz
+			for {
+				if n := rr(); !n.Server().Draining() {
+					return n
+				}
+			}
+		}
+	}
+	firstA := true
+	var pickMu sync.Mutex
+	pick := healthy(a, b, d)
+	onA := func() *testNode { // everyone starts on a
+		pickMu.Lock()
+		defer pickMu.Unlock()
+		if firstA {
+			return a
+		}
+		return pick()
+	}
+	var roamers []*roamer
+	const clients = 60
+	for i := range clients {
+		roamers = append(roamers, startRoamer(ctx, &wg, fmt.Sprintf("drain%d", i%3), i%2 == 1, onA))
+	}
+	checkFor(t, 15*time.Second, func() error {
+		if n := a.Server().Connections(); n < clients {
+			return fmt.Errorf("%d of %d clients on a", n, clients)
+		}
+		return nil
+	})
+	pickMu.Lock()
+	firstA = false
+	pickMu.Unlock()
+
+	want := map[string][]string{}
+	stopPub := make(chan struct{})
+	pubDone := make(chan struct{})
+	go func() { // a separate publisher, as any Redis client
+		defer close(pubDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stopPub:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			ch := fmt.Sprintf("drain%d", i%3)
+			want[ch] = append(want[ch], c.xaddSeq(ch, i))
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+	drainStart := time.Now()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		a.stop()
+	}()
+	<-stopped
+	time.Sleep(300 * time.Millisecond)
+	close(stopPub)
+	<-pubDone
+
+	for i, r := range roamers {
+		checkFor(t, 20*time.Second, func() error {
+			if got, w := len(r.got()), len(want[r.channel]); got < w {
+				return fmt.Errorf("client %d has %d of %d", i, got, w)
+			}
+			return nil
+		})
+	}
+	cancel()
+	wg.Wait()
+	var ends []time.Duration
+	for i, r := range roamers {
+		equalStrings(t, fmt.Sprintf("client %d (ws=%v)", i, r.ws), r.got(), want[r.channel])
+		if r.gaps != 0 {
+			t.Errorf("client %d was told of %d gaps", i, r.gaps)
+		}
+		if len(r.ended) == 0 || r.served[0] != "a" || slices.Contains(r.served[1:], "a") {
+			t.Errorf("client %d served by %v, ended %v", i, r.served, r.ended)
+			continue
+		}
+		ends = append(ends, r.ended[0].Sub(drainStart))
+		if r.ws && (len(r.closes) == 0 || r.closes[0] != 1012) {
+			t.Errorf("WebSocket client %d closed with %v, want 1012", i, r.closes)
+		}
+	}
+	slices.Sort(ends)
+	t.Logf("connections ended from %v to %v after the drain began", ends[0], ends[len(ends)-1])
+	// Spread over the drain: not all at once, and the last batch well into it.
+	if span := ends[len(ends)-1] - ends[0]; span < drain/2 {
+		t.Errorf("closes spread over %v of a %v drain", span, drain)
+	}
+	batches := 1
+	for i := 1; i < len(ends); i++ {
+		if ends[i]-ends[i-1] > 30*time.Millisecond {
+			batches++
+		}
+	}
+	if batches < 4 {
+		t.Errorf("%d batches, want the drain spread over several", batches)
+	}
+}
+
+func jsonHasCode(body []byte, code string) bool {
+	var e struct{ Error struct{ Code string } }
+	return jsonUnmarshal(body, &e) == nil && e.Error.Code == code
+}
