@@ -30,6 +30,14 @@ func main() {
 }
 
 func run(args []string) error {
+	// Not flags: a PUSH_VERSION in someone's environment must not stop a node.
+	switch {
+	case len(args) > 0 && args[0] == "healthcheck":
+		return runHealthcheck(args[1:])
+	case len(args) == 1 && (args[0] == "-version" || args[0] == "--version"):
+		fmt.Println(version)
+		return nil
+	}
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	var cfg node.Config
 	var logLevel, logFormat string
@@ -89,6 +97,7 @@ func run(args []string) error {
 		return err
 	}
 	node.SetRedisLogger(logger)
+	logger.Info("pushcluster node", "version", version)
 	n, err := node.New(cfg)
 	if err != nil {
 		return err
@@ -122,7 +131,7 @@ func applyEnv(fs *flag.FlagSet) error {
 
 func usage(fs *flag.FlagSet) {
 	out := fs.Output()
-	fmt.Fprintf(out, "Usage: node [flags]\n\nRuns a pushcluster node. Every flag can also be set by its environment variable.\n\n")
+	fmt.Fprintf(out, "Usage: node [flags]\n       node healthcheck [-listen addr] [-path /healthz]\n       node -version\n\nRuns a pushcluster node. Every flag can also be set by its environment variable.\n\n")
 	fs.VisitAll(func(f *flag.Flag) {
 		fmt.Fprintf(out, "  -%s (env %s)\n    \t%s", f.Name, envName(f.Name), f.Usage)
 		if f.DefValue != "" {

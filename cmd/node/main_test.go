@@ -2,6 +2,8 @@ package main
 
 import (
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -44,5 +46,26 @@ func TestUsageNamesEnvironmentVariables(t *testing.T) {
 	usage(fs)
 	if !strings.Contains(out.String(), "PUSH_REDIS_URL") {
 		t.Errorf("usage does not name PUSH_REDIS_URL:\n%s", out.String())
+	}
+}
+
+func TestHealthcheckSubcommand(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	t.Setenv("PUSH_LISTEN", addr)
+	if err := run([]string{"healthcheck"}); err != nil {
+		t.Errorf("healthcheck of a healthy node at PUSH_LISTEN: %v", err)
+	}
+	if err := run([]string{"healthcheck", "-path", "/readyz"}); err == nil {
+		t.Error("healthcheck of a 404 path succeeded")
+	}
+	t.Setenv("PUSH_LISTEN", "127.0.0.1:1")
+	if err := run([]string{"healthcheck", "-listen", addr}); err != nil {
+		t.Errorf("-listen must win over PUSH_LISTEN: %v", err)
 	}
 }
