@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,4 +253,28 @@ func evalScreenshot(ctx context.Context) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, browserWait)
 	defer cancel()
 	return chromedp.Run(ctx, chromedp.FullScreenshot(100))
+}
+
+// The status page, in a real Chromium, shows a member appear when it joins
+// and leave the members table when it is killed.
+func TestStatusPageInChromium(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.startMember("a", nil)
+	b := c.startMember("b", []string{a.Cluster().GossipAddr()})
+	tab := newChromium(t)
+	run(t, tab, chromedp.Navigate(a.base+"/status"))
+	rows := `Array.from(document.querySelectorAll('#nodes tr')).map(r => r.dataset.node + ':' + r.dataset.state).join(',')`
+	waitEval(t, tab, rows, "a:alive,b:alive")
+	s := openSSE(t, sseURL(b, "shown"), "")
+	s.waitWelcome()
+	waitEval(t, tab, `document.querySelector('#nodes tr[data-node="b"] td:nth-child(5)').textContent`, "1")
+
+	p := c.startProcess("p", []string{a.Cluster().GossipAddr()})
+	waitEval(t, tab, rows, "a:alive,b:alive,p:alive")
+	screenshot(t, tab)
+	p.signal(syscall.SIGKILL)
+	p.cmd.Wait()
+	waitEval(t, tab, rows, "a:alive,b:alive")
+	waitEval(t, tab, `document.querySelector('#gone li[data-node="p"]').textContent`, "p: dead")
 }

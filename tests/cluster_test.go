@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -169,13 +170,14 @@ func TestPresenceAndClientsAcrossNodes(t *testing.T) {
 		t.Fatalf("presence of other: %+v", p)
 	}
 
-	var page struct {
+	type clientsPage struct {
 		Clients []pcluster.Client
 		Next    string
 		Partial bool
 	}
 	var all []string
-	for after := ""; ; {
+	for after := ""; len(all) <= len(want); {
+		var page clientsPage
 		getJSON(t, d.base+"/api/clients?limit=2&after="+after, &page)
 		for _, cl := range page.Clients {
 			all = append(all, cl.ID)
@@ -240,10 +242,8 @@ func TestMessageToOneClientOnAnotherNode(t *testing.T) {
 	}
 	w.send(map[string]any{"type": "publish", "client": "nobody-here", "data": "x", "ref": 8})
 	checkFor(t, 10*time.Second, func() error { return w.hasError("client_not_found") })
-	// Nobody else on the channel saw any of it.
-	if got := s.data(); len(got) != 1 || got[0] != "from ws" {
-		t.Fatalf("SSE client data %v", got)
-	}
+	// The SSE client got both, and nobody else on the channel saw any of it.
+	equalStrings(t, "the SSE client's data", s.data(), []string{"just you", "from ws"})
 	other := openSSE(t, sseURL(a, "dm"), before)
 	other.waitWelcome()
 	other.waitQuiet()
@@ -439,4 +439,145 @@ func TestDrainUnderPublishing(t *testing.T) {
 func jsonHasCode(body []byte, code string) bool {
 	var e struct{ Error struct{ Code string } }
 	return jsonUnmarshal(body, &e) == nil && e.Error.Code == code
+}
+
+// After a scale-out the new node gets its share: the loaded nodes shed at
+// a bounded rate, clients reconnect round-robin as through a load
+// balancer, resume without loss, and the load ends within the factor.
+func TestRebalanceAfterScaleOut(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	rebalance := func(cfg *node.Config) {
+		cfg.Rebalance = node.RebalanceConfig{Factor: 1.25, After: 500 * time.Millisecond, Rate: 0.5}
+	}
+	a := c.startMember("a", nil, rebalance)
+	b := c.startMember("b", []string{a.Cluster().GossipAddr()}, rebalance)
+	wantMembers(t, a, map[string]string{"a": "alive", "b": "alive"})
+
+	var mu sync.Mutex
+	nodes := []*testNode{a, b}
+	i := 0
+	pick := func() *testNode {
+		mu.Lock()
+		defer mu.Unlock()
+		i++
+		return nodes[i%len(nodes)]
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	const clients = 300
+	var roamers []*roamer
+	for k := range clients {
+		roamers = append(roamers, startRoamer(ctx, &wg, "spread", k%4 == 0, pick))
+	}
+	load := func(n *testNode) int { return n.Server().Connections() }
+	checkFor(t, 20*time.Second, func() error {
+		if la, lb := load(a), load(b); la+lb != clients {
+			return fmt.Errorf("%d+%d of %d connected", la, lb, clients)
+		}
+		return nil
+	})
+	var want []string
+	want = append(want, c.xaddSeq("spread", 0))
+
+	d := c.startMember("c", []string{a.Cluster().GossipAddr()}, rebalance)
+	mu.Lock()
+	nodes = append(nodes, d)
+	mu.Unlock()
+	bound := int(math.Ceil(float64(clients) / 3 * 1.25))
+	checkFor(t, 60*time.Second, func() error {
+		la, lb, lc := load(a), load(b), load(d)
+		if la > bound || lb > bound || la+lb+lc != clients {
+			return fmt.Errorf("loads %d/%d/%d, want none over %d", la, lb, lc, bound)
+		}
+		return nil
+	})
+	t.Logf("loads after the scale-out: a=%d b=%d c=%d (bound %d)", load(a), load(b), load(d), bound)
+	want = append(want, c.xaddSeq("spread", 1))
+	for k, r := range roamers {
+		checkFor(t, 20*time.Second, func() error {
+			if got := r.got(); len(got) < len(want) {
+				return fmt.Errorf("client %d has %v", k, got)
+			}
+			return nil
+		})
+	}
+	cancel()
+	wg.Wait()
+	moved := 0
+	for k, r := range roamers {
+		equalStrings(t, fmt.Sprintf("client %d", k), r.got(), want)
+		if r.gaps > 0 {
+			t.Errorf("client %d told of a gap", k)
+		}
+		if len(r.served) > 1 {
+			moved++
+		}
+	}
+	if shed := a.Server().Stats().Shed + b.Server().Stats().Shed; shed == 0 || moved == 0 {
+		t.Fatalf("nothing was shed (%d) or moved (%d)", shed, moved)
+	}
+	if st := d.Server().Stats().Shed; st != 0 {
+		t.Errorf("the new node shed %d", st)
+	}
+}
+
+// A node cut off from the gossip, but not from Redis, keeps delivering:
+// membership is never on the delivery path.
+func TestGossipCutKeepsDelivering(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a, b, d := threeNodes(t, c)
+	s := openSSE(t, sseURL(d, "island"), "")
+	s.waitWelcome()
+	d.Cluster().Shutdown() // its gossip is gone, as behind a firewall
+	for _, n := range []*testNode{a, b} {
+		wantMembers(t, n, map[string]string{"c": "dead"})
+	}
+	want := []string{c.xaddSeq("island", 0), c.xaddSeq("island", 1)}
+	equalStrings(t, "cut-off node's client", s.waitData(2), want)
+	if got := presence(t, d, "island"); !got.Partial || len(got.Clients) != 1 {
+		t.Fatalf("the cut-off node's own question: %+v", got)
+	}
+}
+
+// Joins and leaves of an opted-in channel are events on its presence
+// stream, whichever node the client is on; other channels publish none.
+func TestPresenceEvents(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	opt := func(cfg *node.Config) { cfg.Transport.PresenceChannels = []string{"lobby*"} }
+	a, b := c.start("a", opt), c.start("b", opt)
+	watch := openSSE(t, sseURL(a, "lobby1.presence"), "")
+	watch.waitWelcome()
+	s := openSSE(t, sseURL(b, "lobby1", "quiet"), "")
+	var wd struct{ Client string }
+	jsonOf(t, s.waitWelcome().Data, &wd)
+	w := dialWS(t, a, "?channel=lobby1")
+	w.waitType("subscribed", 1)
+	wsID := w.waitType("welcome", 1)[0]["client"].(string)
+	s.close()
+	w.send(map[string]any{"type": "unsubscribe", "channel": "lobby1"})
+	w.waitType("unsubscribed", 1)
+	var got []string
+	checkFor(t, 10*time.Second, func() error {
+		got = got[:0]
+		for _, ev := range append(watch.named("join"), watch.named("leave")...) {
+			var p struct{ Client, Node, Transport string }
+			jsonOf(t, ev.Data, &p)
+			got = append(got, ev.Event+" "+p.Client+" "+p.Node+"/"+p.Transport)
+		}
+		if len(got) < 4 {
+			return fmt.Errorf("presence events %v", got)
+		}
+		return nil
+	})
+	sort.Strings(got)
+	want := []string{"join " + wd.Client + " b/sse", "join " + wsID + " a/ws", "leave " + wd.Client + " b/sse", "leave " + wsID + " a/ws"}
+	sort.Strings(want)
+	equalStrings(t, "presence events", got, want)
+	if n, _ := c.rdb.Exists(t.Context(), c.prefix+"quiet.presence").Result(); n != 0 {
+		t.Error("a channel not opted in has a presence stream")
+	}
 }

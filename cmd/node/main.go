@@ -58,7 +58,8 @@ func run(args []string) error {
 	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "SSE and WebSocket connections held; more are refused with 503 (0: what the open-file limit allows)")
 	fs.IntVar(&cfg.FanoutWorkers, "fanout-workers", 0, "goroutines writing one large channel's messages (0: one per CPU)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "address serving net/http/pprof profiles (empty: off; keep it private)")
-	var join, key, keyFile string
+	var join, key, keyFile, presence string
+	fs.StringVar(&presence, "presence-channels", "", "channels whose joins and leaves are published to <channel>.presence: comma-separated names, or prefixes ending in *")
 	fs.StringVar(&cfg.Cluster.Bind, "cluster-bind", "", "gossip address host:port, TCP and UDP (memberlist's usual port is 7946; empty: run alone)")
 	fs.StringVar(&cfg.Cluster.Advertise, "cluster-advertise", "", "gossip address peers use, host:port (default: the bind address)")
 	fs.StringVar(&join, "cluster-join", "", "peers to join: comma-separated host:port, or a DNS name resolving to every peer")
@@ -89,6 +90,9 @@ func run(args []string) error {
 	cfg.Version = version
 	if cfg.Rebalance.Factor == 0 {
 		cfg.Rebalance.Factor = -1 // 0 on the command line turns it off
+	}
+	if cfg.Transport.PresenceChannels, err = splitList(presence); err != nil {
+		return err
 	}
 	if cfg.Cluster.Join, err = splitList(join); err != nil {
 		return err

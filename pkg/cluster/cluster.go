@@ -134,6 +134,7 @@ type Cluster struct {
 	leaving      atomic.Bool
 	joinFailures atomic.Uint64
 	gossipAddr   atomic.Pointer[string]
+	shut         atomic.Bool
 
 	view  view
 	rpc   rpc
@@ -307,6 +308,9 @@ func (c *Cluster) Update() {
 // leave tells the others that this member is going, waits for that to
 // spread, and stops gossip.
 func (c *Cluster) leave() {
+	if c.shut.Load() { // memberlist panics on a leave after its shutdown
+		return
+	}
 	c.leaving.Store(true)
 	c.Update()
 	if err := c.mlp.Load().Leave(c.cfg.QueryTimeout); err != nil {
@@ -320,6 +324,7 @@ func (c *Cluster) leave() {
 // fail. It is safe to call more than once.
 func (c *Cluster) Shutdown() {
 	c.shutdownOnce.Do(func() {
+		c.shut.Store(true)
 		if c.mlp.Load() != nil {
 			c.mlp.Load().Shutdown()
 		}

@@ -73,6 +73,11 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Version is the node's version, shown by /api/cluster.
 	Version string
+	// PresenceChannels opts channels in to presence events: each join and
+	// leave of a channel named here (exactly, or by prefix with a trailing
+	// '*') is published to the channel's presence stream, <channel>.presence.
+	// Nil means none.
+	PresenceChannels []string
 	// MaxConnections bounds the SSE and WebSocket connections the server
 	// holds; one more is refused with 503 and Retry-After, so the node keeps
 	// the descriptors it needs for what it serves. Zero means no bound.
@@ -171,6 +176,7 @@ type Server struct {
 	closing  bool
 	stats    counters
 	draining atomic.Bool
+	presenceQ chan presenceEvent
 
 	// conns counts tracked connections and the goroutines they start, so
 	// that Run returns only once all of them have exited.
@@ -187,7 +193,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg.withDefaults(), clients: make(map[client]int),
 		byID: make(map[string][]client), ending: make(map[client]struct{}),
-		refusedLog: ratelog.New(10 * time.Second)}
+		refusedLog: ratelog.New(10 * time.Second), presenceQ: make(chan presenceEvent, presenceQueue)}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /sse", s.serveSSE)
 	s.mux.HandleFunc("GET /ws", s.serveWS)
@@ -224,11 +230,18 @@ const heartbeatSlots = 32
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.Heartbeat / heartbeatSlots)
 	defer t.Stop()
+	stopPresence, presenceDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(presenceDone)
+		s.publishPresence(stopPresence)
+	}()
 	for slot := 0; ; slot = (slot + 1) % heartbeatSlots {
 		select {
 		case <-ctx.Done():
 			s.drain(s.cfg.DrainTimeout)
 			s.conns.Wait()
+			close(stopPresence)
+			<-presenceDone
 			return nil
 		case <-t.C:
 			for _, c := range s.inSlot(slot) {

@@ -133,6 +133,7 @@ func (c *sseConn) start(since []store.ID, gapReason string) error {
 		}
 		c.subs = append(c.subs, sub)
 		c.pos[i] = sub.Start()
+		c.srv.joined(c, ch)
 	}
 	if err := c.box.send(c.ctx, c.wrap(c.welcome())); err != nil {
 		return err
@@ -304,6 +305,7 @@ func (c *sseConn) index(channel string) int {
 func (c *sseConn) cleanup() {
 	for _, sub := range c.subs {
 		c.srv.cfg.Hub.Leave(sub)
+		c.srv.left(c, sub.Channel())
 	}
 	c.srv.untrack(c)
 	c.cancel()

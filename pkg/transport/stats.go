@@ -12,6 +12,9 @@ type Stats struct {
 	// Direct counts messages queued to one client's connections; Drained
 	// and Shed count connections ended by a drain and by rebalancing.
 	Direct, Drained, Shed uint64
+	// PresenceDropped counts presence events lost to a full queue or a
+	// failed publish.
+	PresenceDropped uint64
 	// Refused counts streams refused at MaxConnections.
 	Refused uint64
 }
@@ -21,6 +24,7 @@ type counters struct {
 	pubHTTP, pubWS              atomic.Uint64
 	gapsMalformed, gapsMismatch atomic.Uint64
 	direct, drained, shed       atomic.Uint64
+	presenceDropped             atomic.Uint64
 	refused                     atomic.Uint64
 }
 
@@ -32,6 +36,7 @@ func (s *Server) Stats() Stats {
 		PublishesHTTP: c.pubHTTP.Load(), PublishesWS: c.pubWS.Load(),
 		GapsMalformed: c.gapsMalformed.Load(), GapsMismatch: c.gapsMismatch.Load(),
 		Direct: c.direct.Load(), Drained: c.drained.Load(), Shed: c.shed.Load(),
+		PresenceDropped: c.presenceDropped.Load(),
 		Refused: c.refused.Load(),
 	}
 }

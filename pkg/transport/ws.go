@@ -194,6 +194,7 @@ func (c *wsConn) subscribe(f clientFrame) {
 	}
 	c.subs[f.Channel] = sub
 	c.mu.Unlock()
+	c.srv.joined(c, f.Channel)
 	c.reply(&serverFrame{Type: "subscribed", Ref: f.Ref, Channel: f.Channel, Position: sub.Start().String()})
 	if err := c.srv.cfg.Hub.Attach(c.ctx, sub); err != nil {
 		c.box.close(err)
@@ -210,6 +211,7 @@ func (c *wsConn) unsubscribe(f clientFrame) {
 		return
 	}
 	c.srv.cfg.Hub.Leave(sub)
+	c.srv.left(c, f.Channel)
 	c.reply(&serverFrame{Type: "unsubscribed", Ref: f.Ref, Channel: f.Channel})
 }
 
@@ -376,8 +378,9 @@ func (c *wsConn) cleanup() {
 	subs := c.subs
 	c.subs = nil
 	c.mu.Unlock()
-	for _, sub := range subs {
+	for ch, sub := range subs {
 		c.srv.cfg.Hub.Leave(sub)
+		c.srv.left(c, ch)
 	}
 	c.srv.untrack(c)
 	c.cancel()
