@@ -212,3 +212,20 @@ func wrap(err *error, msg string) {
 		*err = fmt.Errorf("store: %s: %w", msg, *err)
 	}
 }
+
+// Before returns the position just before the newest n entries of
+// channel: reading after it yields them. It is the zero ID when the stream
+// holds n entries or fewer, or cannot be read (the read that follows says
+// why).
+func (s *Store) Before(ctx context.Context, channel string, n int) (ID, error) {
+	msgs, err := s.rdb.XRevRangeN(ctx, s.Key(channel), "+", "-", int64(n+1)).Result()
+	if err != nil || len(msgs) <= n {
+		return ID{}, nil
+	}
+	return ParseID(msgs[n].ID)
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.rdb.Ping(ctx).Err()
+}

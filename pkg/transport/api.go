@@ -176,11 +176,7 @@ func (s *Server) historyStart(ctx context.Context, channel, raw string, limit in
 	if raw != "" {
 		return store.ParseID(raw)
 	}
-	ids, err := s.cfg.Store.Client().XRevRangeN(ctx, s.cfg.Store.Key(channel), "+", "-", int64(limit+1)).Result()
-	if err != nil || len(ids) <= limit {
-		return store.ID{}, nil
-	}
-	return store.ParseID(ids[limit].ID)
+	return s.cfg.Store.Before(ctx, channel, limit)
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
@@ -204,7 +200,7 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	if st.Draining {
 		st.Ready = false
 	}
-	if err := s.cfg.Store.Client().Ping(ctx).Err(); err != nil {
+	if err := s.cfg.Store.Ping(ctx); err != nil {
 		st.Ready, st.Redis = false, err.Error()
 	}
 	switch {
