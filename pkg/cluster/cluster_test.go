@@ -122,7 +122,7 @@ func startMember(t *testing.T, name string, join []string, mod ...func(*Config))
 	local := newFake()
 	cfg := Config{
 		Name: name, Bind: net.JoinHostPort(freeHost(), "0"), Join: join, Local: local,
-		Profile: "local", UpdateInterval: 200 * time.Millisecond, QueryTimeout: 500 * time.Millisecond,
+		Profile: "local", UpdateInterval: 200 * time.Millisecond, QueryTimeout: 2 * time.Second,
 	}
 	for _, f := range mod {
 		f(&cfg)
