@@ -50,7 +50,7 @@ func (c *cluster) startMember(name string, join []string, mod ...func(*node.Conf
 func clusterConfig(host string, join []string) pcluster.Config {
 	return pcluster.Config{
 		Bind: net.JoinHostPort(host, "0"), Join: join, Profile: "local",
-		UpdateInterval: 200 * time.Millisecond, QueryTimeout: time.Second,
+		UpdateInterval: 200 * time.Millisecond, QueryTimeout: 2 * time.Second,
 	}
 }
 
