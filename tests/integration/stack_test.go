@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"encoding/json"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -106,7 +107,40 @@ func startStack(ctx context.Context) (s *stack, err error) {
 		s.ids[svc] = c.GetContainerID()
 	}
 	s.network = s.project + "_default"
-	return s, s.waitRouted(ctx, nodeServices...)
+	if err := s.waitRouted(ctx, nodeServices...); err != nil {
+		return s, err
+	}
+	return s, s.waitClustered(ctx)
+}
+
+// waitClustered polls until the node behind HAProxy sees every node alive
+// in the cluster: they found each other through the compose service's
+// DNS name, over gossip.
+func (s *stack) waitClustered(ctx context.Context) error {
+	return poll(ctx, 60*time.Second, func() error {
+		resp, err := http.Get(s.base + "/api/cluster")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var v struct {
+			Self  string
+			Nodes []struct{ Name, State string }
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+			return err
+		}
+		alive := map[string]bool{}
+		for _, n := range v.Nodes {
+			alive[n.Name] = n.State == "alive"
+		}
+		for _, n := range nodeServices {
+			if !alive[n] {
+				return fmt.Errorf("%s sees the cluster as %+v", v.Self, v.Nodes)
+			}
+		}
+		return nil
+	})
 }
 
 func (s *stack) down() {
