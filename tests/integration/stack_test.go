@@ -3,9 +3,9 @@
 package integration
 
 import (
-	"encoding/json"
 	"context"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
