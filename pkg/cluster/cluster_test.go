@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/pushcluster/pushcluster/internal/waitfor"
 )
 
 // fakeNode is a node's local side with a fixed set of clients: the
@@ -152,17 +154,7 @@ func startMember(t *testing.T, name string, join []string, mod ...func(*Config))
 
 func checkFor(t testing.TB, total time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", total, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitfor.Check(t, total, fn)
 }
 
 func states(c *Cluster) map[string]string {
@@ -405,6 +397,8 @@ func idsOf(cs []Client) []string {
 	return out
 }
 
-func contains(s, sub string) bool { return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub))) }
+func contains(s, sub string) bool {
+	return len(sub) == 0 || (len(s) >= len(sub) && (s[:len(sub)] == sub || contains(s[1:], sub)))
+}
 
 var _ = memberlist.DefaultLocalConfig

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/pushcluster/pushcluster/internal/testredis"
+	"github.com/pushcluster/pushcluster/internal/waitfor"
 )
 
 type quietLogger struct{}
@@ -73,19 +74,7 @@ func mustID(t testing.TB, s string) ID {
 	return id
 }
 
-// checkFor polls fn until it returns nil, failing the test once total has
-// passed: a bound on a deadlock, not a claim about speed.
 func checkFor(t testing.TB, total time.Duration, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", total, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitfor.Check(t, total, fn)
 }
