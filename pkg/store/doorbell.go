@@ -312,8 +312,11 @@ func (d *Doorbell) retopo(ctx context.Context) {
 	for _, b := range gone {
 		b.stop()
 	}
-	if !first {
+	if !first && d.cluster != nil {
 		d.cfg.Logger.Info("cluster topology changed; re-reading every channel", "primaries", t.addrs)
+		// go-redis reloads its own slot map only on MOVED, or when it is
+		// 10 s old: a primary that died answers nothing, so tell it now.
+		d.cluster.ReloadState(ctx)
 		d.cfg.RingAll()
 	}
 	if d.cluster != nil {
