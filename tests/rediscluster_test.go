@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,4 +216,66 @@ func TestRedisClusterSlotMigration(t *testing.T) {
 		waitShardsNotified(t, n, 3)
 	}
 	t.Logf("slot %d of %q moved %s → %s; %d publishes", slot, moving, owner[moving], to, pub.sent())
+}
+
+// A shard where the node may not run CONFIG and notifications are off: the
+// node polls that shard's channels (they are still delivered), /readyz stays
+// ready and names the shard and the setting to change, and the other shards
+// are notified as usual. The node's slot function agrees with the cluster's.
+func TestRedisClusterNotificationsOffOnOneShard(t *testing.T) {
+	t.Parallel()
+	c, rc := startRedisCluster(t)
+	ctx := context.Background()
+	primaries, err := rc.Primaries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	managed := primaries[0]
+	for _, s := range rc.Servers {
+		rule := "+@all"
+		if s.Addr == managed {
+			rule = "-config"
+		}
+		cl := s.Client()
+		err := cl.Do(ctx, "ACL", "SETUSER", "node", "on", ">pw", "~*", "&*", "+@all", rule).Err()
+		cl.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, key := range []string{"push:news", "{user1}.a", "a{b}c", "x{}y", c.prefix + "ch1"} {
+		if got, want := store.Slot(key), int(c.rdb.ClusterKeySlot(ctx, key).Val()); got != want {
+			t.Errorf("Slot(%q) = %d, CLUSTER KEYSLOT says %d", key, got, want)
+		}
+	}
+	c.redis.Username, c.redis.Password = "node", "pw"
+	a := c.start("a")
+	var r readyAnswer
+	checkFor(t, 30*time.Second, func() error {
+		r = readyAnswer{}
+		getJSON(t, a.base+"/readyz", &r)
+		notified := 0
+		for _, sh := range r.Shards {
+			if sh.Delivery == store.DeliveryNotify {
+				notified++
+			}
+		}
+		if !r.Ready || r.Delivery != store.DeliveryPoll || notified != 2 {
+			return fmt.Errorf("/readyz %+v", r)
+		}
+		return nil
+	})
+	for _, sh := range r.Shards {
+		if sh.Shard == managed && (sh.Delivery != store.DeliveryPoll || !strings.Contains(sh.Fix, managed) || !strings.Contains(sh.Fix, `"Kt"`)) {
+			t.Errorf("the shard without notifications: %+v", sh)
+		}
+	}
+	channels, _ := spreadChannels(t, c, rc, 1)
+	sse := openSSE(t, sseURL(a, channels...), "")
+	sse.waitWelcome()
+	var want []string
+	for _, ch := range channels {
+		want = append(want, c.xaddSeq(ch, 0))
+	}
+	equalPerChannel(t, "SSE", sse.waitData(len(want)), want)
 }
