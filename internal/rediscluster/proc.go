@@ -137,3 +137,28 @@ func do(ctx context.Context, addr string, args ...any) *redis.Cmd {
 	defer c.Close()
 	return c.Do(ctx, args...)
 }
+
+// StartServer starts one redis-server with extra lines of configuration
+// (a tls-port beside the plain one, ACL users) and returns it with a function that stops it and
+// removes its files.
+func StartServer(ctx context.Context, conf string) (*Server, func(), error) {
+	dir, err := os.MkdirTemp("", "redisserver")
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := newServer("redis-server", dir, "appendonly no\nsave \"\"\n"+conf)
+	if err == nil {
+		err = s.Start(ctx)
+	}
+	stop := func() {
+		if s != nil {
+			s.Kill()
+		}
+		os.RemoveAll(dir)
+	}
+	if err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return s, stop, nil
+}
