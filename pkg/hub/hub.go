@@ -273,6 +273,7 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 	if err != nil {
 		h.stats.readErrors.Add(1)
 		h.readFailing.Store(true)
+		h.doorbell.Recheck()
 		return err
 	}
 	h.readFailing.Store(false)
@@ -303,6 +304,7 @@ func (h *Hub) retryLater(chs []*channel) {
 	if len(chs) == 0 {
 		return
 	}
+	h.doorbell.Recheck()
 	h.cfg.Logger.Debug("channels unreadable for now; retrying", "channels", len(chs), "channel", chs[0].name)
 	time.AfterFunc(shardRetry, func() { h.markDirty(chs...) })
 }

@@ -221,6 +221,11 @@ func (d *Doorbell) Alive() bool {
 	return true
 }
 
+// Recheck asks for the cluster's slot map to be read again now, as after
+// reads that failed: a primary may have failed over or a slot moved. It
+// does not block, and does nothing for a Redis that is not a cluster.
+func (d *Doorbell) Recheck() { d.reloadSoon() }
+
 // reloadSoon asks for the slot map to be read again. It does not block.
 func (d *Doorbell) reloadSoon() {
 	select {
