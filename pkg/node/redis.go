@@ -51,7 +51,7 @@ type RedisConfig struct {
 	TLSInsecure bool
 }
 
-// mode returns which deployment cfg names.
+// redisMode returns which deployment cfg names.
 func (cfg *Config) redisMode() string {
 	switch {
 	case len(cfg.Redis.Cluster) > 0:
