@@ -31,8 +31,9 @@ import (
 type cluster struct {
 	t        *testing.T
 	redisURL string
+	redis    node.RedisConfig // a Redis Cluster or Sentinel group instead of redisURL
 	prefix   string
-	rdb      *redis.Client
+	rdb      redis.UniversalClient
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -55,7 +56,7 @@ type testNode struct {
 func (c *cluster) start(name string, mod ...func(*node.Config)) *testNode {
 	c.t.Helper()
 	cfg := node.Config{
-		RedisURL: c.redisURL, Prefix: c.prefix, Name: name,
+		RedisURL: c.redisURL, Redis: c.redis, Prefix: c.prefix, Name: name,
 		ProbeInterval: 200 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
 		Transport: transport.Config{DrainTimeout: 200 * time.Millisecond},
 	}

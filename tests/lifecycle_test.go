@@ -100,9 +100,13 @@ func TestHealthAndHistory(t *testing.T) {
 		Ready       bool
 		Redis, Node string
 	}
-	if code := getJSON(t, a.base+"/readyz", &ready); code != http.StatusOK || !ready.Ready || ready.Node != "a" {
-		t.Errorf("/readyz: %d %+v", code, ready)
-	}
+	// Ready once the wake-up path is proven: the first probe, milliseconds in.
+	checkFor(t, defaultWait, func() error {
+		if code := getJSON(t, a.base+"/readyz", &ready); code != http.StatusOK || !ready.Ready || ready.Node != "a" {
+			return fmt.Errorf("/readyz: %d %+v", code, ready)
+		}
+		return nil
+	})
 	var ids []string
 	for i := range 5 {
 		ids = append(ids, c.xadd("hist", "event", "myEve", "data", string(rune('a'+i))))

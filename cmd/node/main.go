@@ -42,7 +42,23 @@ func run(args []string) error {
 	var cfg node.Config
 	var logLevel, logFormat string
 	fs.StringVar(&cfg.Listen, "listen", node.DefaultListen, "HTTP listen address")
-	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL, redis://host:port/db (empty: an embedded development store on a free loopback port)")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL, redis://[user:password@]host:port/db or rediss:// for TLS (empty, with no -redis-cluster or -redis-sentinel: an embedded development store on a free loopback port)")
+	var rcluster, rsentinel, passFile, sentinelPassFile string
+	fs.StringVar(&rcluster, "redis-cluster", "", "Redis Cluster (or Valkey cluster) seed addresses, comma-separated host:port, or redis[s]://[user:password@]host:port URLs; the node finds the other nodes")
+	fs.StringVar(&rsentinel, "redis-sentinel", "", "Sentinel addresses, comma-separated host:port, watching the master named by -redis-master")
+	fs.StringVar(&cfg.Redis.Master, "redis-master", "", "name of the master the Sentinels watch")
+	fs.StringVar(&cfg.Redis.Username, "redis-username", "", "Redis ACL user name (empty: the URL's, or the default user)")
+	fs.StringVar(&cfg.Redis.Password, "redis-password", "", "Redis password (prefer -redis-password-file or the environment)")
+	fs.StringVar(&passFile, "redis-password-file", "", "file holding the Redis password")
+	fs.StringVar(&cfg.Redis.SentinelUsername, "redis-sentinel-username", "", "user name for the Sentinels themselves, when they require one")
+	fs.StringVar(&cfg.Redis.SentinelPassword, "redis-sentinel-password", "", "password for the Sentinels themselves, when they require one")
+	fs.StringVar(&sentinelPassFile, "redis-sentinel-password-file", "", "file holding the Sentinels' password")
+	fs.BoolVar(&cfg.Redis.TLS, "redis-tls", false, "connect to Redis over TLS (a rediss:// URL does too)")
+	fs.StringVar(&cfg.Redis.TLSCA, "redis-tls-ca", "", "PEM file of the CAs that sign the Redis servers' certificates (empty: the system's roots)")
+	fs.StringVar(&cfg.Redis.TLSCert, "redis-tls-cert", "", "PEM client certificate, for servers that require one (tls-auth-clients)")
+	fs.StringVar(&cfg.Redis.TLSKey, "redis-tls-key", "", "PEM key of -redis-tls-cert")
+	fs.StringVar(&cfg.Redis.TLSServerName, "redis-tls-server-name", "", "name the servers' certificates must hold (empty: the host dialled)")
+	fs.BoolVar(&cfg.Redis.TLSInsecure, "redis-tls-insecure", false, "accept any Redis certificate: encrypted but not authenticated, for trials only")
 	fs.StringVar(&cfg.Prefix, "prefix", store.DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
 	fs.StringVar(&cfg.Name, "node-name", "", "node name shown to clients (default: the host name)")
 	fs.Int64Var(&cfg.MaxLen, "max-len", store.DefaultMaxLen, "approximate entries kept per stream on the node's own publishes (negative: no trimming)")
@@ -98,6 +114,18 @@ func run(args []string) error {
 		return err
 	}
 	if cfg.Cluster.Key, err = clusterKey(key, keyFile); err != nil {
+		return err
+	}
+	if cfg.Redis.Cluster, err = splitList(rcluster); err != nil {
+		return err
+	}
+	if cfg.Redis.Sentinel, err = splitList(rsentinel); err != nil {
+		return err
+	}
+	if cfg.Redis.Password, err = secretFile(cfg.Redis.Password, passFile, "-redis-password-file"); err != nil {
+		return err
+	}
+	if cfg.Redis.SentinelPassword, err = secretFile(cfg.Redis.SentinelPassword, sentinelPassFile, "-redis-sentinel-password-file"); err != nil {
 		return err
 	}
 	node.SetRedisLogger(logger)
@@ -188,4 +216,17 @@ func clusterKey(key, file string) ([]byte, error) {
 		return nil, fmt.Errorf("bad cluster key: want base64 of 16, 24 or 32 bytes: %w", err)
 	}
 	return b, nil
+}
+
+// secretFile returns the secret in file, without its trailing line break,
+// or value when file is empty.
+func secretFile(value, file, flag string) (string, error) {
+	if file == "" {
+		return value, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("failed to read %s: %w", flag, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }

@@ -24,12 +24,12 @@ func measureBare(ctx context.Context, cfg Config, srv *server, n int) (us float6
 		p.seed(ctx)
 	}
 	progress(cfg, "channels=%d: publishing to streams no node watches", n)
-	before, err := readUsage(ctx, srv.admin)
+	before, err := readUsage(ctx, srv)
 	if err != nil {
 		return 0, err
 	}
 	load := p.run(ctx, cfg.Duration, func(context.Context) {})
-	after, err := readUsage(ctx, srv.admin)
+	after, err := readUsage(ctx, srv)
 	if err != nil {
 		return 0, err
 	}

@@ -19,7 +19,7 @@ const seedBatch = 1000
 // publisher sends plain XADDs, as any Redis client would, at a fixed rate
 // to channels chosen uniformly at random.
 type publisher struct {
-	rdb  *redis.Client
+	rdb  redis.UniversalClient
 	keys []string // stream key of each channel
 	rate int
 	rng  *rand.Rand
@@ -30,7 +30,7 @@ type publisher struct {
 	failed int64
 }
 
-func newPublisher(rdb *redis.Client, keys []string, rate int) *publisher {
+func newPublisher(rdb redis.UniversalClient, keys []string, rate int) *publisher {
 	return &publisher{
 		rdb: rdb, keys: keys, rate: rate,
 		rng:    rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(len(keys)))),

@@ -78,6 +78,10 @@ type Config struct {
 	// Seed gives every channel one entry before the window, so that XADDs in
 	// the window append to existing streams instead of creating them.
 	Seed bool
+	// Cluster measures a Redis Cluster of three primaries with a replica
+	// each, started on loopback ports, instead of RedisURL: Redis CPU is
+	// summed over the primaries and reported per primary too.
+	Cluster bool
 	// Bare also measures each N with no node watching: the cost of the
 	// XADDs alone, to tell the node's share from Redis's own.
 	Bare bool
@@ -142,6 +146,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "longest wait for delivery after publishing")
 	fs.Float64Var(&cfg.MaxRatio, "max-ratio", DefaultMaxRatio, "pass bound: Redis µs/XADD at the largest N over the smallest")
 	fs.BoolVar(&cfg.Seed, "seed", true, "give every channel one entry before measuring, so no XADD in the window creates a stream")
+	fs.BoolVar(&cfg.Cluster, "cluster", false, "measure a Redis Cluster (three primaries, a replica each) started on loopback, CPU per primary from INFO")
 	fs.BoolVar(&cfg.Bare, "bare", false, "also measure each N with no node watching (Redis's own XADD cost)")
 	fs.BoolVar(&cfg.JSON, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&verbose, "v", false, "log the hub's info messages too")
@@ -191,7 +196,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	srv, err := openRedis(ctx, cfg.RedisURL)
+	srv, err := openRedis(ctx, cfg.RedisURL, cfg.Cluster)
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,19 @@ type Result struct {
 	Gaps         int64   `json:"gap_notices"`
 	Kicks        int64   `json:"kicks"`
 	DrainSeconds float64 `json:"drain_seconds"`
+	// Shards is each primary's share and cost, in a Redis Cluster.
+	Shards []ShardCost `json:"shards,omitempty"`
+}
+
+// ShardCost is one primary's part of a run.
+type ShardCost struct {
+	Shard string `json:"shard"`
+	// Share is the fraction of the window's XADDs the primary ran.
+	Share float64 `json:"xadd_share"`
+	// RedisUsPerXadd is the primary's CPU per XADD it ran, in the steady
+	// first half (before the kill) and over the whole window.
+	RedisUsFirstHalf float64 `json:"redis_cpu_us_per_own_xadd_first_half"`
+	RedisUsPerXadd   float64 `json:"redis_cpu_us_per_own_xadd"`
 }
 
 // CommandCost is one Redis command's share of a run, per XADD.
@@ -86,6 +99,7 @@ func (r *Result) fill(load loadResult, s [3]sample, nd *node, p *publisher) {
 			r.Commands[name] = CommandCost{Calls: per(float64(a.Calls - b.Calls)), Usec: per(float64(a.Usec - b.Usec))}
 		}
 	}
+	r.fillShards(s)
 	t := &nd.tally
 	r.Delivered, r.Duplicates, r.Misrouted = t.delivered()-r.Seeded, t.dups.Load(), t.misrouted.Load()
 	r.Gaps, r.Kicks = t.gaps.Load(), t.kicks.Load()
@@ -93,6 +107,26 @@ func (r *Result) fill(load loadResult, s [3]sample, nd *node, p *publisher) {
 		got, want := int64(c.received()), int64(p.counts[i])
 		r.Missing += max(want-got, 0)
 		r.Extra += max(got-want, 0)
+	}
+}
+
+// fillShards works out each primary's share of the XADDs and its CPU per
+// XADD it ran.
+func (r *Result) fillShards(s [3]sample) {
+	first, half, last := s[0].redis.Shards, s[1].redis.Shards, s[2].redis.Shards
+	var total int64
+	for i := range last {
+		total += last[i].Commands["xadd"].Calls - first[i].Commands["xadd"].Calls
+	}
+	for i := range last {
+		xadds := last[i].Commands["xadd"].Calls - first[i].Commands["xadd"].Calls
+		halfXadds := half[i].Commands["xadd"].Calls - first[i].Commands["xadd"].Calls
+		r.Shards = append(r.Shards, ShardCost{
+			Shard:            last[i].Addr,
+			Share:            float64(xadds) / float64(max(total, 1)),
+			RedisUsPerXadd:   (last[i].CPU - first[i].CPU) * 1e6 / float64(max(xadds, 1)),
+			RedisUsFirstHalf: (half[i].CPU - first[i].CPU) * 1e6 / float64(max(halfXadds, 1)),
+		})
 	}
 }
 
@@ -142,6 +176,7 @@ func (s *Sweep) writeTable(w io.Writer) {
 			r.Delivered, r.Missing, r.Duplicates, r.JoinSeconds, r.Killed)
 	}
 	tw.Flush()
+	s.writeShards(w)
 	s.writeAnomalies(w)
 	s.writeCommands(w)
 	s.writeSummaries(w)
@@ -153,6 +188,22 @@ func orDash(v float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f", v)
+}
+
+// writeShards prints, in a Redis Cluster, each primary's share of the
+// XADDs and its own Redis CPU per XADD it ran.
+func (s *Sweep) writeShards(w io.Writer) {
+	if len(s.Runs) == 0 || len(s.Runs[0].Shards) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nper primary: share of the XADDs, and its Redis CPU µs per XADD it ran (1st half, before the kill | whole window):\n")
+	for _, r := range s.Runs {
+		fmt.Fprintf(w, "  round %d, %6d channels:", r.Round, r.Channels)
+		for _, sh := range r.Shards {
+			fmt.Fprintf(w, "  %s %4.1f%% %5.1f | %5.1f", sh.Shard, 100*sh.Share, sh.RedisUsFirstHalf, sh.RedisUsPerXadd)
+		}
+		fmt.Fprintln(w)
+	}
 }
 
 // writeAnomalies prints the counters that are zero in a healthy run.

@@ -28,7 +28,7 @@ const (
 // subscribers, running until Close.
 type node struct {
 	name  string // client name of the hub's connections
-	rdb   *redis.Client
+	rdb   redis.UniversalClient
 	hub   *hub.Hub
 	stop  context.CancelFunc
 	done  chan struct{}
@@ -53,7 +53,7 @@ func startNode(ctx context.Context, cfg Config, srv *server, name string, worker
 	return n, nil
 }
 
-func newHub(cfg Config, srv *server, rdb *redis.Client, prefix string) (*hub.Hub, error) {
+func newHub(cfg Config, srv *server, rdb redis.UniversalClient, prefix string) (*hub.Hub, error) {
 	st, err := store.New(store.Config{Client: rdb, Prefix: prefix})
 	if err != nil {
 		return nil, err
@@ -98,13 +98,17 @@ func (n *node) subscribe(ctx context.Context, c *countingConn) error {
 	return n.hub.Attach(ctx, s)
 }
 
-// settle waits until the doorbell's pub/sub connection holds every
-// subscription (channels plus its probe) and the hub has stopped reading:
-// each confirmed subscription rings its channel once.
-func (n *node) settle(ctx context.Context, channels int) error {
+// settle waits until the doorbell's pub/sub connections (one per shard)
+// hold every subscription (channels plus a probe per shard) and the hub
+// has stopped reading: each confirmed subscription rings its channel once.
+func (n *node) settle(ctx context.Context, srv *server, channels int) error {
 	subscribed := func() bool {
-		cs, err := pubsubClients(ctx, n.rdb, n.name)
-		return err == nil && len(cs) == 1 && cs[0].Subs == channels+1
+		cs, err := pubsubClients(ctx, srv, n.name)
+		subs := 0
+		for _, c := range cs {
+			subs += c.Subs
+		}
+		return err == nil && len(cs) == len(srv.shards) && subs == channels+len(srv.shards)
 	}
 	if err := waitfor.Until(ctx, settleTimeout, 100*time.Millisecond, subscribed); err != nil {
 		return fmt.Errorf("doorbell did not subscribe to %d channels: %w", channels, err)
@@ -131,7 +135,7 @@ type sample struct {
 }
 
 func takeSample(ctx context.Context, srv *server, n *node) (sample, error) {
-	u, err := readUsage(ctx, srv.admin)
+	u, err := readUsage(ctx, srv)
 	return sample{redis: u, self: processCPU(), reads: n.hub.Stats().Reads}, err
 }
 
@@ -168,7 +172,7 @@ func measure(ctx context.Context, cfg Config, srv *server, n int) (r Result, err
 	}
 	r.JoinSeconds = joinTime.Seconds()
 	progress(cfg, "channels=%d: joined in %s; waiting for the doorbell", n, joinTime.Round(time.Millisecond))
-	if err := nd.settle(ctx, n); err != nil {
+	if err := nd.settle(ctx, srv, n); err != nil {
 		return r, err
 	}
 	pub := srv.client(name+"-pub", 4)
@@ -206,7 +210,7 @@ func publishAndCheck(ctx context.Context, cfg Config, srv *server, nd *node, p *
 	s[0], errs[0] = takeSample(ctx, srv, nd)
 	load := p.run(ctx, cfg.Duration, func(ctx context.Context) {
 		s[1], errs[1] = takeSample(ctx, srv, nd)
-		r.Killed, errs[2] = killPubSub(ctx, p.rdb, nd.name)
+		r.Killed, errs[2] = killPubSub(ctx, srv, nd.name)
 	})
 	s[2], errs[3] = takeSample(ctx, srv, nd)
 	if err := errors.Join(errs[:]...); err != nil {

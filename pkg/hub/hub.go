@@ -19,6 +19,8 @@ const (
 	DefaultReplayBatch     = 1024
 	DefaultChannelsPerRead = 256
 	replayReadTimeout      = 10 * time.Second
+	// shardRetry is how long channels whose shard failed wait to be read again.
+	shardRetry = 100 * time.Millisecond
 )
 
 // Config configures a Hub.
@@ -30,6 +32,9 @@ type Config struct {
 	DB int
 	// Node names this node (it keys the doorbell's probe). Defaults to "node".
 	Node string
+	// Server names the Redis in readiness when it is not a cluster.
+	// Defaults to the client's address.
+	Server string
 	// ReadBatch is how many entries one read takes from one channel.
 	// Defaults to DefaultReadBatch.
 	ReadBatch int
@@ -116,7 +121,7 @@ func New(cfg Config) (*Hub, error) {
 		fanout:   newFanout(cfg.FanoutWorkers),
 	}
 	db, err := store.NewDoorbell(store.DoorbellConfig{
-		Store: cfg.Store, DB: cfg.DB, Node: cfg.Node,
+		Store: cfg.Store, DB: cfg.DB, Node: cfg.Node, Server: cfg.Server,
 		Ring: h.ring, RingAll: h.ringAll,
 		ProbeInterval: cfg.ProbeInterval, PollInterval: cfg.PollInterval,
 		Logger: cfg.Logger,
@@ -144,15 +149,29 @@ func (h *Hub) Run(ctx context.Context) error {
 	return nil
 }
 
-// Ready reports whether live delivery works: the doorbell turns and the last
-// read from the store succeeded (or nothing needed reading).
+// Ready reports whether live delivery works: the doorbell turns, every
+// shard's wake-up path is proven or polled on purpose (not stalled), and the
+// last read from the store succeeded (or nothing needed reading).
 func (h *Hub) Ready() bool {
-	return h.doorbell.Alive() && !h.readFailing.Load()
+	if !h.doorbell.Alive() || h.readFailing.Load() {
+		return false
+	}
+	shards := h.doorbell.Shards()
+	for _, s := range shards {
+		if !s.Healthy() {
+			return false
+		}
+	}
+	return len(shards) > 0
 }
 
-// Notified reports whether keyspace notifications are proven to arrive;
-// false means the node is polling.
+// Notified reports whether keyspace notifications are proven to arrive on
+// every shard; false means the node polls some.
 func (h *Hub) Notified() bool { return h.doorbell.Proven() }
+
+// Shards reports each shard's wake-up path: one for a single Redis, one per
+// primary of a Redis Cluster.
+func (h *Hub) Shards() []store.ShardStatus { return h.doorbell.Shards() }
 
 func (h *Hub) ring(name string) {
 	h.stats.wakeups.Add(1)
@@ -254,13 +273,19 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 	if err != nil {
 		h.stats.readErrors.Add(1)
 		h.readFailing.Store(true)
+		h.doorbell.Recheck()
 		return err
 	}
 	h.readFailing.Store(false)
+	var retry []*channel
 	for i, ch := range batch {
 		if err := results[i].Err; err != nil {
-			// Only this channel's key is bad; it is read again when rung.
 			h.stats.readErrors.Add(1)
+			if !errors.Is(err, store.ErrUnreadable) {
+				retry = append(retry, ch) // its shard is down: read it again soon
+				continue
+			}
+			// Only this channel's key is bad; it is read again when rung.
 			h.cfg.Logger.Warn("cannot read channel", "channel", ch.name, "err", err)
 			continue
 		}
@@ -269,7 +294,19 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 			h.markDirty(ch)
 		}
 	}
+	h.retryLater(retry)
 	return nil
+}
+
+// retryLater marks chs dirty again after a pause, so that channels of a
+// shard that is down wait for it without holding up the other shards'.
+func (h *Hub) retryLater(chs []*channel) {
+	if len(chs) == 0 {
+		return
+	}
+	h.doorbell.Recheck()
+	h.cfg.Logger.Debug("channels unreadable for now; retrying", "channels", len(chs), "channel", chs[0].name)
+	time.AfterFunc(shardRetry, func() { h.markDirty(chs...) })
 }
 
 func sleep(ctx context.Context, d time.Duration) {

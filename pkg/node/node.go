@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/devstore"
 	"github.com/pushcluster/pushcluster/pkg/hub"
@@ -42,9 +40,13 @@ type Config struct {
 	Listen string
 	// Listener, when set, is used instead of Listen (tests pass 127.0.0.1:0).
 	Listener net.Listener
-	// RedisURL is the Redis to use (redis://host:port/db). Empty means an
+	// RedisURL is the Redis to use (redis://host:port/db, rediss:// for
+	// TLS). Empty, with no cluster or Sentinels in Redis, means an
 	// embedded development store on a free loopback port.
 	RedisURL string
+	// Redis names a Redis Cluster or a Sentinel group instead, and the
+	// credentials and TLS of whichever is used.
+	Redis RedisConfig
 	// Prefix is the stream key prefix. Defaults to store.DefaultPrefix.
 	Prefix string
 	// Name names the node to clients and in the cluster. Defaults to the host name.
@@ -108,7 +110,7 @@ type Node struct {
 	cfg     Config
 	log     *slog.Logger
 	dev     *devstore.Store
-	rdb     *redis.Client
+	redis   *redisClient
 	store   *store.Store
 	pub     *store.Publisher
 	hub     *hub.Hub
@@ -174,26 +176,31 @@ func (n *Node) join() (err error) {
 
 func (n *Node) openRedis() error {
 	url := n.cfg.RedisURL
-	if url == "" {
+	mode := n.cfg.redisMode()
+	if mode == "embedded" {
 		dev, err := devstore.Start()
 		if err != nil {
 			return err
 		}
 		n.dev, url = dev, dev.URL()
 		n.log.Info("embedded development store listening", "addr", dev.Addr(),
-			"try", fmt.Sprintf("redis-cli %s XADD %sdemo '*' data hello", redisCLIArgs(dev.Addr(), 0), n.prefix()))
+			"try", fmt.Sprintf("redis-cli %s XADD %sdemo '*' data hello", redisCLIArgs(dev.Addr(), 0, false), n.prefix()))
 	}
-	opt, err := redis.ParseURL(url)
+	rc, err := newRedisClient(&n.cfg, url)
 	if err != nil {
-		return fmt.Errorf("node: bad Redis URL: %w", err)
+		return err
 	}
-	n.rdb = redis.NewClient(opt)
+	n.redis = rc
+	if n.cfg.Redis.TLSInsecure {
+		n.log.Warn("Redis TLS certificates are not verified (-redis-tls-insecure): anyone on the path can pose as Redis")
+	}
+	n.log.Info("redis", "mode", mode, "server", rc.server)
 	return nil
 }
 
 // redisCLIArgs returns the redis-cli flags that reach the Redis at addr
 // and db, leaving out the defaults (localhost, 6379, 0).
-func redisCLIArgs(addr string, db int) string {
+func redisCLIArgs(addr string, db int, tls bool) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return ""
@@ -208,6 +215,9 @@ func redisCLIArgs(addr string, db int) string {
 	if db != 0 {
 		args = append(args, "-n", strconv.Itoa(db))
 	}
+	if tls {
+		args = append(args, "--tls")
+	}
 	return strings.Join(args, " ")
 }
 
@@ -220,14 +230,14 @@ func (n *Node) prefix() string {
 
 func (n *Node) build() (err error) {
 	if n.store, err = store.New(store.Config{
-		Client: n.rdb, Prefix: n.cfg.Prefix,
+		Client: n.redis.rdb, Prefix: n.cfg.Prefix,
 		MaxLen: n.cfg.MaxLen, MaxAge: n.cfg.MaxAge, ChannelTTL: n.cfg.ChannelTTL,
 	}); err != nil {
 		return err
 	}
 	n.metrics = metrics.New()
 	n.hub, err = hub.New(hub.Config{
-		Store: n.store, DB: n.rdb.Options().DB, Node: n.cfg.Name,
+		Store: n.store, DB: n.redis.db, Node: n.cfg.Name, Server: n.redis.server,
 		ProbeInterval: n.cfg.ProbeInterval, PollInterval: n.cfg.PollInterval,
 		FanoutWorkers: n.cfg.FanoutWorkers,
 		ReadLatency:   n.metrics.ObserveRead,
@@ -243,8 +253,7 @@ func (n *Node) build() (err error) {
 	tc.Hub, tc.Store, tc.Publisher, tc.Node, tc.Logger = n.hub, n.store, n.pub, n.cfg.Name, n.log
 	tc.Version = n.cfg.Version
 	tc.MaxConnections, n.conns = n.limits()
-	opt := n.rdb.Options()
-	tc.StoreCLI = redisCLIArgs(opt.Addr, opt.DB)
+	tc.StoreCLI = n.redis.cli
 	if n.server, err = transport.New(tc); err != nil {
 		return err
 	}
@@ -256,7 +265,7 @@ func (n *Node) build() (err error) {
 // connections its listener accepts, and logs them.
 func (n *Node) limits() (streams, conns int) {
 	fds := raiseFileLimit(n.log)
-	pool := n.rdb.Options().PoolSize
+	pool := n.redis.conns
 	streams, conns = connectionLimits(fds, n.cfg.MaxConnections, n.cfg.SpareConnections, pool)
 	n.log.Info("connection limits", "streams", streams, "connections", conns, "fd_limit", fds)
 	if fds > 0 && uint64(conns+2*pool+fdReserve) > fds {
@@ -395,8 +404,8 @@ func (n *Node) Run(ctx context.Context) error {
 // Close releases the Redis connection and the embedded store. It is safe to
 // call more than once.
 func (n *Node) Close() {
-	if n.rdb != nil {
-		n.rdb.Close()
+	if n.redis != nil {
+		n.redis.rdb.Close()
 	}
 	if n.dev != nil {
 		n.dev.Close()

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +17,8 @@ const (
 	DefaultProbeInterval = 2 * time.Second
 	DefaultPollInterval  = 100 * time.Millisecond
 	subscribeBatch       = 1000
+	// probeTTL lets a probe stream expire once its node is gone for good.
+	probeTTL = 10 * time.Minute
 	// maxPollReads bounds the channel reads per second that polling asks
 	// for: with many channels, polls space out rather than swamp Redis.
 	maxPollReads = 20_000
@@ -30,9 +31,13 @@ type DoorbellConfig struct {
 	// DB is the Redis database number of the store's client, which names
 	// its keyspace notification channels. Zero means database 0.
 	DB int
-	// Node names this node; it keys the node's probe stream.
+	// Node names this node; it keys the node's probe streams.
 	// Defaults to "node".
 	Node string
+	// Server names the Redis in readiness and logs when it is not a
+	// cluster (whose shards are named by their primaries' addresses).
+	// Defaults to the client's address.
+	Server string
 	// Ring is called with a channel that may have new entries. Required.
 	// It is called from the doorbell's goroutines and must not block.
 	Ring func(channel string)
@@ -72,6 +77,12 @@ func (cfg DoorbellConfig) withDefaults() DoorbellConfig {
 	if cfg.Node == "" {
 		cfg.Node = "node"
 	}
+	if cfg.Server == "" {
+		cfg.Server = "redis"
+		if c, ok := cfg.Store.rdb.(*redis.Client); ok {
+			cfg.Server = c.Options().Addr
+		}
+	}
 	if cfg.ProbeInterval == 0 {
 		cfg.ProbeInterval = DefaultProbeInterval
 	}
@@ -89,25 +100,33 @@ func (cfg DoorbellConfig) withDefaults() DoorbellConfig {
 // the stream that changed, and never re-registers keys as a blocking XREAD
 // over every channel would.
 //
+// In Redis Cluster a notification is published only on the node where the
+// command ran, the primary that owns the key, so the doorbell keeps one
+// pub/sub connection per primary, subscribed to the keys that primary owns,
+// and one probe key per primary (a hash tag picks a slot it owns). It
+// reloads the slot map every probe interval and whenever a probe or a
+// connection fails; after any change it moves subscriptions to their new
+// owners and rings every channel, so readers re-read from their cursors.
+//
 // A wake-up may be lost (a dropped pub/sub connection, an output buffer
-// limit, notifications switched off by a restart); that only delays: every
-// (re)subscription rings its channel, and a periodic probe proves the path.
-// While it is unproven the doorbell polls, ringing every channel.
+// limit, notifications switched off by a restart or a failover, a slot
+// moving); that only delays: every (re)subscription rings its channel, and
+// a periodic probe proves each shard's path. While a shard is unproven the
+// doorbell polls its channels.
 type Doorbell struct {
 	cfg       DoorbellConfig
 	rdb       redis.UniversalClient
-	probeKey  string
-	notifyPfx string // "__keyspace@<db>__:<prefix>"
+	cluster   *redis.ClusterClient // nil when the store is not a cluster
+	notifyPfx string               // "__keyspace@<db>__:"
+	probePfx  string               // "<prefix>$probe:<node>"
 
-	mu      sync.Mutex
-	pending map[string]bool // channel → watch (true) or unwatch (false)
-	watched map[string]struct{}
-	changed chan struct{}
-	reprobe chan struct{} // the probe's subscription was (re)confirmed
+	mu       sync.Mutex
+	interest map[string]struct{} // every watched channel
+	topo     *topology           // nil until loaded
+	bells    []*shardBell        // by shard, as topo.addrs
 
-	proven    atomic.Bool
-	probeSeen atomic.Int64 // unix nanos of the last probe notification
-	alive     atomic.Int64 // unix nanos of the last healthy loop turn
+	reload chan struct{}
+	alive  atomic.Int64 // unix nanos of the last healthy loop turn
 }
 
 // NewDoorbell returns a doorbell for cfg; Run starts it.
@@ -117,16 +136,18 @@ func NewDoorbell(cfg DoorbellConfig) (*Doorbell, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := cfg.Store
-	return &Doorbell{
+	d := &Doorbell{
 		cfg:       cfg,
 		rdb:       s.rdb,
-		probeKey:  s.prefix + "$probe:" + cfg.Node,
+		probePfx:  s.prefix + "$probe:" + cfg.Node,
 		notifyPfx: fmt.Sprintf("__keyspace@%d__:", cfg.DB),
-		pending:   make(map[string]bool),
-		watched:   make(map[string]struct{}),
-		changed:   make(chan struct{}, 1),
-		reprobe:   make(chan struct{}, 1),
-	}, nil
+		interest:  make(map[string]struct{}),
+		reload:    make(chan struct{}, 1),
+	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		d.cluster, d.notifyPfx = cc, "__keyspace@0__:"
+	}
+	return d, nil
 }
 
 // Watch starts ringing for channel. It does not block.
@@ -137,255 +158,240 @@ func (d *Doorbell) Unwatch(channel string) { d.set(channel, false) }
 
 func (d *Doorbell) set(channel string, watch bool) {
 	d.mu.Lock()
-	d.pending[channel] = watch
-	d.mu.Unlock()
-	select {
-	case d.changed <- struct{}{}:
-	default:
+	defer d.mu.Unlock()
+	if watch {
+		d.interest[channel] = struct{}{}
+	} else {
+		delete(d.interest, channel)
+	}
+	if d.topo == nil {
+		return
+	}
+	if i := d.topo.shardOf(d.cfg.Store.Key(channel)); i >= 0 {
+		d.bells[i].set(channel, watch)
+	} else if !watch {
+		for _, b := range d.bells {
+			b.set(channel, false)
+		}
 	}
 }
 
-// Proven reports whether notifications are known to arrive: the last probe
-// came back in time. When false, the doorbell is polling.
-func (d *Doorbell) Proven() bool { return d.proven.Load() }
+// Proven reports whether notifications are known to arrive on every shard:
+// each shard's last probe came back in time. When false, the doorbell
+// polls the shards that are not.
+func (d *Doorbell) Proven() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.bells) == 0 {
+		return false
+	}
+	for _, b := range d.bells {
+		if !b.proven.Load() {
+			return false
+		}
+	}
+	return true
+}
 
-// Alive reports whether the doorbell's loop has turned within the last
+// Shards returns the wake-up path of every shard.
+func (d *Doorbell) Shards() []ShardStatus {
+	d.mu.Lock()
+	bells := d.bells
+	d.mu.Unlock()
+	out := make([]ShardStatus, len(bells))
+	for i, b := range bells {
+		out[i] = b.status()
+	}
+	return out
+}
+
+// Alive reports whether the doorbell's loops have turned within the last
 // two probe intervals.
 func (d *Doorbell) Alive() bool {
-	return time.Since(time.Unix(0, d.alive.Load())) < 2*d.cfg.ProbeInterval+time.Second
+	if time.Since(time.Unix(0, d.alive.Load())) >= 2*d.cfg.ProbeInterval+time.Second {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, b := range d.bells {
+		if !b.aliveNow() {
+			return false
+		}
+	}
+	return true
+}
+
+// Recheck asks for the cluster's slot map to be read again now, as after
+// reads that failed: a primary may have failed over or a slot moved. It
+// does not block, and does nothing for a Redis that is not a cluster.
+func (d *Doorbell) Recheck() { d.reloadSoon() }
+
+// reloadSoon asks for the slot map to be read again. It does not block.
+func (d *Doorbell) reloadSoon() {
+	select {
+	case d.reload <- struct{}{}:
+	default:
+	}
 }
 
 // Run rings until ctx ends, then returns once its goroutines have exited.
 func (d *Doorbell) Run(ctx context.Context) error {
 	d.alive.Store(time.Now().UnixNano())
-	d.enableNotifications(ctx)
-	probe := time.NewTicker(d.cfg.ProbeInterval)
-	defer probe.Stop()
+	defer d.stopBells()
+	tick := time.NewTicker(d.cfg.ProbeInterval)
+	defer tick.Stop()
 	poll := time.NewTicker(d.cfg.PollInterval)
 	defer poll.Stop()
-	for ctx.Err() == nil {
-		d.session(ctx, probe.C, poll.C)
-	}
-	return nil
-}
-
-// session runs one pub/sub connection until ctx ends or a probe fails.
-func (d *Doorbell) session(ctx context.Context, probe, poll <-chan time.Time) {
-	ps := d.subscribeAll(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		d.receive(ctx, ps)
-	}()
-	defer func() {
-		ps.Close()
-		wg.Wait()
-		d.cfg.RingAll()
-	}()
-	sent := time.Now()
-	d.sendProbe(ctx)
-	var lastPoll time.Time
+	d.retopo(ctx)
+	lastPoll := map[*shardBell]time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-d.changed:
-			d.apply(ctx, ps)
-		case <-d.reprobe:
-			// go-redis resubscribed after a dropped connection: a probe sent
-			// in the gap proves nothing, so start its clock again.
-			sent = time.Now()
-			d.sendProbe(ctx)
-		case now := <-poll:
-			if !d.proven.Load() && now.Sub(lastPoll) >= d.pollEvery() {
-				lastPoll = now
-				d.cfg.RingAll()
-			}
-		case now := <-probe:
+			return nil
+		case now := <-tick.C:
 			d.alive.Store(now.UnixNano())
-			if d.probeSeen.Load() < sent.UnixNano() && d.probeFailed(ctx) {
-				return
-			}
-			sent = now
-			d.sendProbe(ctx)
+			d.retopo(ctx)
+		case <-d.reload:
+			d.retopo(ctx)
+		case now := <-poll.C:
+			d.poll(now, lastPoll)
 		}
 	}
 }
 
-// probeFailed switches to polling and reports whether the pub/sub connection
-// should be replaced: only when it had been proven, since a connection that
-// never carried a notification is not the problem.
-// pollEvery is the time between polls: PollInterval, stretched so that
-// polling reads at most maxPollReads channels a second.
-func (d *Doorbell) pollEvery() time.Duration {
+// poll rings the channels of every shard that is not proven, each no more
+// often than its pollEvery.
+func (d *Doorbell) poll(now time.Time, last map[*shardBell]time.Time) {
 	d.mu.Lock()
-	n := len(d.watched)
+	bells := d.bells
 	d.mu.Unlock()
+	for _, b := range bells {
+		if !b.proven.Load() && now.Sub(last[b]) >= d.pollEvery(b.count()) {
+			last[b] = now
+			b.ringAll()
+		}
+	}
+	if len(last) > 4*len(bells) {
+		clear(last)
+	}
+}
+
+// pollEvery is the time between polls of n channels: PollInterval,
+// stretched so that polling reads at most maxPollReads channels a second.
+func (d *Doorbell) pollEvery(n int) time.Duration {
 	return max(d.cfg.PollInterval, time.Duration(n)*time.Second/maxPollReads)
 }
 
-func (d *Doorbell) probeFailed(ctx context.Context) (reconnect bool) {
-	reconnect = d.proven.Swap(false)
-	if reconnect {
-		d.cfg.Logger.Warn("doorbell probe lost; polling and reconnecting")
-	}
-	d.enableNotifications(ctx)
-	return reconnect
-}
-
-func (d *Doorbell) sendProbe(ctx context.Context) {
-	err := d.rdb.XAdd(ctx, &redis.XAddArgs{
-		Stream: d.probeKey, MaxLen: 1, Values: []any{"probe", time.Now().UnixNano()},
-	}).Err()
+// retopo reads the slot map and, when it changed, moves the watched
+// channels to the shards that now own them.
+func (d *Doorbell) retopo(ctx context.Context) {
+	t, err := d.loadTopology(ctx)
 	if err != nil {
-		d.cfg.Logger.Debug("doorbell probe failed", "err", err)
+		if ctx.Err() == nil {
+			d.cfg.Logger.Warn("cannot read the cluster's slots; keeping the last known", "err", err)
+		}
+		return
+	}
+	d.mu.Lock()
+	if t.equal(d.topo) {
+		d.mu.Unlock()
+		return
+	}
+	first := d.topo == nil
+	bells, gone := d.rebell(ctx, t)
+	want := make([]map[string]struct{}, len(bells))
+	for i := range want {
+		want[i] = map[string]struct{}{}
+	}
+	for ch := range d.interest {
+		if i := t.shardOf(d.cfg.Store.Key(ch)); i >= 0 {
+			want[i][ch] = struct{}{}
+		}
+	}
+	for i, b := range bells {
+		b.whole.Store(len(bells) == 1 && t.owner == nil)
+		b.assign(want[i])
+	}
+	d.topo, d.bells = t, bells
+	d.mu.Unlock()
+	for _, b := range gone {
+		b.stop()
+	}
+	if !first && d.cluster != nil {
+		d.cfg.Logger.Info("cluster topology changed; re-reading every channel", "primaries", t.addrs)
+		// go-redis reloads its own slot map only on MOVED, or when it is
+		// 10 s old: a primary that died answers nothing, so tell it now.
+		d.cluster.ReloadState(ctx)
+		d.cfg.RingAll()
+	}
+	if d.cluster != nil {
+		d.enableOnReplicas(ctx)
 	}
 }
 
-// subscribeAll opens a pub/sub connection on the probe and every watched channel.
-func (d *Doorbell) subscribeAll(ctx context.Context) *redis.PubSub {
-	ps := d.rdb.Subscribe(ctx, d.notifyPfx+d.probeKey)
-	d.mu.Lock()
-	for ch, watch := range d.pending {
-		if watch {
-			d.watched[ch] = struct{}{}
+// rebell returns a bell per shard of t, keeping those of the current
+// topology whose primary and probe slot are unchanged, and the bells to stop.
+func (d *Doorbell) rebell(ctx context.Context, t *topology) (bells, gone []*shardBell) {
+	kept := map[string]*shardBell{}
+	for _, b := range d.bells {
+		kept[b.name] = b
+	}
+	for i, addr := range t.addrs {
+		b := kept[addr]
+		if b != nil && t.owns(i, Slot(b.probeKey)) {
+			delete(kept, addr)
 		} else {
-			delete(d.watched, ch)
+			b = d.newBell(addr, t, i)
+			b.start(ctx)
 		}
+		bells = append(bells, b)
 	}
-	clear(d.pending)
-	names := make([]string, 0, len(d.watched))
-	for ch := range d.watched {
-		names = append(names, d.notifyPfx+d.cfg.Store.Key(ch))
+	for _, b := range kept {
+		gone = append(gone, b)
 	}
-	d.mu.Unlock()
-	d.command(ctx, ps.Subscribe, names)
-	return ps
+	return bells, gone
 }
 
-// apply sends the SUBSCRIBE and UNSUBSCRIBE commands for pending changes.
-func (d *Doorbell) apply(ctx context.Context, ps *redis.PubSub) {
-	var sub, unsub []string
+// newBell makes the bell of shard i of t, with a probe key on that shard.
+func (d *Doorbell) newBell(addr string, t *topology, i int) *shardBell {
+	if d.cluster == nil {
+		return newShardBell(d, addr, d.rdb, nil, d.probePfx)
+	}
+	key := d.probePfx
+	if tag, ok := tagIn(func(slot int) bool { return t.owns(i, slot) }); ok {
+		key += ":{" + tag + "}"
+	}
+	own := redis.NewClient(nodeOptions(d.cluster, addr))
+	return newShardBell(d, addr, own, own, key)
+}
+
+func (d *Doorbell) loadTopology(ctx context.Context) (*topology, error) {
+	if d.cluster == nil {
+		return singleShard(d.cfg.Server), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return loadTopology(ctx, d.cluster)
+}
+
+// enableOnReplicas turns notifications on on every replica too, so that a
+// replica promoted by a failover notifies at once. It is best effort: the
+// probe of the new primary's shard checks again.
+func (d *Doorbell) enableOnReplicas(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	d.cluster.ForEachSlave(ctx, func(ctx context.Context, c *redis.Client) error {
+		enableNotifications(ctx, c)
+		return nil
+	})
+}
+
+func (d *Doorbell) stopBells() {
 	d.mu.Lock()
-	for ch, watch := range d.pending {
-		_, had := d.watched[ch]
-		name := d.notifyPfx + d.cfg.Store.Key(ch)
-		switch {
-		case watch && !had:
-			d.watched[ch] = struct{}{}
-			sub = append(sub, name)
-		case !watch && had:
-			delete(d.watched, ch)
-			unsub = append(unsub, name)
-		}
-	}
-	clear(d.pending)
+	bells := d.bells
+	d.bells, d.topo = nil, nil
 	d.mu.Unlock()
-	d.command(ctx, ps.Subscribe, sub)
-	d.command(ctx, ps.Unsubscribe, unsub)
-}
-
-// command sends names in batches. go-redis remembers the channels even when a
-// write fails and subscribes them again on reconnect, so errors only delay.
-func (d *Doorbell) command(ctx context.Context, fn func(context.Context, ...string) error, names []string) {
-	for len(names) > 0 {
-		n := min(len(names), subscribeBatch)
-		if err := fn(ctx, names[:n]...); err != nil {
-			d.cfg.Logger.Debug("doorbell subscription failed", "err", err)
-		}
-		names = names[n:]
+	for _, b := range bells {
+		b.stop()
 	}
-}
-
-func (d *Doorbell) receive(ctx context.Context, ps *redis.PubSub) {
-	backoff := 10 * time.Millisecond
-	for {
-		msg, err := ps.Receive(ctx)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
-				return
-			}
-			d.cfg.RingAll()
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(backoff):
-			}
-			backoff = min(2*backoff, time.Second)
-			continue
-		}
-		backoff = 10 * time.Millisecond
-		d.handle(msg)
-	}
-}
-
-func (d *Doorbell) handle(msg any) {
-	switch m := msg.(type) {
-	case *redis.Subscription:
-		if m.Kind == "subscribe" {
-			d.ring(m.Channel, false)
-		}
-	case *redis.Message:
-		if m.Payload == "xadd" {
-			d.ring(m.Channel, true)
-		}
-	}
-}
-
-// ring handles a notification, or the confirmation of a subscription, which
-// rings too: entries added before it took effect must still be read.
-func (d *Doorbell) ring(name string, notified bool) {
-	key, ok := strings.CutPrefix(name, d.notifyPfx)
-	if !ok {
-		return
-	}
-	if key == d.probeKey {
-		if !notified {
-			select {
-			case d.reprobe <- struct{}{}:
-			default:
-			}
-			return
-		}
-		d.probeSeen.Store(time.Now().UnixNano())
-		if !d.proven.Swap(true) {
-			d.cfg.Logger.Info("doorbell proven: keyspace notifications arrive")
-			// Entries added since the last poll, before notifications were
-			// (re)enabled, rang nothing, and polling stops now: read them.
-			d.cfg.RingAll()
-		}
-		return
-	}
-	if ch, ok := strings.CutPrefix(key, d.cfg.Store.prefix); ok {
-		d.cfg.Ring(ch)
-	}
-}
-
-// enableNotifications turns on keyspace notifications for stream commands
-// (flags K and t), keeping whatever flags are already set. Failure is not
-// fatal: managed Redis may forbid CONFIG yet have them on, and the probe
-// tells; without them the doorbell polls.
-func (d *Doorbell) enableNotifications(ctx context.Context) {
-	cur, err := d.rdb.ConfigGet(ctx, "notify-keyspace-events").Result()
-	if err != nil {
-		d.cfg.Logger.Debug("cannot read notify-keyspace-events", "err", err)
-		return
-	}
-	flags := cur["notify-keyspace-events"]
-	want := flags
-	if !strings.Contains(want, "K") {
-		want += "K"
-	}
-	if !strings.Contains(want, "t") && !strings.Contains(want, "A") {
-		want += "t"
-	}
-	if want == flags {
-		return
-	}
-	if err := d.rdb.ConfigSet(ctx, "notify-keyspace-events", want).Err(); err != nil {
-		d.cfg.Logger.Warn("cannot enable keyspace notifications; polling", "err", err)
-		return
-	}
-	d.cfg.Logger.Info("enabled keyspace notifications", "flags", want)
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -102,6 +104,47 @@ func (s *Store) resolveMissing(ctx context.Context, cursors []Cursor, batches []
 	if len(idx) == 0 {
 		return nil
 	}
+	groups := s.bySlot(cursors, idx)
+	if len(groups) == 1 {
+		return s.resolveTx(ctx, cursors, batches, groups[0], limit)
+	}
+	errs := make([]error, len(groups))
+	var wg sync.WaitGroup
+	for g, idx := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[g] = s.resolveTx(ctx, cursors, batches, idx, limit)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// bySlot groups the cursors idx names by the hash slot of their keys when
+// the store is a Redis Cluster, where a transaction may hold the keys of
+// one slot only; elsewhere they stay one group.
+func (s *Store) bySlot(cursors []Cursor, idx []int) [][]int {
+	if _, ok := s.rdb.(*redis.ClusterClient); !ok {
+		return [][]int{idx}
+	}
+	at := map[int]int{}
+	var groups [][]int
+	for _, i := range idx {
+		slot := Slot(s.Key(cursors[i].Channel))
+		g, ok := at[slot]
+		if !ok {
+			g = len(groups)
+			at[slot] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	return groups
+}
+
+// resolveTx reads the cursors idx names, all in one slot, in one MULTI/EXEC.
+func (s *Store) resolveTx(ctx context.Context, cursors []Cursor, batches []Batch, idx []int, limit int) error {
 	pipe := s.rdb.TxPipeline()
 	probes := make([]streamProbe, len(idx))
 	for j, i := range idx {

@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	redis.SetLogger(quietLogger{}) // tests that cut connections make go-redis complain
 	before := goleak.IgnoreCurrent()
 	code := testredis.Main(m)
+	if sharedRC != nil {
+		sharedRC.Close()
+	}
 	if code == 0 {
 		// go-redis keeps retrying a failed dial for up to a second after
 		// its pool closes: tests that stop Redis leave one behind briefly.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -49,8 +50,11 @@ type Batch struct {
 	Gap *Gap
 	// Full reports that the read stopped at its limit: more may follow.
 	Full bool
-	// Err is set, and the rest empty, when Redis refused to read this one
-	// stream (ErrUnreadable); the other channels of a read are unaffected.
+	// Err is set, and the rest empty, when this one stream could not be
+	// read while others could: ErrUnreadable when Redis refused to read it,
+	// as it always will until the key is fixed; any other error when its
+	// shard could not be reached, so that reading it again later will do.
+	// The other channels of a read are unaffected.
 	Err error
 }
 
@@ -88,15 +92,21 @@ func (s *Store) ReadMany(ctx context.Context, cursors []Cursor, limit int) (batc
 		// Inclusive of the cursor, and one past the limit to tell if more follow.
 		cmds[i] = pipe.XRangeN(ctx, s.Key(c.Channel), c.After.String(), "+", int64(limit+2))
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !isReply(err) {
-		return nil, err
-	}
+	_, execErr := pipe.Exec(ctx)
 	batches = make([]Batch, len(cursors))
 	var missing []int
+	failed := 0
 	for i, cmd := range cmds {
 		msgs, err := cmd.Result()
-		if isReply(err) {
+		switch {
+		case isReply(err):
 			batches[i].Err = unreadable(cursors[i].Channel, err)
+			continue
+		case err != nil:
+			// In a cluster, one shard may be down (failing over) while the
+			// others serve: only its channels wait.
+			batches[i].Err = fmt.Errorf("store: failed to read %q: %w", cursors[i].Channel, err)
+			failed++
 			continue
 		}
 		ok, err := holds(cursors[i].After, msgs)
@@ -110,6 +120,9 @@ func (s *Store) ReadMany(ctx context.Context, cursors []Cursor, limit int) (batc
 		if batches[i], err = batchOf(msgs, !cursors[i].After.IsZero(), limit); err != nil {
 			return nil, err
 		}
+	}
+	if failed > 0 && failed == len(cursors) {
+		return nil, execErr
 	}
 	return batches, s.resolveMissing(ctx, cursors, batches, missing, limit)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,11 +31,26 @@ var (
 )
 
 // isReply reports whether err is an error reply from Redis (as opposed to a
-// failed connection), which concerns only the command that got it.
+// failed connection) that concerns only the command and key that got it,
+// such as WRONGTYPE. Replies that say the server or the cluster cannot
+// serve now (a shard without a primary, a slot being moved, a replica
+// promoted or loading) are not: the same command succeeds later.
 func isReply(err error) bool {
 	var re redis.Error
-	return err != nil && err != redis.Nil && errors.As(err, &re)
+	if err == nil || err == redis.Nil || !errors.As(err, &re) {
+		return false
+	}
+	msg := re.Error()
+	for _, p := range transientReplies {
+		if strings.HasPrefix(msg, p) {
+			return false
+		}
+	}
+	return true
 }
+
+// transientReplies begin the error replies that pass: retry later.
+var transientReplies = []string{"CLUSTERDOWN", "TRYAGAIN", "LOADING", "MASTERDOWN", "READONLY", "MOVED", "ASK", "BUSY", "NOREPLICAS"}
 
 func unreadable(channel string, err error) error {
 	return fmt.Errorf("%w: %q: %v", ErrUnreadable, channel, err)
@@ -225,7 +241,16 @@ func (s *Store) Before(ctx context.Context, channel string, n int) (ID, error) {
 	return ParseID(msgs[n].ID)
 }
 
-// Ping reports whether Redis answers.
+// Ping reports whether Redis answers: in a Redis Cluster, every primary,
+// since each holds the channels of its slots.
 func (s *Store) Ping(ctx context.Context) error {
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			if err := c.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("%s: %w", c.Options().Addr, err)
+			}
+			return nil
+		})
+	}
 	return s.rdb.Ping(ctx).Err()
 }

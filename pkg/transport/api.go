@@ -189,29 +189,52 @@ type readiness struct {
 	Redis    string `json:"redis"`
 	Delivery string `json:"delivery"`
 	Draining bool   `json:"draining"`
+	// Shards is each shard's wake-up path, with what to change where
+	// notifications cannot be turned on.
+	Shards []store.ShardStatus `json:"shards"`
 }
 
-// serveReady answers 200 when Redis answers and live delivery works: the
-// doorbell is proven ("notify") or the node is polling ("poll").
+// serveReady answers 200 when Redis answers and live delivery works on every
+// shard: its doorbell is proven ("notify") or the node polls it because its
+// notifications are off ("poll", with the setting to change); 503 while a
+// shard's path is stalled or not yet proven.
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	st := readiness{Ready: true, Node: s.cfg.Node, Redis: "ok", Delivery: "notify", Draining: s.Draining()}
+	st := readiness{Ready: true, Node: s.cfg.Node, Redis: "ok", Delivery: store.DeliveryNotify, Draining: s.Draining()}
 	if st.Draining {
 		st.Ready = false
 	}
 	if err := s.cfg.Store.Ping(ctx); err != nil {
 		st.Ready, st.Redis = false, err.Error()
 	}
-	switch {
-	case !s.cfg.Ready():
-		st.Ready, st.Delivery = false, "stalled"
-	case !s.cfg.Hub.Notified():
-		st.Delivery = "poll"
+	st.Shards = s.cfg.Hub.Shards()
+	st.Delivery = worstDelivery(st.Shards)
+	if !s.cfg.Ready() {
+		st.Ready = false
+		if st.Delivery == store.DeliveryNotify || st.Delivery == store.DeliveryPoll {
+			st.Delivery = store.DeliveryStalled
+		}
 	}
 	status := http.StatusOK
 	if !st.Ready {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, st)
+}
+
+// worstDelivery sums up the shards: stalled before starting before poll
+// before notify.
+func worstDelivery(shards []store.ShardStatus) string {
+	rank := map[string]int{store.DeliveryNotify: 0, store.DeliveryPoll: 1, store.DeliveryStarting: 2, store.DeliveryStalled: 3}
+	worst := store.DeliveryStarting
+	if len(shards) > 0 {
+		worst = store.DeliveryNotify
+	}
+	for _, sh := range shards {
+		if rank[sh.Delivery] > rank[worst] {
+			worst = sh.Delivery
+		}
+	}
+	return worst
 }
