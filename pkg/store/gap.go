@@ -54,12 +54,12 @@ func (st *streamState) lostAfter(c Cursor) bool {
 	case p.Less(st.first):
 		// A seen entry before the first was trimmed, or its stream is gone.
 		return c.Seen || st.removed > 0
-	case c.Seen:
-		// Removed by XDEL (then it is the newest removed, or entries after
-		// it were removed too), or its stream is gone.
-		return st.maxDeleted != p
 	}
-	return p.Less(st.maxDeleted)
+	// Inside the stream yet not an entry of it: removed by XDEL, or never
+	// in this history at all (a failover promoted a replica that had not
+	// received it, and entries after it are lost too). Only the newest
+	// XDEL'd entry itself, with nothing removed after it, is no gap.
+	return st.maxDeleted != p
 }
 
 // resolve makes the batch of a cursor whose entry was not in its stream, from
