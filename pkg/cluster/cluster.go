@@ -150,7 +150,7 @@ func New(cfg Config) (*Cluster, error) {
 	}
 	cfg = cfg.withDefaults()
 	c := &Cluster{cfg: cfg, log: cfg.Logger, started: time.Now()}
-	c.view.init(cfg.Name, 3*cfg.UpdateInterval)
+	c.view.init(cfg.Name, cfg.UpdateInterval)
 	c.rpc.init(c)
 	c.where.init()
 	return c, nil
@@ -340,6 +340,7 @@ func (c *Cluster) localMeta() meta {
 		SSE: l.SSE, WS: l.WS, Subs: l.Subscriptions,
 		Draining: c.cfg.Local.Draining(), Leaving: c.leaving.Load(),
 		Started: c.started.UnixMilli(), Seq: c.seq.Add(1),
+		Every: c.cfg.UpdateInterval.Milliseconds(),
 	}
 }
 

@@ -20,6 +20,9 @@ type meta struct {
 	// Seq changes on every update, so that peers see a member that still
 	// gossips (memberlist reports only changed metadata).
 	Seq uint64 `json:"q"`
+	// Every is the member's update interval in milliseconds: peers call it
+	// suspect after three of its own intervals without news.
+	Every int64 `json:"i,omitempty"`
 }
 
 var errMetaTooLarge = errors.New("cluster: metadata over memberlist's limit")

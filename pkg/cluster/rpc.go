@@ -202,13 +202,18 @@ func (r *rpc) ask(ctx context.Context, nodes []*memberlist.Node, q envelope) (an
 		r.send(n, q.encode(), func() { ch <- nil })
 	}
 	for _, cl := range calls {
+		var e *envelope
 		select {
-		case e := <-cl.ch:
-			if e != nil {
-				answers = append(answers, e)
-				continue
-			}
+		case e = <-cl.ch:
 		case <-ctx.Done():
+			select { // an answer already here counts, whatever select chose
+			case e = <-cl.ch:
+			default:
+			}
+		}
+		if e != nil {
+			answers = append(answers, e)
+			continue
 		}
 		r.mu.Lock()
 		delete(r.pending, cl.id)

@@ -16,7 +16,7 @@ const forgetAfter = 5 * time.Minute
 // events. Its methods are safe for concurrent use and never block.
 type view struct {
 	self  string
-	stale time.Duration // no news for this long: suspect
+	every time.Duration // update interval of members that do not say theirs
 
 	mu      sync.Mutex
 	members map[string]*peer
@@ -30,8 +30,12 @@ type peer struct {
 	bad   bool // its metadata could not be decoded
 }
 
-func (v *view) init(self string, stale time.Duration) {
-	v.self, v.stale = self, stale
+// staleAfter is how many of a member's update intervals may pass without
+// news before it is reported suspect.
+const staleAfter = 3
+
+func (v *view) init(self string, every time.Duration) {
+	v.self, v.every = self, every
 	v.members = make(map[string]*peer)
 }
 
@@ -75,7 +79,7 @@ func (v *view) list(now time.Time) []Member {
 	out := make([]Member, 0, len(v.members))
 	for name, p := range v.members {
 		state := p.state
-		if state == StateAlive && name != v.self && now.Sub(p.heard) > v.stale {
+		if state == StateAlive && name != v.self && now.Sub(p.heard) > staleAfter*p.every(v.every) {
 			state = StateSuspect
 		}
 		if (state == StateDead || state == StateLeft) && now.Sub(p.heard) > forgetAfter {
@@ -109,6 +113,14 @@ func (v *view) node(name string) *memberlist.Node {
 		return p.node
 	}
 	return nil
+}
+
+// every is the member's own update interval, or def when it gave none.
+func (p *peer) every(def time.Duration) time.Duration {
+	if p.meta.Every > 0 {
+		return time.Duration(p.meta.Every) * time.Millisecond
+	}
+	return def
 }
 
 func (p *peer) member(state string, self bool) Member {
