@@ -115,7 +115,7 @@ func (r *runner) newPhase(ctx context.Context, base string, sse, ws int, plan *c
 		return nil, fmt.Errorf("bench: bad target URL %q: %w", base, err)
 	}
 	m := &metrics{}
-	env := &runEnv{cfg: r.cfg, target: &target{base: u, src: r.src}, plan: plan, m: m, win: newWindow(), run: r.run}
+	env := &runEnv{cfg: r.cfg, target: newTarget(u, r.src), plan: plan, m: m, win: newWindow(), run: r.run}
 	ph := &phase{env: env, fleet: newFleet(env, sse, ws, r.rng), prog: newProgress(m, r.cfg.Progress, sse+ws)}
 	pctx, cancel := context.WithCancel(ctx)
 	ph.cancel = cancel
