@@ -30,6 +30,8 @@ type child struct {
 	addr  string // where it listens
 	done  chan struct{}
 	err   error
+	// exited is when the tool saw the child exit; read it after done.
+	exited time.Time
 }
 
 // pid returns the child's process ID.
@@ -83,6 +85,7 @@ func launch(name string, cmd *exec.Cmd, stdin io.WriteCloser) (*child, error) {
 	c := &child{name: name, cmd: cmd, stdin: stdin, done: make(chan struct{})}
 	go func() {
 		c.err = cmd.Wait()
+		c.exited = time.Now()
 		close(c.done)
 	}()
 	return c, nil
@@ -123,11 +126,17 @@ func buildNode(ctx context.Context, dir string) (string, error) {
 // startNode runs the node binary on a free loopback port against redisURL
 // and waits until it is ready.
 func startNode(ctx context.Context, bin, redisURL, prefix string) (*child, error) {
-	addr, err := freeLoopbackAddr()
+	addr, err := freeAddr("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
-	cmd := newChildCmd(bin, "-redis-url", redisURL, "-listen", addr, "-prefix", prefix, "-node-name", "bench-node", "-log-level", "warn")
+	return runNode(ctx, bin, addr, "-redis-url", redisURL, "-prefix", prefix, "-node-name", "bench-node", "-log-level", "warn")
+}
+
+// runNode runs the node binary listening on addr with args, and waits
+// until it is ready.
+func runNode(ctx context.Context, bin, addr string, args ...string) (*child, error) {
+	cmd := newChildCmd(bin, append([]string{"-listen", addr}, args...)...)
 	c, err := launch("node", cmd, nil)
 	if err != nil {
 		return nil, err
@@ -168,9 +177,9 @@ func waitReadyz(ctx context.Context, c *child) error {
 	}
 }
 
-// freeLoopbackAddr returns a loopback address with a port free right now.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// freeAddr returns an address on host with a port free right now.
+func freeAddr(host string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return "", err
 	}

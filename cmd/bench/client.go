@@ -36,6 +36,9 @@ type runEnv struct {
 	// onMessage, when set, sees every message after the client counted it.
 	// It runs on the client's goroutine and must not block.
 	onMessage func(c *client, st stamp, now time.Time)
+	// onReady, when set, sees every subscription, and onEnd every end of a
+	// stream that had subscribed, on the client's goroutine; neither may block.
+	onReady, onEnd func(c *client, now time.Time)
 }
 
 // client is one subscriber that reconnects as a browser would, resuming
@@ -45,8 +48,9 @@ type client struct {
 	i         int
 	transport string
 	channel   int
-	lastID    string // resume position
-	lastSeq   uint64 // last sequence number received on the channel
+	lastID    string   // resume position
+	lastSeq   uint64   // last sequence number received on the channel
+	also      []string // more channels to subscribe to, idle ones: nothing is published there
 
 	readyAt   atomic.Int64 // Unix nanos of the latest subscription; 0 before
 	dropped   atomic.Bool  // lost its stream after the window started
@@ -71,6 +75,9 @@ func (c *client) serve(ctx context.Context, env *runEnv) {
 			return
 		}
 		if subscribed {
+			if env.onEnd != nil {
+				env.onEnd(c, time.Now())
+			}
 			wait = backoffMin
 			env.m.reconnects.Add(1)
 			if env.win.start.Load() <= time.Now().UnixNano() {
@@ -87,7 +94,8 @@ func (c *client) serve(ctx context.Context, env *runEnv) {
 // session runs one connection, and reports whether it subscribed.
 func (c *client) session(ctx context.Context, env *runEnv) bool {
 	start := time.Now()
-	s, err := env.target.dial(ctx, c.transport, c.i, env.plan.names[c.channel], c.lastID, start.Add(env.cfg.ConnectTimeout))
+	channels := append([]string{env.plan.names[c.channel]}, c.also...)
+	s, err := env.target.dial(ctx, c.transport, c.i, channels, c.lastID, start.Add(env.cfg.ConnectTimeout))
 	if err != nil {
 		if ctx.Err() == nil {
 			env.m.connectFailed.Add(1)
@@ -136,6 +144,9 @@ func (c *client) awaitReady(s stream, env *runEnv, start time.Time) error {
 			env.m.established.Add(1)
 		}
 		c.readyAt.Store(now.UnixNano())
+		if env.onReady != nil {
+			env.onReady(c, now)
+		}
 		return nil
 	}
 }

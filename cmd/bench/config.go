@@ -16,6 +16,8 @@ const (
 	ScenarioResume      = "resume"
 	ScenarioFanoutFloor = "fanout-floor"
 	ScenarioIdleMemory  = "idle-memory"
+	ScenarioDrain       = "drain"
+	ScenarioPresence    = "presence"
 )
 
 // Publish paths.
@@ -44,13 +46,19 @@ const (
 	DefaultMaxLen         = 10_000
 	DefaultPublishWorkers = 4
 	DefaultLocalSources   = "127.0.0.2-127.0.0.20"
+	DefaultNodeIPs        = "127.0.0.101-127.0.0.103"
+	DefaultGossipPort     = 7946
+	DefaultDrainTimeout   = 25 * time.Second
+	DefaultDrainBaseline  = time.Millisecond
+	DefaultQueries        = 50
 )
 
 // Config is one run of the tool. Zero values mean the defaults above where
 // a field says so.
 type Config struct {
 	// Scenario is what to measure: ScenarioLoad (default), ScenarioResume,
-	// ScenarioFanoutFloor or ScenarioIdleMemory.
+	// ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain or
+	// ScenarioPresence.
 	Scenario string
 	// URL is the node's base URL. Defaults to DefaultURL; -start-node replaces it.
 	URL string
@@ -102,8 +110,24 @@ type Config struct {
 	// StartNode builds ./cmd/node and runs it on a free loopback port with
 	// RedisURL, instead of using URL.
 	StartNode bool
-	// NodeBin is the node binary StartNode runs; empty means build ./cmd/node.
+	// NodeBin is the node binary StartNode and the cluster scenarios run;
+	// empty means build ./cmd/node.
 	NodeBin string
+	// NodeIPs are the loopback addresses of the nodes the cluster scenarios
+	// (drain, presence) start, one node each, gossiping on GossipPort and
+	// serving HTTP on a free port. The first is the one drained (drain) and
+	// asked (presence).
+	NodeIPs    []netip.Addr
+	GossipPort int
+	// DrainTimeout is the started nodes' -drain-timeout in the drain
+	// scenario; when DrainBaseline is positive the scenario then runs again
+	// with that timeout (all at once), for comparison.
+	DrainTimeout, DrainBaseline time.Duration
+	// Queries is how many times the presence scenario asks each question.
+	Queries int
+	// Steps are client counts the presence scenario also measures at, on
+	// its way up to SSE+WS, in increasing order.
+	Steps []int
 	// JSONPath receives the summary as JSON; "-" means stdout (the table
 	// then goes to stderr).
 	JSONPath string
@@ -121,7 +145,7 @@ type Config struct {
 func (cfg Config) Validate() error {
 	var errs []error
 	switch cfg.Scenario {
-	case ScenarioLoad, ScenarioResume, ScenarioFanoutFloor, ScenarioIdleMemory:
+	case ScenarioLoad, ScenarioResume, ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain, ScenarioPresence:
 	default:
 		errs = append(errs, fmt.Errorf("bench: unknown scenario %q", cfg.Scenario))
 	}
@@ -155,7 +179,47 @@ func (cfg Config) Validate() error {
 	if (cfg.Scenario == ScenarioFanoutFloor || cfg.Scenario == ScenarioIdleMemory) && cfg.NodePID == 0 && !cfg.StartNode {
 		errs = append(errs, fmt.Errorf("bench: %s needs -node-pid or -start-node", cfg.Scenario))
 	}
+	errs = append(errs, cfg.validateCluster()...)
 	return errors.Join(errs...)
+}
+
+// validateCluster checks what the cluster scenarios need.
+func (cfg Config) validateCluster() (errs []error) {
+	if !cfg.clustered() {
+		return nil
+	}
+	if cfg.RedisURL == "" {
+		errs = append(errs, fmt.Errorf("bench: %s needs -redis-url", cfg.Scenario))
+	}
+	if cfg.NodePID != 0 {
+		errs = append(errs, fmt.Errorf("bench: %s starts its own nodes; -node-pid does not apply", cfg.Scenario))
+	}
+	if len(cfg.NodeIPs) < 2 {
+		errs = append(errs, errors.New("bench: -node-ips must name at least two addresses"))
+	}
+	for _, a := range cfg.NodeIPs {
+		if !a.IsLoopback() {
+			errs = append(errs, fmt.Errorf("bench: node address %s is not a loopback address", a))
+		}
+	}
+	if cfg.GossipPort <= 0 || cfg.GossipPort > 65535 {
+		errs = append(errs, errors.New("bench: -gossip-port must be a port number"))
+	}
+	if cfg.DrainTimeout <= 0 || cfg.DrainBaseline < 0 || cfg.Queries <= 0 {
+		errs = append(errs, errors.New("bench: -drain-timeout and -queries must be positive, -drain-baseline not negative"))
+	}
+	for i, n := range cfg.Steps {
+		if n <= 0 || n >= cfg.clients() || (i > 0 && n <= cfg.Steps[i-1]) {
+			errs = append(errs, fmt.Errorf("bench: -steps must increase, each between 0 and the %d clients", cfg.clients()))
+			break
+		}
+	}
+	return errs
+}
+
+// clustered reports whether the scenario starts a cluster of nodes.
+func (cfg Config) clustered() bool {
+	return cfg.Scenario == ScenarioDrain || cfg.Scenario == ScenarioPresence
 }
 
 // clients returns how many clients the run opens.

@@ -14,9 +14,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := Config{Channels: ChannelSpec{Mode: ModeHot, N: 1}}
-	var ramp, sourceSpec string
+	var ramp, sourceSpec, nodeIPs, steps string
 	var verbose bool
-	fs.StringVar(&cfg.Scenario, "scenario", ScenarioLoad, "load, resume, fanout-floor or idle-memory")
+	fs.StringVar(&cfg.Scenario, "scenario", ScenarioLoad, "load, resume, fanout-floor, idle-memory, drain or presence")
 	fs.StringVar(&cfg.URL, "url", DefaultURL, "the node's base URL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for -via xadd and for -start-node, redis://host:port/db")
 	fs.StringVar(&cfg.Prefix, "prefix", DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
@@ -31,17 +31,23 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.Int64Var(&cfg.MaxLen, "max-len", DefaultMaxLen, "XADD MAXLEN ~ N on every XADD (0: no trimming)")
 	fs.IntVar(&cfg.PublishWorkers, "publish-workers", DefaultPublishWorkers, "concurrent publishers; a channel always uses the same one, keeping its order")
 	fs.DurationVar(&cfg.Duration, "duration", DefaultDuration, "measured window")
-	fs.DurationVar(&cfg.Warmup, "warmup", DefaultWarmup, "publishing before the window, not measured")
-	fs.DurationVar(&cfg.Drain, "drain", DefaultDrain, "longest wait after the window for its messages to arrive")
+	fs.DurationVar(&cfg.Warmup, "warmup", DefaultWarmup, "publishing before the window, not measured (drain: before the SIGTERM, the steady Redis read rate)")
+	fs.DurationVar(&cfg.Drain, "drain", DefaultDrain, "longest wait after the window (drain: after publishing stops) for its messages to arrive")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", DefaultConnectTimeout, "one connection attempt, up to its subscription")
 	fs.DurationVar(&cfg.ReadyTimeout, "ready-timeout", DefaultReadyTimeout, "longest wait for every client to subscribe")
 	fs.StringVar(&sourceSpec, "source-ips", "auto", "local addresses to connect from, round-robin: auto ("+DefaultLocalSources+" for a loopback target), none, or a list of addresses and ranges a-b")
 	fs.IntVar(&cfg.Behind, "behind", DefaultBehind, "resume: messages per channel published while the clients are away")
-	fs.DurationVar(&cfg.CatchupTimeout, "catchup-timeout", DefaultCatchupTimeout, "resume: longest wait for every client to catch up")
-	fs.DurationVar(&cfg.Settle, "settle", DefaultSettle, "idle-memory: wait after the last connection before reading RSS")
+	fs.DurationVar(&cfg.CatchupTimeout, "catchup-timeout", DefaultCatchupTimeout, "resume, drain: longest wait for every client to catch up")
+	fs.DurationVar(&cfg.Settle, "settle", DefaultSettle, "idle-memory, presence: wait after the last connection before measuring")
 	fs.IntVar(&cfg.NodePID, "node-pid", 0, "the node's process ID, for CPU and RSS from /proc (required by fanout-floor and idle-memory unless -start-node)")
 	fs.BoolVar(&cfg.StartNode, "start-node", false, "build ./cmd/node (run from the repository root) and run it on a free loopback port with -redis-url, instead of -url")
 	fs.StringVar(&cfg.NodeBin, "node-bin", "", "with -start-node: run this node binary instead of building ./cmd/node")
+	fs.StringVar(&nodeIPs, "node-ips", DefaultNodeIPs, "drain, presence: loopback addresses of the nodes to start, one each (list or range a-b); the first is drained or asked")
+	fs.IntVar(&cfg.GossipPort, "gossip-port", DefaultGossipPort, "drain, presence: the nodes' -cluster-bind port")
+	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "drain: the nodes' -drain-timeout")
+	fs.DurationVar(&cfg.DrainBaseline, "drain-baseline", DefaultDrainBaseline, "drain: then the same run with this -drain-timeout (all at once), side by side; 0: skip")
+	fs.IntVar(&cfg.Queries, "queries", DefaultQueries, "presence: times each question is asked")
+	fs.StringVar(&steps, "steps", "", "presence: also measure at these client counts on the way up, e.g. 1000,5000")
 	fs.StringVar(&cfg.JSONPath, "json", "", "also write the summary as JSON to this file (-: stdout, the table then goes to stderr)")
 	fs.StringVar(&cfg.PlotPath, "plot", "", "write an SVG chart of p50/p99 latency and deliveries per second to this file")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of channel choices")
@@ -57,7 +63,13 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	if cfg.Ramp, err = parseRate(ramp); err != nil {
 		return cfg, err
 	}
-	if cfg.Sources, err = parseSources(sourceSpec, cfg.URL, cfg.StartNode); err != nil {
+	if cfg.Sources, err = parseSources(sourceSpec, cfg.URL, cfg.StartNode || cfg.clustered()); err != nil {
+		return cfg, err
+	}
+	if cfg.NodeIPs, err = parseSources(nodeIPs, "", true); err != nil {
+		return cfg, err
+	}
+	if cfg.Steps, err = parseSteps(steps); err != nil {
 		return cfg, err
 	}
 	level := slog.LevelWarn
@@ -76,6 +88,22 @@ func parseRate(s string) (float64, error) {
 		return 0, fmt.Errorf("bench: bad rate %q: want N/s", s)
 	}
 	return v, nil
+}
+
+// parseSteps reads "1000,5000".
+func parseSteps(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("bench: bad -steps %q: want client counts like 1000,5000", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 func usage(fs *flag.FlagSet) {
@@ -97,6 +125,15 @@ Scenarios:
                 write loop holding -sse connections; prints the ratio
   idle-memory   node RSS per idle connection against a bare server
                 (SSE: a bare write loop; WebSocket: bare coder/websocket)
+  drain         start three clustered nodes, connect everyone to the first,
+                publish at -publish-rate, SIGTERM it while clients move
+                round-robin to the others and resume; drain spread, resume
+                times, reconnects per second, Redis reads, loss; then the
+                same with -drain-baseline (all at once), side by side
+  presence      start three clustered nodes, spread -sse/-ws idle clients
+                over them on one channel (one in four also on another),
+                and time GET /api/presence and /api/clients?limit=10000
+                (latency, size, node CPU per query) at each of -steps
 
 Flags:
 `)

@@ -184,14 +184,36 @@ func TestWebSocketClientFollowsFramesAndResumes(t *testing.T) {
 func TestSSERequestResumes(t *testing.T) {
 	t.Parallel()
 	u, _ := url.Parse("http://127.0.0.1:6788/push")
-	req := sseRequest(u, "a b", "1732590000000-3")
+	req := sseRequest(u, []string{"a b"}, "1732590000000-3")
 	for _, want := range []string{"GET /push/sse?channel=a+b HTTP/1.1\r\n", "Host: 127.0.0.1:6788\r\n", "Last-Event-ID: 1732590000000-3\r\n", "\r\n\r\n"} {
 		if !strings.Contains(req, want) {
 			t.Errorf("request lacks %q:\n%s", want, req)
 		}
 	}
-	if strings.Contains(sseRequest(u, "a", ""), "Last-Event-ID") {
+	if strings.Contains(sseRequest(u, []string{"a"}, ""), "Last-Event-ID") {
 		t.Error("a fresh subscription sent Last-Event-ID")
+	}
+	if req := sseRequest(u, []string{"a", "b"}, ""); !strings.Contains(req, "GET /push/sse?channel=a&channel=b HTTP/1.1\r\n") {
+		t.Errorf("two channels: %s", req)
+	}
+}
+
+func TestTargetRoutesRoundRobin(t *testing.T) {
+	t.Parallel()
+	a, _ := url.Parse("http://127.0.0.101:1")
+	b, _ := url.Parse("http://127.0.0.102:1")
+	c, _ := url.Parse("http://127.0.0.103:1")
+	tg := newTarget(a, nil)
+	if tg.pick() != a || tg.pick() != a {
+		t.Fatal("one base: every dial goes to it")
+	}
+	tg.route(b, c)
+	got := map[*url.URL]int{}
+	for range 10 {
+		got[tg.pick()]++
+	}
+	if got[a] != 0 || got[b] != 5 || got[c] != 5 {
+		t.Fatalf("after route(b, c): %d to a, %d to b, %d to c; want 0, 5, 5", got[a], got[b], got[c])
 	}
 }
 

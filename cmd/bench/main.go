@@ -12,6 +12,10 @@
 //	fanout-floor  node CPU per delivered message against a bare write loop
 //	              holding as many SSE connections (a child of this tool)
 //	idle-memory   node RSS per idle connection against bare servers
+//	drain         three clustered nodes; SIGTERM the one everyone is on and
+//	              time the paced drain against an all-at-once one
+//	presence      three clustered nodes; cluster-wide presence and client
+//	              list queries: latency, size, CPU per query
 //
 // Examples, with a node on :6788 and Redis on :6379:
 //
@@ -19,6 +23,8 @@
 //	go run ./cmd/bench -redis-url redis://127.0.0.1:6379/0 -scenario resume -sse 500 -behind 100
 //	go run ./cmd/bench -redis-url redis://127.0.0.1:6379/0 -scenario fanout-floor -sse 1000 -start-node
 //	go run ./cmd/bench -redis-url redis://127.0.0.1:6379/0 -scenario idle-memory -sse 2000 -ws 2000 -start-node
+//	go run ./cmd/bench -redis-url redis://127.0.0.1:6379/0 -scenario drain -sse 2500 -ws 2500 -channels many:4 -publish-rate 20
+//	go run ./cmd/bench -redis-url redis://127.0.0.1:6379/0 -scenario presence -sse 5000 -ws 5000 -steps 1000
 package main
 
 import (
@@ -81,6 +87,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) error {
 	scenarios := map[string]func(context.Context) error{
 		ScenarioLoad: r.load, ScenarioResume: r.resume,
 		ScenarioFanoutFloor: r.fanoutFloor, ScenarioIdleMemory: r.idleMemory,
+		ScenarioDrain: r.drain, ScenarioPresence: r.presence,
 	}
 	runErr := scenarios[cfg.Scenario](ctx)
 	if runErr != nil {

@@ -21,6 +21,8 @@ type Report struct {
 	Resume      *ResumeReport   `json:"resume,omitempty"`
 	Floor       *FloorReport    `json:"fanout_floor,omitempty"`
 	Memory      []MemoryRow     `json:"idle_memory,omitempty"`
+	Drain       []DrainReport   `json:"drain,omitempty"`
+	Presence    []PresenceRow   `json:"presence,omitempty"`
 	Timeline    []second        `json:"timeline,omitempty"`
 	Notes       []string        `json:"notes,omitempty"`
 }
@@ -148,6 +150,80 @@ type MemoryRow struct {
 	NodePerConn float64 `json:"node_bytes_per_conn"`
 	BarePerConn float64 `json:"bare_bytes_per_conn"`
 	Ratio       float64 `json:"ratio"`
+}
+
+// DrainReport is one drain of the node every client was on. Times are
+// from the SIGTERM, as the clients saw them.
+type DrainReport struct {
+	DrainTimeout string `json:"drain_timeout"`
+	Clients      int    `json:"clients"`
+	Nodes        int    `json:"nodes"`
+	// Closed streams of the drained node; SpreadMs is when the last ended.
+	Closed       int     `json:"closed"`
+	FirstCloseMs float64 `json:"first_close_ms"`
+	SpreadMs     float64 `json:"spread_ms"`
+	ExitMs       float64 `json:"exit_ms"`
+	// Reconnected to another node; resumed once caught up with everything
+	// published before that reconnect.
+	Reconnected            int         `json:"reconnected"`
+	FirstReconnectMs       float64     `json:"first_reconnect_ms"`
+	Resumed                int         `json:"resumed"`
+	AllResumedMs           float64     `json:"all_resumed_ms"`
+	ResumeMs               Percentiles `json:"resume_ms"`
+	OutageMs               Percentiles `json:"outage_ms"` // per client: stream ended → resumed
+	PeakClosesPerSec       int         `json:"peak_closes_per_s"`
+	PeakReconnectsPerSec   int         `json:"peak_reconnects_per_s"`
+	PeakReconnectsPer100ms int         `json:"peak_reconnects_per_100ms"`
+	ReconnectsPerSec       []int       `json:"reconnects_per_s"`
+	FailedConns            int64       `json:"failed_attempts"`
+	Redis                  RedisWindow `json:"redis"`
+	// Over the whole round, publishing included.
+	Published     int64 `json:"published"`
+	PublishFailed int64 `json:"publish_failed"`
+	Missing       int64 `json:"missing"`
+	Skipped       int64 `json:"sequence_skips"`
+	Duplicates    int64 `json:"duplicates"`
+	Gaps          int64 `json:"gaps"`
+	Errors        int64 `json:"errors"`
+	Foreign       int64 `json:"foreign"`
+	EarlyEnds     int64 `json:"ended_before_sigterm"`
+}
+
+// RedisWindow is what Redis did from the SIGTERM until every client had
+// resumed (INFO commandstats and cpu). LiveEstimate is the reads live
+// delivery would have made anyway, at the steady rate per watching node;
+// ResumeReads is the rest.
+type RedisWindow struct {
+	WindowMs           float64 `json:"window_ms"`
+	XRange             int64   `json:"xrange"`
+	XRevRange          int64   `json:"xrevrange"`
+	XRead              int64   `json:"xread"`
+	XInfo              int64   `json:"xinfo_stream"`
+	XAdd               int64   `json:"xadd"`
+	CPUMs              float64 `json:"cpu_ms"`
+	SteadyXRangePerSec float64 `json:"steady_xrange_per_s_per_node"`
+	LiveEstimate       float64 `json:"live_xrange_estimate"`
+	ResumeReads        float64 `json:"resume_xrange"`
+	ReadsPerClient     float64 `json:"resume_xrange_per_client"`
+}
+
+// PresenceRow is one cluster question asked Queries times of the first
+// node, with Clients idle clients spread over the nodes.
+type PresenceRow struct {
+	Clients  int    `json:"clients"`
+	Question string `json:"question"`
+	// Listed is how many clients the last answer listed; Expected how many
+	// it should have.
+	Listed    int         `json:"listed"`
+	Expected  int         `json:"expected"`
+	Partial   int         `json:"partial_answers"`
+	Failed    int         `json:"failed"`
+	Bytes     int         `json:"response_bytes"`
+	LatencyMs Percentiles `json:"latency_ms"`
+	// CPU per query beyond the nodes' idle rate: the node asked, and the
+	// others together.
+	AskedCPUUs float64 `json:"asked_cpu_us_per_query"`
+	PeersCPUUs float64 `json:"peers_cpu_us_per_query"`
 }
 
 // writeJSON writes r, indented.

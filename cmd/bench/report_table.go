@@ -17,6 +17,8 @@ func (r *Report) writeTable(out io.Writer) error {
 		fmt.Fprintf(w, "publish\t%g msg/s via %s\tpayload %d B, window %s after %s warm-up\n", s.PublishRate, s.Via, s.Payload, s.Duration, s.Warmup)
 	case ScenarioFanoutFloor:
 		fmt.Fprintf(w, "publish\t%g msg/s via %s\tpayload %d B, window %s per side\n", s.PublishRate, s.Via, s.Payload, s.Duration)
+	case ScenarioDrain:
+		fmt.Fprintf(w, "publish\t%g msg/s via %s\tpayload %d B, %s before the SIGTERM\n", s.PublishRate, s.Via, s.Payload, s.Warmup)
 	case ScenarioResume:
 		fmt.Fprintf(w, "publish\t%d per channel while away, via %s\tpayload %d B\n", s.Behind, s.Via, s.Payload)
 	}
@@ -38,6 +40,12 @@ func (r *Report) writeTable(out io.Writer) error {
 	}
 	if len(r.Memory) > 0 {
 		writeMemory(w, r.Memory)
+	}
+	if len(r.Drain) > 0 {
+		writeDrain(w, r.Drain)
+	}
+	if len(r.Presence) > 0 {
+		writePresence(w, r.Presence)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note\t%s\t\n", n)

@@ -26,8 +26,15 @@ func sampleReport() *Report {
 			Published: 10, Deliveries: 29, Expected: 30, Received: 29, Missing: 1, Steady: 3,
 			LatencyMs: percentiles(h.Snapshot()),
 		},
-		Floor:    &FloorReport{Subscribers: 3, Node: FloorSide{CPUUsPerDelivery: 6}, Floor: FloorSide{CPUUsPerDelivery: 2}, Ratio: 3},
-		Memory:   []MemoryRow{{Transport: transportWS, Connections: 3, NodePerConn: 3072, BarePerConn: 1024, Ratio: 3}},
+		Floor:  &FloorReport{Subscribers: 3, Node: FloorSide{CPUUsPerDelivery: 6}, Floor: FloorSide{CPUUsPerDelivery: 2}, Ratio: 3},
+		Memory: []MemoryRow{{Transport: transportWS, Connections: 3, NodePerConn: 3072, BarePerConn: 1024, Ratio: 3}},
+		Drain: []DrainReport{
+			{DrainTimeout: "25s", Clients: 3, Nodes: 3, Closed: 3, SpreadMs: 24_900, Resumed: 3, AllResumedMs: 25_000,
+				PeakReconnectsPerSec: 1, ReconnectsPerSec: []int{1, 0, 1, 1}, Redis: RedisWindow{XRange: 40, ReadsPerClient: 0.5}},
+			{DrainTimeout: "1ms", Clients: 3, Nodes: 3, Closed: 3, SpreadMs: 2, Resumed: 3, AllResumedMs: 150,
+				PeakReconnectsPerSec: 4, ReconnectsPerSec: []int{3}},
+		},
+		Presence: []PresenceRow{{Clients: 3, Question: "presence, the hot channel", Listed: 3, Expected: 3, Bytes: 2048, AskedCPUUs: 120, PeersCPUUs: 80}},
 		Timeline: []second{{T: 1, Connected: 3, Deliveries: 29, P50ms: 1.5, P99ms: 9}, {T: 2, Connected: 3, Deliveries: 30, P50ms: 1.2, P99ms: 4}},
 		Notes:    []string{"a <note> & more"},
 	}
@@ -57,6 +64,8 @@ func TestTableHasEverySection(t *testing.T) {
 	for _, want := range []string{
 		"scenario", "2 SSE + 1 WS", "3/3 established", "latency (ms)", "p99.9",
 		"29/30 received", "1 missing", "ratio", "3.00×", "ws × 3", "3.0 KiB", "a <note> & more",
+		"-drain-timeout", "last 24.90 s", "all by 0.15 s", "XRANGE 40", "0.500 per client", "0.25× the all-at-once",
+		"reconnects per second, 25s", "1 0 1 1", "3 clients, presence, the hot channel", "3/3 listed, 2.0 KiB", "CPU asked 120 µs, others 80 µs",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -75,7 +84,8 @@ func TestJSONRoundTrips(t *testing.T) {
 	if err := json.Unmarshal(b.Bytes(), &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Delivery.Missing != 1 || back.Floor.Ratio != 3 || len(back.Timeline) != 2 || back.Resume != nil {
+	if back.Delivery.Missing != 1 || back.Floor.Ratio != 3 || len(back.Timeline) != 2 || back.Resume != nil ||
+		len(back.Drain) != 2 || back.Drain[0].Redis.XRange != 40 || back.Presence[0].Bytes != 2048 {
 		t.Fatalf("decoded %+v", back)
 	}
 	var raw map[string]any

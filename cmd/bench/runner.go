@@ -71,19 +71,11 @@ func (r *runner) openNode(ctx context.Context) (base string, pid int, stop func(
 	if !r.cfg.StartNode {
 		return r.cfg.URL, r.cfg.NodePID, func() {}, nil
 	}
-	if r.nodeBin == "" && r.cfg.NodeBin != "" {
-		r.nodeBin = r.cfg.NodeBin
+	bin, err := r.nodeBinary(ctx)
+	if err != nil {
+		return "", 0, nil, err
 	}
-	if r.nodeBin == "" {
-		if r.tmpDir, err = os.MkdirTemp("", "pushcluster-bench-"); err != nil {
-			return "", 0, nil, err
-		}
-		r.step("building ./cmd/node")
-		if r.nodeBin, err = buildNode(ctx, r.tmpDir); err != nil {
-			return "", 0, nil, err
-		}
-	}
-	n, err := startNode(ctx, r.nodeBin, r.cfg.RedisURL, r.cfg.Prefix)
+	n, err := startNode(ctx, bin, r.cfg.RedisURL, r.cfg.Prefix)
 	if err != nil {
 		return "", 0, nil, err
 	}
@@ -94,6 +86,26 @@ func (r *runner) openNode(ctx context.Context) (base string, pid int, stop func(
 			r.note("the node exited with %v", err)
 		}
 	}, nil
+}
+
+// nodeBinary returns the node binary to start: -node-bin, or ./cmd/node
+// built once per run.
+func (r *runner) nodeBinary(ctx context.Context) (string, error) {
+	if r.nodeBin == "" && r.cfg.NodeBin != "" {
+		r.nodeBin = r.cfg.NodeBin
+	}
+	if r.nodeBin != "" {
+		return r.nodeBin, nil
+	}
+	var err error
+	if r.tmpDir, err = os.MkdirTemp("", "pushcluster-bench-"); err != nil {
+		return "", err
+	}
+	r.step("building ./cmd/node")
+	if r.nodeBin, err = buildNode(ctx, r.tmpDir); err != nil {
+		return "", err
+	}
+	return r.nodeBin, nil
 }
 
 // phase is one set of clients against one server, with its own counters
@@ -115,7 +127,7 @@ func (r *runner) newPhase(ctx context.Context, base string, sse, ws int, plan *c
 		return nil, fmt.Errorf("bench: bad target URL %q: %w", base, err)
 	}
 	m := &metrics{}
-	env := &runEnv{cfg: r.cfg, target: &target{base: u, src: r.src}, plan: plan, m: m, win: newWindow(), run: r.run}
+	env := &runEnv{cfg: r.cfg, target: newTarget(u, r.src), plan: plan, m: m, win: newWindow(), run: r.run}
 	ph := &phase{env: env, fleet: newFleet(env, sse, ws, r.rng), prog: newProgress(m, r.cfg.Progress, sse+ws)}
 	pctx, cancel := context.WithCancel(ctx)
 	ph.cancel = cancel

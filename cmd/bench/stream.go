@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"time"
 )
 
@@ -44,21 +45,39 @@ const (
 	transportWS  = "ws"
 )
 
-// target opens streams to one server from the tool's source addresses.
+// target opens streams to one server, or round-robin to several as a load
+// balancer would, from the tool's source addresses.
 type target struct {
-	base *url.URL
-	src  *sources
+	src   *sources
+	bases atomic.Pointer[[]*url.URL]
+	next  atomic.Uint64
 }
 
-// dial opens a stream for client i on channel, resuming after since when
-// it is not empty. The stream closes when ctx ends; deadline bounds the
-// handshake and every read until the stream's setDeadline clears it.
-func (t *target) dial(ctx context.Context, transport string, i int, channel, since string, deadline time.Time) (stream, error) {
+func newTarget(base *url.URL, src *sources) *target {
+	t := &target{src: src}
+	t.route(base)
+	return t
+}
+
+// route sends the dials that start from now on round-robin over bases.
+func (t *target) route(bases ...*url.URL) { t.bases.Store(&bases) }
+
+// pick returns the server the next dial goes to.
+func (t *target) pick() *url.URL {
+	bases := *t.bases.Load()
+	return bases[(t.next.Add(1)-1)%uint64(len(bases))]
+}
+
+// dial opens a stream for client i subscribed to channels (its own first),
+// resuming after since when it is not empty. The stream closes when ctx
+// ends; deadline bounds the handshake and every read until the stream's
+// setDeadline clears it.
+func (t *target) dial(ctx context.Context, transport string, i int, channels []string, since string, deadline time.Time) (stream, error) {
 	switch transport {
 	case transportSSE:
-		return t.dialSSE(ctx, i, channel, since, deadline)
+		return t.dialSSE(ctx, i, channels, since, deadline)
 	case transportWS:
-		return t.dialWS(ctx, i, channel, since, deadline)
+		return t.dialWS(ctx, i, channels, since, deadline)
 	}
 	return nil, fmt.Errorf("bench: unknown transport %q", transport)
 }

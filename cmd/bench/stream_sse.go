@@ -32,10 +32,11 @@ type sseStream struct {
 
 var _ stream = (*sseStream)(nil)
 
-func (t *target) dialSSE(ctx context.Context, i int, channel, since string, deadline time.Time) (_ stream, err error) {
+func (t *target) dialSSE(ctx context.Context, i int, channels []string, since string, deadline time.Time) (_ stream, err error) {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	conn, err := t.src.dialer(i).DialContext(dctx, "tcp", t.base.Host)
+	base := t.pick()
+	conn, err := t.src.dialer(i).DialContext(dctx, "tcp", base.Host)
 	if err != nil {
 		return nil, err
 	}
@@ -47,7 +48,7 @@ func (t *target) dialSSE(ctx context.Context, i int, channel, since string, dead
 		}
 	}()
 	conn.SetDeadline(deadline)
-	if _, err := io.WriteString(conn, sseRequest(t.base, channel, since)); err != nil {
+	if _, err := io.WriteString(conn, sseRequest(base, channels, since)); err != nil {
 		return nil, err
 	}
 	resp, err := http.ReadResponse(bufio.NewReaderSize(conn, 4096), nil)
@@ -66,9 +67,10 @@ func (t *target) dialSSE(ctx context.Context, i int, channel, since string, dead
 }
 
 // sseRequest is the request a browser's EventSource sends.
-func sseRequest(base *url.URL, channel, since string) string {
+func sseRequest(base *url.URL, channels []string, since string) string {
+	q := url.Values{"channel": channels}
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s/sse?channel=%s HTTP/1.1\r\nHost: %s\r\n", strings.TrimSuffix(base.Path, "/"), url.QueryEscape(channel), base.Host)
+	fmt.Fprintf(&b, "GET %s/sse?%s HTTP/1.1\r\nHost: %s\r\n", strings.TrimSuffix(base.Path, "/"), q.Encode(), base.Host)
 	b.WriteString("Accept: text/event-stream\r\nCache-Control: no-cache\r\n")
 	if since != "" {
 		fmt.Fprintf(&b, "Last-Event-ID: %s\r\n", since)

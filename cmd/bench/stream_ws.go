@@ -36,12 +36,14 @@ type wsStream struct {
 
 var _ stream = (*wsStream)(nil)
 
-func (t *target) dialWS(ctx context.Context, i int, channel, since string, deadline time.Time) (stream, error) {
-	u := *t.base
+// dialWS subscribes at connect; since applies only to a single channel, as
+// the node requires.
+func (t *target) dialWS(ctx context.Context, i int, channels []string, since string, deadline time.Time) (stream, error) {
+	u := *t.pick()
 	u.Scheme = strings.Replace(u.Scheme, "http", "ws", 1)
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/ws"
-	q := url.Values{"channel": {channel}}
-	if since != "" {
+	q := url.Values{"channel": channels}
+	if since != "" && len(channels) == 1 {
 		q.Set("since", since)
 	}
 	u.RawQuery = q.Encode()
