@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"time"
 
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -31,6 +33,8 @@ type sseConn struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	subs     []*hub.Sub // guarded by the handler until the watcher owns cleanup
+	addr     netip.Addr
+	expiry   *time.Timer // ends the stream when the token expires; nil: never
 }
 
 var _ hub.Conn = (*sseConn)(nil)
@@ -41,27 +45,38 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
 		return
 	}
+	who, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
 	channels, err := s.parseChannels(q["channel"])
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
 		return
 	}
-	session, id, err := requestSession(q)
+	for _, ch := range channels {
+		if !who.CanRead(ch) {
+			s.forbid(w, errCannotRead(ch))
+			return
+		}
+	}
+	session, id, err := requestSession(q, who.Subject)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidSession, err)
 		return
 	}
-	if !s.admit(w) {
+	addr := limit.ClientAddr(r, s.cfg.TrustedProxies)
+	if !s.admit(w, addr) {
 		return
 	}
 	c := &sseConn{srv: s, client: id, session: session, since: time.Now().UTC(),
-		channels: channels, hash: channelSetHash(channels)}
+		channels: channels, hash: channelSetHash(channels), addr: addr}
 	c.pos = make([]store.ID, len(channels))
 	since, gapReason := c.requestedPositions(r, q)
 
 	wire, err := openSSE(w, r, s.cfg.WriteTimeout)
 	if err != nil {
-		s.release()
+		s.release(addr)
 		s.cfg.Logger.Debug("failed to open SSE stream", "err", err)
 		return
 	}
@@ -74,11 +89,12 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	wire.onClose = c.cancel
 	c.box = newOutbox(wire, s.cfg.QueueBytes)
 	if !s.track(c) {
-		s.release()
+		s.release(addr)
 		c.box.close(errShutdown)
 		return
 	}
 	c.box.spawn = s.spawn
+	c.expiry = expiry(who, c.expire)
 	started := make(chan struct{})
 	wire.watch(s.spawn, func() {
 		<-started
@@ -302,7 +318,21 @@ func (c *sseConn) index(channel string) int {
 	return sort.SearchStrings(c.channels, channel)
 }
 
+// expire tells the client its token expired, so that it fetches a new one
+// rather than reconnect with the old, and ends the stream.
+func (c *sseConn) expire() {
+	c.srv.stats.expired.Add(1)
+	data, _ := json.Marshal(errorDetail{Code: codeTokenExpired, Message: errTokenExpired.Error()})
+	c.box.offer(c.wrap(sseControl(EventError, "", data)))
+	c.box.closeAfterFlush(errTokenExpired)
+}
+
+func (c *sseConn) address() netip.Addr { return c.addr }
+
 func (c *sseConn) cleanup() {
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	for _, sub := range c.subs {
 		c.srv.cfg.Hub.Leave(sub)
 		c.srv.left(c, sub.Channel())
