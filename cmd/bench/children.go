@@ -127,7 +127,7 @@ func startNode(ctx context.Context, bin, redisURL, prefix string) (*child, error
 	if err != nil {
 		return nil, err
 	}
-	cmd := newChildCmd(bin, "-redis-url", redisURL, "-listen", addr, "-prefix", prefix, "-node-name", "bench-node", "-log-level", "warn")
+	cmd := newChildCmd(bin, append([]string{"-redis-url", redisURL, "-listen", addr, "-prefix", prefix, "-node-name", "bench-node", "-log-level", "warn"}, nodeAuthArgs()...)...)
 	c, err := launch("node", cmd, nil)
 	if err != nil {
 		return nil, err

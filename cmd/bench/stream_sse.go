@@ -68,7 +68,7 @@ func (t *target) dialSSE(ctx context.Context, i int, channel, since string, dead
 // sseRequest is the request a browser's EventSource sends.
 func sseRequest(base *url.URL, channel, since string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s/sse?channel=%s HTTP/1.1\r\nHost: %s\r\n", strings.TrimSuffix(base.Path, "/"), url.QueryEscape(channel), base.Host)
+	fmt.Fprintf(&b, "GET %s/sse?channel=%s%s HTTP/1.1\r\nHost: %s\r\n", strings.TrimSuffix(base.Path, "/"), url.QueryEscape(channel), tokenQuery(), base.Host)
 	b.WriteString("Accept: text/event-stream\r\nCache-Control: no-cache\r\n")
 	if since != "" {
 		fmt.Fprintf(&b, "Last-Event-ID: %s\r\n", since)

@@ -44,7 +44,7 @@ func (t *target) dialWS(ctx context.Context, i int, channel, since string, deadl
 	if since != "" {
 		q.Set("since", since)
 	}
-	u.RawQuery = q.Encode()
+	u.RawQuery = q.Encode() + tokenQuery()
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	conn, _, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{HTTPClient: t.src.httpClient(i)})
