@@ -70,3 +70,21 @@ func TestConnsAndRates(t *testing.T) {
 		t.Error("no limit refused")
 	}
 }
+
+// X-Forwarded-For is whatever a client sends: it never panics, and the
+// address it yields is the peer's unless the peer is trusted.
+func FuzzClientAddr(f *testing.F) {
+	trusted, _ := ParsePrefixes([]string{"10.0.0.0/8"})
+	f.Add("10.1.1.1:80", "1.2.3.4, 10.0.0.2")
+	f.Add("203.0.113.1:80", "::1")
+	f.Add("garbage", ",,,")
+	f.Fuzz(func(t *testing.T, peer, xff string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer
+		r.Header.Set("X-Forwarded-For", xff)
+		got := ClientAddr(r, trusted)
+		if p := parseHost(peer); !trusted[0].Contains(p) && got != p {
+			t.Fatalf("an untrusted peer %q was replaced by %s", peer, got)
+		}
+	})
+}
