@@ -20,7 +20,11 @@ func TestAuthRequired(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	a := c.start("a", secured)
-	open := c.start("open")
+	var openLog logBuffer
+	open := c.start("open", func(cfg *node.Config) { cfg.Logger = slogTo(&openLog) })
+	if out := openLog.String(); !strings.Contains(out, "level=WARN msg=\"authentication is OFF") {
+		t.Errorf("an open node does not warn that it is open:\n%s", out)
+	}
 	alice := token(t, grant{sub: "alice", channels: []string{"*"}, publish: []string{"*"}})
 	forged := alice[:strings.LastIndex(alice, ".")+1] + "AAAA" + alice[strings.LastIndex(alice, ".")+2:]
 	expired := token(t, grant{sub: "alice", channels: []string{"*"}, ttl: -time.Minute})
