@@ -11,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/limit"
@@ -45,20 +46,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
 		return
 	}
-	who, ok := s.authenticate(w, r)
+	who, channels, ok := s.readableChannels(w, r, q)
 	if !ok {
 		return
-	}
-	channels, err := s.parseChannels(q["channel"])
-	if err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
-		return
-	}
-	for _, ch := range channels {
-		if !who.CanRead(ch) {
-			s.forbid(w, errCannotRead(ch))
-			return
-		}
 	}
 	session, id, err := requestSession(q, who.Subject)
 	if err != nil {
@@ -109,6 +99,27 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		c.box.close(nil)
 		c.cleanup()
 	}
+}
+
+// readableChannels authenticates r and returns the channels it asks for,
+// or answers 401, 400 or 403 and reports false.
+func (s *Server) readableChannels(w http.ResponseWriter, r *http.Request, q url.Values) (*auth.Principal, []string, bool) {
+	who, ok := s.authenticate(w, r)
+	if !ok {
+		return nil, nil, false
+	}
+	channels, err := s.parseChannels(q["channel"])
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+		return nil, nil, false
+	}
+	for _, ch := range channels {
+		if !who.CanRead(ch) {
+			s.forbid(w, errCannotRead(ch))
+			return nil, nil, false
+		}
+	}
+	return who, channels, true
 }
 
 // requestedPositions reads Last-Event-ID (or the lastEventId query
