@@ -132,15 +132,6 @@ func (s *Server) allowHTTPPublish(w http.ResponseWriter, r *http.Request, p *aut
 	return false
 }
 
-// expiry ends a connection when its token expires: the timer holds no
-// goroutine while it waits. Nil when the principal never expires.
-func expiry(p *auth.Principal, end func()) *time.Timer {
-	if p.Expires.IsZero() {
-		return nil
-	}
-	return time.AfterFunc(time.Until(p.Expires), end)
-}
-
 // errTokenExpired ends a connection whose token expired.
 var errTokenExpired = errors.New("transport: token expired: authenticate again")
 

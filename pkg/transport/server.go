@@ -230,6 +230,7 @@ type Server struct {
 	held       atomic.Int64 // stream slots taken: admitted and not yet released
 	refusedLog *ratelog.Limiter
 
+	expiries expiries
 	perIP    *limit.Conns
 	connRate *limit.Keyed // makes each connection's own limiter
 	keyRate  *limit.Keyed

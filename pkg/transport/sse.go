@@ -35,7 +35,7 @@ type sseConn struct {
 	cancel   context.CancelFunc
 	subs     []*hub.Sub // guarded by the handler until the watcher owns cleanup
 	addr     netip.Addr
-	expiry   *time.Timer // ends the stream when the token expires; nil: never
+	exp      expiryEntry // ends the stream when the token expires
 }
 
 var _ hub.Conn = (*sseConn)(nil)
@@ -84,7 +84,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.box.spawn = s.spawn
-	c.expiry = expiry(who, c.expire)
+	s.expiries.add(c, who.Expires)
 	started := make(chan struct{})
 	wire.watch(s.spawn, func() {
 		<-started
@@ -340,10 +340,10 @@ func (c *sseConn) expire() {
 
 func (c *sseConn) address() netip.Addr { return c.addr }
 
+func (c *sseConn) expiryEntry() *expiryEntry { return &c.exp }
+
 func (c *sseConn) cleanup() {
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
+	c.srv.expiries.remove(c)
 	for _, sub := range c.subs {
 		c.srv.cfg.Hub.Leave(sub)
 		c.srv.left(c, sub.Channel())

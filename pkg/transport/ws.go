@@ -51,11 +51,10 @@ type wsConn struct {
 	pinging atomic.Bool // a ping waits for its pong
 
 	addr netip.Addr
-	// who, expiry and pubLimit belong to the frame handler (one frame at a
-	// time); pubLimit is made on the first publish, so idle connections
-	// carry none.
+	exp  expiryEntry
+	// who and pubLimit belong to the frame handler (one frame at a time);
+	// pubLimit is made on the first publish, so idle connections carry none.
 	who      *auth.Principal
-	expiry   *time.Timer
 	pubLimit *rate.Limiter
 }
 
@@ -106,7 +105,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.box.spawn = s.spawn
-	c.expiry = expiry(who, c.expire)
+	s.expiries.add(c, who.Expires)
 	c.box.offer((&serverFrame{Type: "welcome", Client: c.client, Session: c.session, Node: s.cfg.Node}).encode())
 	since := q.Get("since")
 	if len(channels) > 1 && since != "" {
@@ -409,10 +408,10 @@ func (c *wsConn) closeWire(reason error) {
 
 func (c *wsConn) address() netip.Addr { return c.addr }
 
+func (c *wsConn) expiryEntry() *expiryEntry { return &c.exp }
+
 func (c *wsConn) cleanup() {
-	if c.expiry != nil {
-		c.expiry.Stop()
-	}
+	c.srv.expiries.remove(c)
 	c.mu.Lock()
 	subs := c.subs
 	c.subs = nil

@@ -52,12 +52,12 @@ func (c *wsConn) reauth(f clientFrame) {
 		c.reject(f.Ref, codeForbidden, errors.New("the token is for another user: open a new connection"))
 		return
 	}
-	if c.expiry != nil && !c.expiry.Stop() {
+	if !c.who.Expires.IsZero() && !c.srv.expiries.remove(c) {
 		c.reject(f.Ref, codeTokenExpired, errTokenExpired) // too late: the close is under way
 		return
 	}
 	c.who = p
-	c.expiry = expiry(p, c.expire)
+	c.srv.expiries.add(c, p.Expires)
 	for _, ch := range c.unreadable() {
 		c.revoke(ch)
 	}
