@@ -66,16 +66,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
 		return
 	}
+	who, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
 	var channels []string
 	if len(q["channel"]) > 0 {
 		if channels, err = s.parseChannels(q["channel"]); err != nil {
 			writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
 			return
 		}
-	}
-	who, ok := s.authenticate(w, r)
-	if !ok {
-		return
 	}
 	session, id, err := requestSession(q, who.Subject)
 	if err != nil {
