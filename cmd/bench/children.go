@@ -130,7 +130,7 @@ func startNode(ctx context.Context, bin, redisURL, prefix string) (*child, error
 	if err != nil {
 		return nil, err
 	}
-	return runNode(ctx, bin, addr, "-redis-url", redisURL, "-prefix", prefix, "-node-name", "bench-node", "-log-level", "warn")
+	return runNode(ctx, bin, addr, append([]string{"-redis-url", redisURL, "-prefix", prefix, "-node-name", "bench-node", "-log-level", "warn"}, nodeAuthArgs()...)...)
 }
 
 // runNode runs the node binary listening on addr with args, and waits

@@ -70,7 +70,7 @@ func (t *target) dialSSE(ctx context.Context, i int, channels []string, since st
 func sseRequest(base *url.URL, channels []string, since string) string {
 	q := url.Values{"channel": channels}
 	var b strings.Builder
-	fmt.Fprintf(&b, "GET %s/sse?%s HTTP/1.1\r\nHost: %s\r\n", strings.TrimSuffix(base.Path, "/"), q.Encode(), base.Host)
+	fmt.Fprintf(&b, "GET %s/sse?%s%s HTTP/1.1\r\nHost: %s\r\n", strings.TrimSuffix(base.Path, "/"), q.Encode(), tokenQuery(), base.Host)
 	b.WriteString("Accept: text/event-stream\r\nCache-Control: no-cache\r\n")
 	if since != "" {
 		fmt.Fprintf(&b, "Last-Event-ID: %s\r\n", since)

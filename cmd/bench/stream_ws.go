@@ -46,7 +46,7 @@ func (t *target) dialWS(ctx context.Context, i int, channels []string, since str
 	if since != "" && len(channels) == 1 {
 		q.Set("since", since)
 	}
-	u.RawQuery = q.Encode()
+	u.RawQuery = q.Encode() + tokenQuery()
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	conn, _, err := websocket.Dial(dctx, u.String(), &websocket.DialOptions{HTTPClient: t.src.httpClient(i)})

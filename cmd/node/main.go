@@ -86,6 +86,7 @@ func run(args []string) error {
 	fs.Float64Var(&cfg.Rebalance.Factor, "rebalance-factor", node.DefaultRebalanceFactor, "shed connections while above the cluster mean times this (0: off)")
 	fs.DurationVar(&cfg.Rebalance.After, "rebalance-after", node.DefaultRebalanceAfter, "how long a node must be over before it sheds")
 	fs.Float64Var(&cfg.Rebalance.Rate, "rebalance-rate", node.DefaultRebalanceRate, "most connections shed per second, as a fraction of the node's")
+	sec := addSecurityFlags(fs, &cfg)
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.Usage = func() { usage(fs) }
@@ -126,6 +127,9 @@ func run(args []string) error {
 		return err
 	}
 	if cfg.Redis.SentinelPassword, err = secretFile(cfg.Redis.SentinelPassword, sentinelPassFile, "-redis-sentinel-password-file"); err != nil {
+		return err
+	}
+	if err := sec.apply(&cfg); err != nil {
 		return err
 	}
 	node.SetRedisLogger(logger)

@@ -83,13 +83,18 @@ var (
 	descReads         = newDesc("redis_reads_total", "Pipelined reads of the channels that moved.", prometheus.CounterValue)
 	descReadErrors    = newDesc("redis_read_errors_total", "Failed reads (whole pipelines or single channels).", prometheus.CounterValue)
 	descPublishes     = newDesc("publishes_total", "Publishes through this node, by interface.", prometheus.CounterValue, "via")
-	descRefused       = newDesc("connections_refused_total", "Connections refused with 503 at a limit: streams (SSE, WebSocket) over -max-connections, or connections of any kind beyond the spare ones.", prometheus.CounterValue, "limit")
+	descRefused       = newDesc("connections_refused_total", "Connections refused at a limit: streams (SSE, WebSocket) over -max-connections (503), streams from one address over -max-connections-per-ip (429, limit=\"per_ip\"), or connections of any kind beyond the spare ones (503).", prometheus.CounterValue, "limit")
+	descAuthFailed    = newDesc("auth_failures_total", "Requests and WebSocket auth frames refused for a missing, invalid or expired credential (401).", prometheus.CounterValue)
+	descForbidden     = newDesc("forbidden_total", "Subscribes, history reads and publishes a valid credential does not allow (403, WebSocket forbidden frames).", prometheus.CounterValue)
+	descRateLimited   = newDesc("publishes_rate_limited_total", "Publishes refused over their rate, by interface: per API key, user or address over HTTP (429), per connection over WebSocket.", prometheus.CounterValue, "via")
+	descExpired       = newDesc("token_expired_disconnects_total", "Connections ended because their token expired.", prometheus.CounterValue)
 )
 
 var allDescs = []desc{
 	descConnections, descSubscriptions, descChannels, descNotified, descDeliveries,
 	descSlow, descReplays, descReplayed, descGaps, descWakeups, descSweeps,
 	descReads, descReadErrors, descPublishes, descRefused,
+	descAuthFailed, descForbidden, descRateLimited, descExpired,
 }
 
 // Describe implements prometheus.Collector.
@@ -125,6 +130,12 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	emit(descPublishes, float64(s.PublishesHTTP), "http")
 	emit(descPublishes, float64(s.PublishesWS), "websocket")
 	emit(descRefused, float64(s.Refused), "streams")
+	emit(descRefused, float64(s.RefusedPerIP), "per_ip")
+	emit(descAuthFailed, float64(s.AuthFailed))
+	emit(descForbidden, float64(s.Forbidden))
+	emit(descRateLimited, float64(s.RateLimitedHTTP), "http")
+	emit(descRateLimited, float64(s.RateLimitedWS), "websocket")
+	emit(descExpired, float64(s.Expired))
 	if m.refused != nil {
 		emit(descRefused, float64(m.refused()), "connections")
 	}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/devstore"
 	"github.com/pushcluster/pushcluster/pkg/hub"
@@ -31,7 +32,13 @@ const (
 	// DefaultReadTimeout bounds reading one request, body included; a
 	// publish is at most a few hundred KiB.
 	DefaultReadTimeout = 30 * time.Second
-	readHeaderTimeout  = 10 * time.Second
+	// DefaultReadHeaderTimeout bounds a request's header, and so a
+	// WebSocket or SSE handshake: a client that sends it a byte at a time
+	// (slowloris) is cut off.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultMaxHeaderBytes fits a cookie or two and a token with room to
+	// spare, far under net/http's 1 MiB.
+	DefaultMaxHeaderBytes = 32 << 10
 )
 
 // Config configures a Node. Zero values take the defaults of the parts.
@@ -91,6 +98,16 @@ type Config struct {
 	// ReadTimeout bounds reading one request, body included.
 	// Defaults to DefaultReadTimeout.
 	ReadTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's header. Defaults to
+	// DefaultReadHeaderTimeout, or ReadTimeout when that is shorter.
+	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header. Defaults to
+	// DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// Auth configures authentication; Redis, Prefix and Logger are filled
+	// in by the node. Nothing configured leaves the node open, which it
+	// says loudly.
+	Auth auth.Config
 	// ShutdownTimeout bounds the HTTP server's shutdown once connections
 	// are drained. Defaults to DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
@@ -117,6 +134,7 @@ type Node struct {
 	server  *transport.Server
 	cluster *cluster.Cluster
 	metrics *metrics.Metrics
+	auth    *auth.Auth
 	ln      *limitListener
 	conns   int // connections the listener accepts
 }
@@ -138,6 +156,12 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	if n.cfg.ReadTimeout == 0 {
 		n.cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if n.cfg.ReadHeaderTimeout == 0 {
+		n.cfg.ReadHeaderTimeout = min(DefaultReadHeaderTimeout, n.cfg.ReadTimeout)
+	}
+	if n.cfg.MaxHeaderBytes == 0 {
+		n.cfg.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if n.cfg.SpareConnections == 0 {
 		n.cfg.SpareConnections = DefaultSpareConnections
@@ -249,8 +273,12 @@ func (n *Node) build() (err error) {
 	if n.pub, err = store.NewPublisher(store.PublisherConfig{Store: n.store}); err != nil {
 		return err
 	}
+	if err := n.openAuth(); err != nil {
+		return err
+	}
 	tc := n.cfg.Transport
 	tc.Hub, tc.Store, tc.Publisher, tc.Node, tc.Logger = n.hub, n.store, n.pub, n.cfg.Name, n.log
+	tc.Auth = n.auth
 	tc.Version = n.cfg.Version
 	tc.MaxConnections, n.conns = n.limits()
 	tc.StoreCLI = n.redis.cli
@@ -258,6 +286,19 @@ func (n *Node) build() (err error) {
 		return err
 	}
 	n.metrics.Watch(n.hub.Stats, n.server.Stats)
+	return nil
+}
+
+// openAuth sets up authentication, its tickets in the node's Redis.
+func (n *Node) openAuth() (err error) {
+	ac := n.cfg.Auth
+	ac.Redis, ac.Prefix, ac.Logger = n.redis.rdb, n.store.Prefix(), n.log
+	if n.auth, err = auth.New(ac); err != nil {
+		return err
+	}
+	if !n.auth.Enabled() {
+		n.log.Warn("authentication is OFF: anyone who reaches this node may subscribe to, publish to and read the history of any channel, and use the admin APIs; set -jwt-secret, -jwt-public-key, -jwks-url or -api-key (docs/SECURITY.md)")
+	}
 	return nil
 }
 
@@ -339,12 +380,13 @@ func (n *Node) Run(ctx context.Context) error {
 	defer stop()
 	hs := &http.Server{
 		Handler:           n.handler(),
-		ReadHeaderTimeout: min(readHeaderTimeout, n.cfg.ReadTimeout),
+		ReadHeaderTimeout: n.cfg.ReadHeaderTimeout,
 		ReadTimeout:       n.cfg.ReadTimeout,
+		MaxHeaderBytes:    n.cfg.MaxHeaderBytes,
 		IdleTimeout:       n.cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}
-	n.log.Info("node serving", "node", n.cfg.Name, "addr", n.ln.Addr().String(), "version", n.cfg.Version)
+	n.log.Info("node serving", "node", n.cfg.Name, "addr", n.ln.Addr().String(), "version", n.cfg.Version, "auth", n.auth.Mode())
 
 	// The hub, publisher and cluster outlive the drain: clients being
 	// drained still get their messages, and cluster questions their answers.
@@ -404,6 +446,9 @@ func (n *Node) Run(ctx context.Context) error {
 // Close releases the Redis connection and the embedded store. It is safe to
 // call more than once.
 func (n *Node) Close() {
+	if n.auth != nil {
+		n.auth.Close()
+	}
 	if n.redis != nil {
 		n.redis.rdb.Close()
 	}

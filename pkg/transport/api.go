@@ -67,6 +67,10 @@ func (s *Server) publish(ctx context.Context, p publishRequest) (store.ID, *publ
 }
 
 func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
 	if ct := r.Header.Get("Content-Type"); !isJSONContent(ct) {
 		writeError(w, http.StatusUnsupportedMediaType, codeMediaType,
 			fmt.Errorf("Content-Type %q: send application/json", ct))
@@ -82,7 +86,16 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeBadJSON, err)
 		return
 	}
-	if p.Client != "" {
+	switch {
+	case p.Client != "" && !who.CanPublishDirect():
+		s.forbid(w, errors.New(`publishing to one client needs an API key or a publish claim of "*"`))
+		return
+	case p.Client == "" && !who.CanPublish(p.Channel):
+		s.forbid(w, errCannotPublish(p.Channel))
+		return
+	case !s.allowHTTPPublish(w, r, who):
+		return
+	case p.Client != "":
 		s.servePublishDirect(w, r, p)
 		return
 	}
@@ -119,9 +132,17 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
 		return
 	}
+	who, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
 	channel := q.Get("channel")
 	if err := store.ValidateChannel(channel); err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+		return
+	}
+	if !who.CanRead(channel) {
+		s.forbid(w, errCannotRead(channel))
 		return
 	}
 	limit, err := historyLimit(q.Get("limit"))
@@ -192,6 +213,8 @@ type readiness struct {
 	// Shards is each shard's wake-up path, with what to change where
 	// notifications cannot be turned on.
 	Shards []store.ShardStatus `json:"shards"`
+	// Auth is "open" when the node lets anyone in, else "required".
+	Auth string `json:"auth"`
 }
 
 // serveReady answers 200 when Redis answers and live delivery works on every
@@ -201,7 +224,7 @@ type readiness struct {
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 	defer cancel()
-	st := readiness{Ready: true, Node: s.cfg.Node, Redis: "ok", Delivery: store.DeliveryNotify, Draining: s.Draining()}
+	st := readiness{Ready: true, Node: s.cfg.Node, Redis: "ok", Delivery: store.DeliveryNotify, Draining: s.Draining(), Auth: s.cfg.Auth.Mode()}
 	if st.Draining {
 		st.Ready = false
 	}

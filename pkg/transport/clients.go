@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -34,6 +35,8 @@ type client interface {
 	// direct queues a message to this one connection; false when its
 	// queue is full or it is closed.
 	direct(m cluster.Direct) bool
+	// address is the client address its connection slot is counted under.
+	address() netip.Addr
 }
 
 var _ cluster.Local = (*Server)(nil)

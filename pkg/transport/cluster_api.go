@@ -41,10 +41,15 @@ const (
 type clusterResponse struct {
 	Self  string           `json:"self"`
 	Nodes []cluster.Member `json:"nodes"`
+	// Auth is "open" when this node lets anyone in, else "required".
+	Auth string `json:"auth"`
 }
 
 func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, clusterResponse{Self: s.cfg.Node, Nodes: s.cluster.Members()})
+	if !s.admin(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusOK, clusterResponse{Self: s.cfg.Node, Nodes: s.cluster.Members(), Auth: s.cfg.Auth.Mode()})
 }
 
 type presenceResponse struct {
@@ -54,10 +59,19 @@ type presenceResponse struct {
 	Missing []string         `json:"missing"`
 }
 
+// servePresence answers an API key, or a token that may read the channel.
 func (s *Server) servePresence(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
 	channel := r.URL.Query().Get("channel")
 	if err := store.ValidateChannel(channel); err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+		return
+	}
+	if !who.CanRead(channel) {
+		s.forbid(w, errCannotRead(channel))
 		return
 	}
 	clients, a := s.cluster.Presence(r.Context(), channel)
@@ -78,6 +92,9 @@ type clientsResponse struct {
 // serveClients answers GET /api/clients?after=<id>&limit=N: connected
 // clients of the whole cluster in ID order, a page at a time.
 func (s *Server) serveClients(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	limit := defaultClientsLimit
 	if raw := q.Get("limit"); raw != "" {
@@ -176,6 +193,9 @@ type disconnectResponse struct {
 
 // serveDisconnect answers POST /api/disconnect {"client":"<id>"}.
 func (s *Server) serveDisconnect(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
 	if ct := r.Header.Get("Content-Type"); !isJSONContent(ct) {
 		writeError(w, http.StatusUnsupportedMediaType, codeMediaType,
 			fmt.Errorf("Content-Type %q: send application/json", ct))

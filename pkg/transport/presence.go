@@ -6,12 +6,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
 // PresenceSuffix names a channel's presence stream: joins and leaves of
 // channel C are published, when C is opted in, to the channel C+PresenceSuffix.
-const PresenceSuffix = ".presence"
+const PresenceSuffix = auth.PresenceSuffix
 
 // presenceQueue bounds the presence events waiting to be published.
 const presenceQueue = 8192

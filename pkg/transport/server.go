@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/pushcluster/pushcluster/internal/ratelog"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -30,6 +32,15 @@ const (
 	// DefaultDrainTimeout fits Kubernetes' default 30 s grace period with
 	// room for the rest of the shutdown.
 	DefaultDrainTimeout = 25 * time.Second
+	// DefaultMaxConnectionsPerIP leaves room for a large office or carrier
+	// NAT while one host cannot take the node's descriptors.
+	DefaultMaxConnectionsPerIP = 4096
+	// DefaultPublishRate is what one WebSocket connection may publish per
+	// second (bursts of twice as many).
+	DefaultPublishRate = 50
+	// DefaultKeyPublishRate is what one API key, user or (on an open node)
+	// address may publish per second over HTTP (bursts of twice as many).
+	DefaultKeyPublishRate = 2000
 )
 
 // RetryAfterSeconds is the Retry-After of a connection refused at the limit.
@@ -89,6 +100,28 @@ type Config struct {
 	// Ready reports whether the node can serve; /readyz adds Redis
 	// reachability. Nil means the hub's readiness.
 	Ready func() bool
+	// Auth tells who a request comes from and what it may do. Nil means
+	// open: every connection and API call is allowed.
+	Auth Authenticator
+	// AllowedOrigins are the origins (scheme://host[:port]) whose pages may
+	// open a WebSocket and read SSE and API answers with CORS, credentials
+	// included; "*" allows any origin, without credentials. Nil means the
+	// node's own origin only.
+	AllowedOrigins []string
+	// MaxConnectionsPerIP bounds the SSE and WebSocket connections from one
+	// client address. Zero means DefaultMaxConnectionsPerIP; negative, no
+	// bound.
+	MaxConnectionsPerIP int
+	// TrustedProxies are the peers whose X-Forwarded-For is believed for a
+	// client's address. Nil means none: the peer's address is the client's.
+	TrustedProxies []netip.Prefix
+	// PublishRate bounds WebSocket publishes per second per connection.
+	// Zero means DefaultPublishRate; negative, no bound.
+	PublishRate float64
+	// KeyPublishRate bounds HTTP publishes per second per API key, user or,
+	// on an open node, client address. Zero means DefaultKeyPublishRate;
+	// negative, no bound.
+	KeyPublishRate float64
 	// Logger receives connection events. Nil means discard.
 	Logger *slog.Logger
 }
@@ -145,6 +178,18 @@ func (cfg Config) withDefaults() Config {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Auth == nil {
+		cfg.Auth = openAuth{}
+	}
+	if cfg.MaxConnectionsPerIP == 0 {
+		cfg.MaxConnectionsPerIP = DefaultMaxConnectionsPerIP
+	}
+	if cfg.PublishRate == 0 {
+		cfg.PublishRate = DefaultPublishRate
+	}
+	if cfg.KeyPublishRate == 0 {
+		cfg.KeyPublishRate = DefaultKeyPublishRate
+	}
 	return cfg
 }
 
@@ -168,14 +213,14 @@ type Server struct {
 	demo    []byte
 	cluster Cluster
 
-	mu       sync.Mutex
-	clients  map[client]int // → heartbeat slot
-	byID     map[string][]client
-	ending   map[client]struct{}
-	nextSlot int
-	closing  bool
-	stats    counters
-	draining atomic.Bool
+	mu        sync.Mutex
+	clients   map[client]int // → heartbeat slot
+	byID      map[string][]client
+	ending    map[client]struct{}
+	nextSlot  int
+	closing   bool
+	stats     counters
+	draining  atomic.Bool
 	presenceQ chan presenceEvent
 
 	// conns counts tracked connections and the goroutines they start, so
@@ -184,6 +229,12 @@ type Server struct {
 
 	held       atomic.Int64 // stream slots taken: admitted and not yet released
 	refusedLog *ratelog.Limiter
+
+	expiries expiries
+	perIP    *limit.Conns
+	connRate *limit.Keyed // makes each connection's own limiter
+	keyRate  *limit.Keyed
+	handler  http.Handler
 }
 
 // New returns a server for cfg.
@@ -194,12 +245,16 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg.withDefaults(), clients: make(map[client]int),
 		byID: make(map[string][]client), ending: make(map[client]struct{}),
 		refusedLog: ratelog.New(10 * time.Second), presenceQ: make(chan presenceEvent, presenceQueue)}
+	s.perIP = limit.NewConns(s.cfg.MaxConnectionsPerIP)
+	s.connRate = limit.NewKeyed(s.cfg.PublishRate, int(2*s.cfg.PublishRate))
+	s.keyRate = limit.NewKeyed(s.cfg.KeyPublishRate, int(2*s.cfg.KeyPublishRate))
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("GET /sse", s.serveSSE)
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	s.mux.HandleFunc("POST /api/publish", s.servePublish)
 	s.mux.HandleFunc("GET /api/history", s.serveHistory)
 	s.mux.HandleFunc("POST /api/session", s.serveSession)
+	s.mux.HandleFunc("POST /api/ticket", s.serveTicket)
 	s.mux.HandleFunc("POST /api/disconnect", s.serveDisconnect)
 	s.mux.HandleFunc("GET /api/cluster", s.serveCluster)
 	s.mux.HandleFunc("GET /api/presence", s.servePresence)
@@ -214,11 +269,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.cluster = alone
 	s.mux.HandleFunc("GET /{$}", s.serveDemo)
+	s.handler = withCORS(s.mux, s.cfg.AllowedOrigins)
 	return s, nil
 }
 
 // Handler returns the HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run sends heartbeats until ctx ends, then drains every connection over
 // the drain timeout, and returns once every connection goroutine has
@@ -313,7 +369,7 @@ func (s *Server) untrack(c client) {
 	if ok {
 		s.gauge(c).Add(-1)
 		s.conns.Done()
-		s.release()
+		s.release(c.address())
 	}
 }
 
@@ -327,15 +383,21 @@ func (s *Server) spawn(f func()) {
 	}()
 }
 
-// admit takes a stream slot for a connection about to open, or answers 503
-// with Retry-After and reports false when all MaxConnections are taken. The
-// slot is given back by untrack, or by release if the connection never
-// gets tracked.
-func (s *Server) admit(w http.ResponseWriter) bool {
+// admit takes a stream slot for a connection about to open from addr, or
+// answers 503 with Retry-After and reports false when all MaxConnections
+// are taken (429 when addr holds all of its MaxConnectionsPerIP). The slot
+// is given back by untrack, or by release if the connection never gets
+// tracked.
+func (s *Server) admit(w http.ResponseWriter, addr netip.Addr) bool {
+	if !s.perIP.Acquire(addr) {
+		s.refusePerIP(w)
+		return false
+	}
 	limit := int64(s.cfg.MaxConnections)
 	for {
 		n := s.held.Load()
 		if limit > 0 && n >= limit {
+			s.perIP.Release(addr)
 			s.refuse(w)
 			return false
 		}
@@ -345,7 +407,21 @@ func (s *Server) admit(w http.ResponseWriter) bool {
 	}
 }
 
-func (s *Server) release() { s.held.Add(-1) }
+func (s *Server) release(addr netip.Addr) {
+	s.held.Add(-1)
+	s.perIP.Release(addr)
+}
+
+// refusePerIP answers a stream from an address that holds all its slots.
+func (s *Server) refusePerIP(w http.ResponseWriter) {
+	s.stats.refusedPerIP.Add(1)
+	if n, ok := s.refusedLog.Allow(); ok {
+		s.cfg.Logger.Warn("refused streams: an address at its connection limit", "refused", n, "limit", s.cfg.MaxConnectionsPerIP)
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+	writeError(w, http.StatusTooManyRequests, codeTooManyFromIP,
+		fmt.Errorf("more than %d connections from one address", s.cfg.MaxConnectionsPerIP))
+}
 
 // refuse answers a stream over the limit. An EventSource closes for good
 // on it, as on any non-200: pages reopen one after a while (PROTOCOL.md).

@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sort"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -31,6 +34,8 @@ type sseConn struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	subs     []*hub.Sub // guarded by the handler until the watcher owns cleanup
+	addr     netip.Addr
+	exp      expiryEntry // ends the stream when the token expires
 }
 
 var _ hub.Conn = (*sseConn)(nil)
@@ -41,27 +46,27 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
 		return
 	}
-	channels, err := s.parseChannels(q["channel"])
-	if err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+	who, channels, ok := s.readableChannels(w, r, q)
+	if !ok {
 		return
 	}
-	session, id, err := requestSession(q)
+	session, id, err := requestSession(q, who.Subject)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidSession, err)
 		return
 	}
-	if !s.admit(w) {
+	addr := limit.ClientAddr(r, s.cfg.TrustedProxies)
+	if !s.admit(w, addr) {
 		return
 	}
 	c := &sseConn{srv: s, client: id, session: session, since: time.Now().UTC(),
-		channels: channels, hash: channelSetHash(channels)}
+		channels: channels, hash: channelSetHash(channels), addr: addr}
 	c.pos = make([]store.ID, len(channels))
 	since, gapReason := c.requestedPositions(r, q)
 
 	wire, err := openSSE(w, r, s.cfg.WriteTimeout)
 	if err != nil {
-		s.release()
+		s.release(addr)
 		s.cfg.Logger.Debug("failed to open SSE stream", "err", err)
 		return
 	}
@@ -74,11 +79,12 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	wire.onClose = c.cancel
 	c.box = newOutbox(wire, s.cfg.QueueBytes)
 	if !s.track(c) {
-		s.release()
+		s.release(addr)
 		c.box.close(errShutdown)
 		return
 	}
 	c.box.spawn = s.spawn
+	s.expiries.add(c, who.Expires)
 	started := make(chan struct{})
 	wire.watch(s.spawn, func() {
 		<-started
@@ -93,6 +99,27 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		c.box.close(nil)
 		c.cleanup()
 	}
+}
+
+// readableChannels authenticates r and returns the channels it asks for,
+// or answers 401, 400 or 403 and reports false.
+func (s *Server) readableChannels(w http.ResponseWriter, r *http.Request, q url.Values) (*auth.Principal, []string, bool) {
+	who, ok := s.authenticate(w, r)
+	if !ok {
+		return nil, nil, false
+	}
+	channels, err := s.parseChannels(q["channel"])
+	if err != nil {
+		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+		return nil, nil, false
+	}
+	for _, ch := range channels {
+		if !who.CanRead(ch) {
+			s.forbid(w, errCannotRead(ch))
+			return nil, nil, false
+		}
+	}
+	return who, channels, true
 }
 
 // requestedPositions reads Last-Event-ID (or the lastEventId query
@@ -302,7 +329,21 @@ func (c *sseConn) index(channel string) int {
 	return sort.SearchStrings(c.channels, channel)
 }
 
+// expire tells the client its token expired, so that it fetches a new one
+// rather than reconnect with the old, and ends the stream.
+func (c *sseConn) expire() {
+	c.srv.stats.expired.Add(1)
+	data, _ := json.Marshal(errorDetail{Code: codeTokenExpired, Message: errTokenExpired.Error()})
+	c.box.offer(c.wrap(sseControl(EventError, "", data)))
+	c.box.closeAfterFlush(errTokenExpired)
+}
+
+func (c *sseConn) address() netip.Addr { return c.addr }
+
+func (c *sseConn) expiryEntry() *expiryEntry { return &c.exp }
+
 func (c *sseConn) cleanup() {
+	c.srv.expiries.remove(c)
 	for _, sub := range c.subs {
 		c.srv.cfg.Hub.Leave(sub)
 		c.srv.left(c, sub.Channel())

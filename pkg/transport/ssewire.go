@@ -35,7 +35,7 @@ func openSSE(w http.ResponseWriter, r *http.Request, timeout time.Duration) (*ss
 	if r.ProtoMajor == 1 {
 		conn, brw, err := rc.Hijack()
 		if err == nil {
-			return wire.hijacked(conn, brw, r)
+			return wire.hijacked(conn, brw, r, w.Header())
 		}
 	}
 	// A hijacked connection sheds the server's deadlines; this one keeps
@@ -50,7 +50,9 @@ func openSSE(w http.ResponseWriter, r *http.Request, timeout time.Duration) (*ss
 	return wire, rc.Flush()
 }
 
-func (w *sseWire) hijacked(conn net.Conn, brw *bufio.ReadWriter, r *http.Request) (*sseWire, error) {
+// hijacked writes the response header by hand. Headers set on the
+// ResponseWriter before the hijack (CORS, by rs/cors) go into it too.
+func (w *sseWire) hijacked(conn net.Conn, brw *bufio.ReadWriter, r *http.Request, set http.Header) (*sseWire, error) {
 	w.conn = conn
 	if sc, ok := conn.(syscall.Conn); ok {
 		w.raw, _ = sc.SyscallConn()
@@ -62,12 +64,28 @@ func (w *sseWire) hijacked(conn net.Conn, brw *bufio.ReadWriter, r *http.Request
 	} else {
 		header = strings.Replace(header, "HTTP/1.1", "HTTP/1.0", 1) + "Connection: close\r\n"
 	}
+	header += extraHeader(set)
 	brw.Reader.Reset(nil)
 	if err := w.writeFrames([][]byte{[]byte(header + "\r\n")}); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	return w, nil
+}
+
+// extraHeader renders the headers a middleware set, leaving out those the
+// stream's own header has; Header.Write drops line breaks from values.
+func extraHeader(set http.Header) string {
+	if len(set) == 0 {
+		return ""
+	}
+	h := set.Clone()
+	for _, k := range []string{"Content-Type", "Cache-Control", "X-Accel-Buffering", "Transfer-Encoding", "Connection", "Content-Length"} {
+		h.Del(k)
+	}
+	var b strings.Builder
+	h.Write(&b)
+	return b.String()
 }
 
 func (w *sseWire) writeFrames(frames [][]byte) error {
@@ -125,7 +143,7 @@ var sseEnd = []byte("0\r\n\r\n")
 // no writer holds the socket, while a kicked slow consumer's writer may be
 // blocked in a write.
 func endsCleanly(reason error) bool {
-	for _, r := range []error{errDrain, errShed, errDisconnected, errShutdown} {
+	for _, r := range []error{errDrain, errShed, errDisconnected, errShutdown, errTokenExpired} {
 		if errors.Is(reason, r) {
 			return true
 		}

@@ -15,8 +15,18 @@ type Stats struct {
 	// PresenceDropped counts presence events lost to a full queue or a
 	// failed publish.
 	PresenceDropped uint64
-	// Refused counts streams refused at MaxConnections.
-	Refused uint64
+	// Refused counts streams refused at MaxConnections, RefusedPerIP those
+	// refused at MaxConnectionsPerIP.
+	Refused, RefusedPerIP uint64
+	// AuthFailed counts requests refused for a missing or invalid
+	// credential (401); Forbidden those whose credential does not allow
+	// what they asked (403, and WebSocket forbidden frames).
+	AuthFailed, Forbidden uint64
+	// RateLimitedHTTP and RateLimitedWS count publishes refused for going
+	// over their rate.
+	RateLimitedHTTP, RateLimitedWS uint64
+	// Expired counts connections ended because their token expired.
+	Expired uint64
 }
 
 type counters struct {
@@ -25,7 +35,10 @@ type counters struct {
 	gapsMalformed, gapsMismatch atomic.Uint64
 	direct, drained, shed       atomic.Uint64
 	presenceDropped             atomic.Uint64
-	refused                     atomic.Uint64
+	refused, refusedPerIP       atomic.Uint64
+	authFailed, forbidden       atomic.Uint64
+	limitedHTTP, limitedWS      atomic.Uint64
+	expired                     atomic.Uint64
 }
 
 // Stats returns the server's counters.
@@ -37,7 +50,10 @@ func (s *Server) Stats() Stats {
 		GapsMalformed: c.gapsMalformed.Load(), GapsMismatch: c.gapsMismatch.Load(),
 		Direct: c.direct.Load(), Drained: c.drained.Load(), Shed: c.shed.Load(),
 		PresenceDropped: c.presenceDropped.Load(),
-		Refused: c.refused.Load(),
+		Refused:         c.refused.Load(), RefusedPerIP: c.refusedPerIP.Load(),
+		AuthFailed: c.authFailed.Load(), Forbidden: c.forbidden.Load(),
+		RateLimitedHTTP: c.limitedHTTP.Load(), RateLimitedWS: c.limitedWS.Load(),
+		Expired: c.expired.Load(),
 	}
 }
 

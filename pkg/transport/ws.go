@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
+	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -25,6 +29,9 @@ const (
 	// StatusDisconnected: POST /api/disconnect closed the connection; do
 	// not reconnect on its own.
 	StatusDisconnected websocket.StatusCode = 4009
+	// StatusTokenExpired: the connection's token expired before an auth
+	// frame renewed it; reconnect with a fresh token or ticket.
+	StatusTokenExpired websocket.StatusCode = 4001
 )
 
 // wsConn is one WebSocket connection: a read goroutine that handles client
@@ -35,13 +42,20 @@ type wsConn struct {
 	session string
 	since   time.Time
 	ws      *websocket.Conn
-	box    *outbox
-	ctx    context.Context
-	cancel context.CancelFunc
+	box     *outbox
+	ctx     context.Context
+	cancel  context.CancelFunc
 
 	mu      sync.Mutex
 	subs    map[string]*hub.Sub
 	pinging atomic.Bool // a ping waits for its pong
+
+	addr netip.Addr
+	exp  expiryEntry
+	// who and pubLimit belong to the frame handler (one frame at a time);
+	// pubLimit is made on the first publish, so idle connections carry none.
+	who      *auth.Principal
+	pubLimit *rate.Limiter
 }
 
 var _ hub.Conn = (*wsConn)(nil)
@@ -52,6 +66,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
 		return
 	}
+	who, ok := s.authenticate(w, r)
+	if !ok {
+		return
+	}
 	var channels []string
 	if len(q["channel"]) > 0 {
 		if channels, err = s.parseChannels(q["channel"]); err != nil {
@@ -59,31 +77,35 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	session, id, err := requestSession(q)
+	session, id, err := requestSession(q, who.Subject)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeInvalidSession, err)
 		return
 	}
-	if !s.admit(w) {
+	addr := limit.ClientAddr(r, s.cfg.TrustedProxies)
+	if !s.admit(w, addr) {
 		return
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	patterns, anyOrigin := originPatterns(s.cfg.AllowedOrigins)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin})
 	if err != nil {
-		s.release()
+		s.release(addr)
+		s.cfg.Logger.Debug("refused a WebSocket handshake", "err", err)
 		return
 	}
 	// Frames over MaxPayload+4KiB get an error frame; only frames past this
 	// hard limit close the connection.
 	ws.SetReadLimit(int64(16*s.cfg.MaxPayload + 4096))
-	c := &wsConn{srv: s, client: id, session: session, since: time.Now().UTC(), ws: ws}
+	c := &wsConn{srv: s, client: id, session: session, since: time.Now().UTC(), ws: ws, addr: addr, who: who}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.box = newOutbox(c, s.cfg.QueueBytes)
 	if !s.track(c) {
-		s.release()
+		s.release(addr)
 		ws.Close(websocket.StatusServiceRestart, "node shutting down: reconnect")
 		return
 	}
 	c.box.spawn = s.spawn
+	s.expiries.add(c, who.Expires)
 	c.box.offer((&serverFrame{Type: "welcome", Client: c.client, Session: c.session, Node: s.cfg.Node}).encode())
 	since := q.Get("since")
 	if len(channels) > 1 && since != "" {
@@ -151,6 +173,8 @@ func (c *wsConn) handle(b []byte) {
 		c.publish(f)
 	case framePing:
 		c.reply(&serverFrame{Type: "pong", Ref: f.Ref})
+	case frameAuth:
+		c.reauth(f)
 	}
 }
 
@@ -169,6 +193,10 @@ func (c *wsConn) subscribe(f clientFrame) {
 	n := len(c.subs)
 	c.mu.Unlock()
 	switch {
+	case !c.who.CanRead(f.Channel):
+		c.srv.stats.forbidden.Add(1)
+		c.reject(f.Ref, codeForbidden, errCannotRead(f.Channel))
+		return
 	case dup:
 		c.reject(f.Ref, codeAlreadySub, fmt.Errorf("already subscribed to %q", f.Channel))
 		return
@@ -219,6 +247,9 @@ func (c *wsConn) publish(f clientFrame) {
 	p := publishRequest{Channel: f.Channel, Client: f.Client, Event: f.Event, Data: f.Data, To: f.To}
 	if f.ExceptSelf {
 		p.Exclude = c.client
+	}
+	if !c.allowPublish(f, p) {
+		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 	defer cancel()
@@ -358,6 +389,8 @@ func (c *wsConn) closeWire(reason error) {
 		code, text = websocket.StatusServiceRestart, "moved to even out load: reconnect and resubscribe with since"
 	case errors.Is(reason, errDisconnected):
 		code, text = StatusDisconnected, "disconnected by the server"
+	case errors.Is(reason, errTokenExpired):
+		code, text = StatusTokenExpired, "token expired: reconnect with a fresh token"
 	case errors.Is(reason, errNoPong): // the peer is gone: no handshake to wait for
 		c.srv.spawn(func() {
 			c.ws.CloseNow()
@@ -373,7 +406,12 @@ func (c *wsConn) closeWire(reason error) {
 	})
 }
 
+func (c *wsConn) address() netip.Addr { return c.addr }
+
+func (c *wsConn) expiryEntry() *expiryEntry { return &c.exp }
+
 func (c *wsConn) cleanup() {
+	c.srv.expiries.remove(c)
 	c.mu.Lock()
 	subs := c.subs
 	c.subs = nil

@@ -14,6 +14,7 @@ const (
 	frameUnsubscribe = "unsubscribe"
 	framePublish     = "publish"
 	framePing        = "ping"
+	frameAuth        = "auth"
 )
 
 // maxRefLen bounds the ref a client attaches to a frame to correlate replies.
@@ -32,6 +33,8 @@ type clientFrame struct {
 	Client string `json:"client"`
 	// ExceptSelf publishes to everyone but the sender.
 	ExceptSelf bool `json:"exceptSelf"`
+	// Token renews the connection's token (an auth frame).
+	Token string `json:"token"`
 	// Ref is echoed in the reply: any JSON value up to maxRefLen bytes.
 	Ref json.RawMessage `json:"ref"`
 }
@@ -81,6 +84,10 @@ func decodeClientFrame(b []byte) (clientFrame, *frameError) {
 			return f, &frameError{codeInvalidChannel, errors.New("channel is required")}
 		}
 	case framePing:
+	case frameAuth:
+		if f.Token == "" {
+			return f, &frameError{codeInvalidToken, errors.New("token is required")}
+		}
 	case "":
 		return f, &frameError{codeUnknownType, errors.New("type is required")}
 	default:
@@ -108,6 +115,8 @@ type serverFrame struct {
 	Message  string          `json:"message,omitempty"`
 	// Delivered answers a publish to one client.
 	Delivered *bool `json:"delivered,omitempty"`
+	// Expires is when the token an authed frame accepted expires.
+	Expires string `json:"expires,omitempty"`
 }
 
 func (f *serverFrame) encode() []byte {

@@ -1,0 +1,223 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults for Config.
+const (
+	DefaultCookie    = "push_token"
+	DefaultTicketTTL = 30 * time.Second
+	// DefaultJWKSRefresh is how often the JWKS is fetched again anyway.
+	DefaultJWKSRefresh = time.Hour
+	// DefaultJWKSUnknownKIDInterval is the least time between two fetches
+	// caused by tokens with a kid the cached set lacks (a key rotation).
+	DefaultJWKSUnknownKIDInterval = 30 * time.Second
+	// MinSecretBytes is the shortest HS256 secret accepted (RFC 7518
+	// §3.2: a key of at least the hash's size).
+	MinSecretBytes = 32
+)
+
+// Errors a request can be refused with. All but ErrUnavailable mean 401.
+var (
+	ErrNoCredentials = errors.New("auth: no token, ticket or API key")
+	ErrInvalidToken  = errors.New("auth: invalid token")
+	ErrTokenExpired  = errors.New("auth: token expired")
+	ErrInvalidTicket = errors.New("auth: invalid, used or expired ticket")
+	ErrInvalidKey    = errors.New("auth: invalid API key")
+	// ErrUnavailable: tickets cannot be issued or redeemed (Redis is away).
+	ErrUnavailable = errors.New("auth: ticket store unavailable")
+)
+
+// Config configures an Auth. With no secret, public key, JWKS URL or API
+// key, the Auth is open: every request is Open.
+type Config struct {
+	// Secret verifies HS256 tokens; at least MinSecretBytes. Nil means none.
+	Secret []byte
+	// PublicKeyPEM verifies RS256 (an RSA key) or ES256 (a P-256 key)
+	// tokens: a PEM public key or certificate. Nil means none.
+	PublicKeyPEM []byte
+	// JWKSURL is a JSON Web Key Set verifying RS256 and ES256 tokens by
+	// their kid. Empty means none.
+	JWKSURL string
+	// JWKSClient fetches the JWKS. Nil means a client with a 10 s timeout.
+	JWKSClient *http.Client
+	// JWKSRefresh defaults to DefaultJWKSRefresh.
+	JWKSRefresh time.Duration
+	// JWKSUnknownKIDInterval defaults to DefaultJWKSUnknownKIDInterval.
+	JWKSUnknownKIDInterval time.Duration
+	// Audience and Issuer, when set, must be a token's aud and iss.
+	Audience, Issuer string
+	// Leeway tolerates clock skew on exp and nbf. Zero means none.
+	Leeway time.Duration
+	// APIKeys are accepted as "Authorization: Bearer <key>" with full
+	// access. Nil means none.
+	APIKeys []string
+	// Cookie is the cookie a token may come in. Defaults to DefaultCookie.
+	Cookie string
+	// Redis keeps tickets. Required with tokens; nil means no tickets.
+	Redis redis.UniversalClient
+	// Prefix is put before ticket keys (the node's stream prefix).
+	Prefix string
+	// TicketTTL is a ticket's lifetime. Defaults to DefaultTicketTTL.
+	TicketTTL time.Duration
+	// Logger receives JWKS refresh failures. Nil means discard.
+	Logger *slog.Logger
+}
+
+// Auth authenticates requests. It is safe for concurrent use.
+type Auth struct {
+	cfg     Config
+	tokens  *verifier
+	keys    apiKeys
+	tickets *tickets
+}
+
+// New returns an Auth for cfg. Close it to stop refreshing a JWKS.
+func New(cfg Config) (*Auth, error) {
+	if cfg.Cookie == "" {
+		cfg.Cookie = DefaultCookie
+	}
+	if cfg.TicketTTL == 0 {
+		cfg.TicketTTL = DefaultTicketTTL
+	}
+	if cfg.JWKSRefresh == 0 {
+		cfg.JWKSRefresh = DefaultJWKSRefresh
+	}
+	if cfg.JWKSUnknownKIDInterval == 0 {
+		cfg.JWKSUnknownKIDInterval = DefaultJWKSUnknownKIDInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, k := range cfg.APIKeys {
+		if len(k) < 16 {
+			return nil, errors.New("auth: API keys must be at least 16 characters")
+		}
+	}
+	a := &Auth{cfg: cfg, keys: newAPIKeys(cfg.APIKeys)}
+	var err error
+	if a.tokens, err = newVerifier(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Redis != nil {
+		a.tickets = &tickets{rdb: cfg.Redis, prefix: cfg.Prefix, ttl: cfg.TicketTTL}
+	}
+	return a, nil
+}
+
+// Close stops the JWKS refreshes. It is safe to call more than once.
+func (a *Auth) Close() { a.tokens.close() }
+
+// Enabled reports whether any authentication is configured.
+func (a *Auth) Enabled() bool { return a.tokens != nil || len(a.keys) > 0 }
+
+// Mode is "open" without authentication, else "required".
+func (a *Auth) Mode() string {
+	if a.Enabled() {
+		return "required"
+	}
+	return "open"
+}
+
+// Authenticate returns who r comes from. It looks, in order, at the
+// Authorization header (an API key or a token), the ticket query
+// parameter, the token query parameter and the cookie. An open Auth
+// returns Open. It blocks only to redeem a ticket (one Redis round trip)
+// or to fetch a rotated JWKS.
+func (a *Auth) Authenticate(ctx context.Context, r *http.Request) (*Principal, error) {
+	if !a.Enabled() {
+		return Open, nil
+	}
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, cred, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || cred == "" {
+			return nil, ErrInvalidToken
+		}
+		return a.bearer(ctx, strings.TrimSpace(cred))
+	}
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	if t := q.Get("ticket"); t != "" {
+		return a.Redeem(ctx, t)
+	}
+	if t := q.Get("token"); t != "" {
+		return a.Verify(ctx, t)
+	}
+	if c, err := r.Cookie(a.cfg.Cookie); err == nil && c.Value != "" {
+		return a.Verify(ctx, c.Value)
+	}
+	return nil, ErrNoCredentials
+}
+
+// bearer takes an API key, or else a token.
+func (a *Auth) bearer(ctx context.Context, cred string) (*Principal, error) {
+	if len(a.keys) > 0 {
+		if id := a.keys.match(cred); id > 0 {
+			return &Principal{Via: "api-key", KeyID: id, all: true}, nil
+		}
+		if a.tokens == nil || strings.Count(cred, ".") != 2 {
+			return nil, ErrInvalidKey
+		}
+	}
+	return a.Verify(ctx, cred)
+}
+
+// Verify checks a token (for a WebSocket auth frame, say).
+func (a *Auth) Verify(ctx context.Context, token string) (*Principal, error) {
+	if a.tokens == nil {
+		return nil, ErrInvalidToken
+	}
+	c, err := a.tokens.verify(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return c.principal("token"), nil
+}
+
+// Redeem consumes a ticket, on any node.
+func (a *Auth) Redeem(ctx context.Context, ticket string) (*Principal, error) {
+	if a.tickets == nil {
+		return nil, ErrInvalidTicket
+	}
+	return a.tickets.redeem(ctx, ticket)
+}
+
+// IssueTicket stores p's claims under a new single-use ticket and returns
+// it with its lifetime. Only a token's principal gets one: a ticket
+// carries a user's claims, which an API key has none of.
+func (a *Auth) IssueTicket(ctx context.Context, p *Principal) (string, time.Duration, error) {
+	if a.tickets == nil || p.Subject == "" {
+		return "", 0, ErrInvalidToken
+	}
+	return a.tickets.issue(ctx, p, time.Now())
+}
+
+// secretParams are the query parameters that carry credentials: they
+// never reach a log line.
+var secretParams = []string{"token", "ticket", "session"}
+
+// RedactQuery returns raw with the values of credential parameters
+// (token, ticket, session) replaced, for logging a request's URL.
+func RedactQuery(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return "(unparsable query)"
+	}
+	for _, k := range secretParams {
+		if _, ok := q[k]; ok {
+			q[k] = []string{"REDACTED"}
+		}
+	}
+	return q.Encode()
+}
