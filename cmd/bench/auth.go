@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -15,19 +16,34 @@ import (
 // on: a token for its streams and, for a node it starts, the secret. It is
 // kept apart from Config so that measuring with authentication stays a
 // small addition to the tool.
-var benchAuth struct {
+var (
+	benchAuthMu sync.Mutex
+	benchAuth   authFlags
+)
+
+type authFlags struct {
 	token  string // put in every stream's query as token=
 	secret string // passed to a -start-node node as -jwt-secret
 }
 
-func addAuthFlags(fs *flag.FlagSet) {
-	fs.StringVar(&benchAuth.token, "token", "", "token sent by every SSE and WebSocket client (query parameter token), for a node with authentication on")
-	fs.StringVar(&benchAuth.secret, "auth-secret", "", "HS256 secret: a node started by -start-node runs with -jwt-secret set to it, and the clients get a token signed with it (channels and publish: *)")
+// addAuthFlags binds the flags to values of their own; apply makes them the
+// tool's once the flags are parsed (the clients read them concurrently).
+func addAuthFlags(fs *flag.FlagSet) (apply func()) {
+	var f authFlags
+	fs.StringVar(&f.token, "token", "", "token sent by every SSE and WebSocket client (query parameter token), for a node with authentication on")
+	fs.StringVar(&f.secret, "auth-secret", "", "HS256 secret: a node started by -start-node runs with -jwt-secret set to it, and the clients get a token signed with it (channels and publish: *)")
+	return func() {
+		benchAuthMu.Lock()
+		defer benchAuthMu.Unlock()
+		benchAuth = f
+	}
 }
 
 // streamToken returns the token the clients send, minting one from
 // -auth-secret when no -token is given.
 func streamToken() (string, error) {
+	benchAuthMu.Lock()
+	defer benchAuthMu.Unlock()
 	if benchAuth.token != "" || benchAuth.secret == "" {
 		return benchAuth.token, nil
 	}
@@ -54,6 +70,8 @@ func tokenQuery() string {
 
 // nodeAuthArgs are the flags a started node gets for authentication.
 func nodeAuthArgs() []string {
+	benchAuthMu.Lock()
+	defer benchAuthMu.Unlock()
 	if benchAuth.secret == "" {
 		return nil
 	}

@@ -52,11 +52,12 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.PlotPath, "plot", "", "write an SVG chart of p50/p99 latency and deliveries per second to this file")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of channel choices")
 	fs.BoolVar(&verbose, "v", false, "log each connection failure")
-	addAuthFlags(fs)
+	applyAuth := addAuthFlags(fs)
 	fs.Usage = func() { usage(fs) }
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
+	applyAuth()
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("bench: unexpected arguments %q", fs.Args())
 	}
