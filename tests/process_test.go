@@ -132,7 +132,7 @@ func TestMemberKilledAndRestarted(t *testing.T) {
 		return nil
 	})
 
-	p.signal(syscall.SIGSTOP) // alive to the kernel, silent to everyone
+	p.signal(syscall.SIGSTOP)                  // alive to the kernel, silent to everyone
 	checkFor(t, 10*time.Second, func() error { // until memberlist gives up on p, questions to it go unanswered
 		got := presence(t, a, "who")
 		if !got.Partial || !slices.Equal(got.Missing, []string{"p"}) || len(got.Clients) != 1 || got.Clients[0].Node != "b" {
