@@ -63,16 +63,27 @@ func (ch *channel) dispatch(b *store.Batch, f *fanout) {
 	ch.cursor = b.Last(ch.cursor)
 }
 
-// messagesOf wraps a batch's gap and entries as shared messages.
+// messagesOf wraps a batch's gap and entries as shared messages of one run.
+// The messages are allocated together: a burst is one allocation, not one
+// per entry.
 func messagesOf(channel string, b *store.Batch) []*Message {
-	msgs := make([]*Message, 0, len(b.Entries)+1)
+	n := len(b.Entries)
 	if b.Gap != nil {
-		msgs = append(msgs, &Message{Channel: channel, Gap: b.Gap})
+		n++
+	}
+	r := &run{msgs: make([]*Message, 0, n)}
+	all := make([]Message, n)
+	if b.Gap != nil {
+		all[0] = Message{Channel: channel, Gap: b.Gap}
 	}
 	for i := range b.Entries {
-		msgs = append(msgs, &Message{Channel: channel, Entry: b.Entries[i]})
+		all[n-len(b.Entries)+i] = Message{Channel: channel, Entry: b.Entries[i]}
 	}
-	return msgs
+	for i := range all {
+		all[i].run, all[i].at = r, i
+		r.msgs = append(r.msgs, &all[i])
+	}
+	return r.msgs
 }
 
 // deliverTo offers s the messages it has not had and that are for it, in

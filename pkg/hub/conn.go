@@ -40,6 +40,8 @@ type Message struct {
 	Gap *store.Gap
 
 	frames [frameSlots]frameCache
+	run    *run // the read it came from, if any
+	at     int  // its index in run.msgs
 }
 
 type frameCache struct {
@@ -62,4 +64,43 @@ func (m *Message) Frame(slot int, build func(*Message) []byte) []byte {
 	c := &m.frames[slot]
 	c.once.Do(func() { c.b = build(m) })
 	return c.b
+}
+
+// run is the messages of one read. Every subscriber given them gets a
+// contiguous part of run.msgs, so their frames are listed once per slot and
+// each connection's queue holds a slice of that list instead of a copy.
+type run struct {
+	msgs   []*Message
+	frames [frameSlots]struct {
+		once sync.Once
+		b    [][]byte
+	}
+}
+
+// Frames returns the encodings of msgs in slot (see Frame), in order. When
+// msgs is a contiguous part of one read, as live deliveries and shared
+// replays are, the slice is shared with every connection given the same
+// messages: callers must not modify it or the frames in it. build may be
+// called for every message of the read, gaps included.
+func Frames(msgs []*Message, slot int, build func(*Message) []byte) [][]byte {
+	if len(msgs) == 0 {
+		return nil
+	}
+	first := msgs[0]
+	if r := first.run; r != nil && first.at+len(msgs) <= len(r.msgs) && &r.msgs[first.at] == &msgs[0] {
+		c := &r.frames[slot]
+		c.once.Do(func() {
+			c.b = make([][]byte, len(r.msgs))
+			for i, m := range r.msgs {
+				c.b[i] = build(m)
+			}
+		})
+		end := first.at + len(msgs)
+		return c.b[first.at:end:end] // full: an append copies
+	}
+	out := make([][]byte, len(msgs))
+	for i, m := range msgs {
+		out[i] = build(m)
+	}
+	return out
 }

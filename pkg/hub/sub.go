@@ -18,7 +18,7 @@ type Sub struct {
 	// guarded by ch.mu once live.
 	pos     store.ID
 	start   store.ID
-	pending *store.Batch
+	pending *replayed
 	left    bool
 }
 
@@ -54,15 +54,15 @@ func (h *Hub) Join(ctx context.Context, conn Conn, channel string, since *store.
 		s.start = s.pos
 		return s, nil
 	}
-	b, err := h.replayRead(ctx, channel, *since)
+	r, err := h.replayRead(ctx, channel, *since)
 	if err != nil {
 		h.release(ch)
 		return nil, err
 	}
-	s.pos, s.start, s.pending = *since, *since, &b
+	s.pos, s.start, s.pending = *since, *since, r
 	h.stats.replays.Add(1)
-	if b.Gap != nil && b.Gap.Reason == store.GapReset {
-		s.start = b.Gap.Resume
+	if g := r.Gap; g != nil && g.Reason == store.GapReset {
+		s.start = g.Resume
 	}
 	return s, nil
 }
@@ -82,7 +82,7 @@ func (h *Hub) Attach(ctx context.Context, s *Sub) error {
 		if h.handOver(s) {
 			return nil
 		}
-		b, err := h.replayRead(ctx, s.ch.name, s.pos)
+		r, err := h.replayRead(ctx, s.ch.name, s.pos)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -91,25 +91,37 @@ func (h *Hub) Attach(ctx context.Context, s *Sub) error {
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
-		s.pending = &b
+		s.pending = r
 	}
 }
 
+// replayed is a replay read and its messages, shared by the replays that
+// asked for it at once.
+type replayed struct {
+	store.Batch
+	msgs []*Message
+}
+
 // replayRead reads what follows pos on channel for a replay. Concurrent
-// replays from the same position share one read: when a node dies, its
+// replays from the same position share one read, and its messages with
+// their frames: when a node dies, or a burst cuts slow consumers off, its
 // clients come back at once, mostly from the same few positions.
-func (h *Hub) replayRead(ctx context.Context, channel string, pos store.ID) (store.Batch, error) {
+func (h *Hub) replayRead(ctx context.Context, channel string, pos store.ID) (*replayed, error) {
 	key := channel + "\x00" + pos.String()
 	v, err, _ := h.replays.Do(key, func() (any, error) {
 		// Shared: one caller going away must not fail the others.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replayReadTimeout)
 		defer cancel()
-		return h.store.ReadAfter(rctx, channel, pos, h.cfg.ReplayBatch)
+		b, err := h.store.ReadAfter(rctx, channel, pos, h.cfg.ReplayBatch)
+		if err != nil {
+			return nil, err
+		}
+		return &replayed{Batch: b, msgs: messagesOf(channel, &b)}, nil
 	})
 	if err != nil {
-		return store.Batch{}, err
+		return nil, err
 	}
-	return v.(store.Batch), nil
+	return v.(*replayed), nil
 }
 
 // handOver makes s live if it has caught up with the channel's cursor.
@@ -126,20 +138,13 @@ func (h *Hub) handOver(s *Sub) bool {
 	return true
 }
 
-func (s *Sub) replay(ctx context.Context, b *store.Batch) error {
+func (s *Sub) replay(ctx context.Context, b *replayed) error {
 	stats := &s.hub.stats
 	stats.replayed.Add(uint64(len(b.Entries)))
 	if b.Gap != nil {
 		stats.gap(b.Gap, 1)
 	}
-	client := s.conn.Client()
-	msgs := messagesOf(s.ch.name, b)
-	kept := msgs[:0]
-	for _, m := range msgs {
-		if m.Gap != nil || m.Entry.For(client) {
-			kept = append(kept, m)
-		}
-	}
+	kept := forClient(b.msgs, s.conn.Client())
 	if len(kept) > 0 {
 		if err := s.conn.Send(ctx, s, kept); err != nil {
 			return err
@@ -147,6 +152,24 @@ func (s *Sub) replay(ctx context.Context, b *store.Batch) error {
 	}
 	s.pos = b.Last(s.pos)
 	return nil
+}
+
+// forClient returns the messages of msgs for client: msgs itself when that
+// is all of them, which keeps them shareable, else a copy (msgs is shared).
+func forClient(msgs []*Message, client string) []*Message {
+	for i, m := range msgs {
+		if m.Gap != nil || m.Entry.For(client) {
+			continue
+		}
+		kept := append(make([]*Message, 0, len(msgs)-1), msgs[:i]...)
+		for _, m := range msgs[i+1:] {
+			if m.Gap != nil || m.Entry.For(client) {
+				kept = append(kept, m)
+			}
+		}
+		return kept
+	}
+	return msgs
 }
 
 // Leave ends the subscription. It is safe to call more than once, and after

@@ -94,14 +94,15 @@ func BenchmarkSSEConnFrame(b *testing.B) {
 			b.Run(tt.name+"/"+p.name, func(b *testing.B) {
 				c, subs := benchSSEConn(b, hb, tt.channels, tt.chunked)
 				sub := subs[len(subs)/2]
-				m := benchMessage(sub.Channel(), "", p.data)
-				if f := c.frame(sub, m); !strings.Contains(string(f), "id: "+encodeCursor(c.hash, c.pos)+"\n") {
+				msgs := []*hub.Message{benchMessage(sub.Channel(), "", p.data)}
+				q := c.frames(sub, msgs)
+				if f := q.bytes(); !strings.Contains(string(f), "id: "+encodeCursor(c.hash, c.pos)+"\n") {
 					b.Fatalf("frame %.80q lacks the connection's cursor", f)
 				}
 				b.ReportAllocs()
 				b.SetBytes(int64(len(p.data)))
 				for b.Loop() {
-					c.frame(sub, m)
+					c.frames(sub, msgs)
 				}
 			})
 		}
@@ -109,7 +110,7 @@ func BenchmarkSSEConnFrame(b *testing.B) {
 }
 
 // benchHub returns a hub on a Redis of its own. It is never run: joining
-// only reads a channel's end, which is all sseConn.frame needs of a Sub.
+// only reads a channel's end, which is all sseConn.frames needs of a Sub.
 func benchHub(b *testing.B) *hub.Hub {
 	b.Helper()
 	st, err := store.New(store.Config{Client: testredis.Own(b).Client(b), Prefix: testredis.Prefix(b)})

@@ -9,26 +9,88 @@ import (
 // errClosed is returned by outbox.send once the connection is closed.
 var errClosed = errors.New("transport: connection closed")
 
-// frameWriter writes a batch of frames to the wire, blocking as long as it
+// frameWriter writes queued frames to the wire, blocking as long as it
 // takes (up to its write timeout). It is called from one goroutine at a
 // time, in queue order.
 type frameWriter interface {
-	writeFrames(frames [][]byte) error
+	writeFrames(q []queued) error
 	closeWire(reason error)
 }
 
 // directWriter is a frameWriter that can also try a write without blocking:
-// it writes what the socket takes now and returns how much. Fan-out then
+// it writes what the socket takes now and advances q past it. Fan-out then
 // writes in the delivering goroutine, with no handoff, while the client
 // keeps up; only a backed-up client gets a writer goroutine.
 type directWriter interface {
-	tryWrite(frame []byte) (int, error)
+	tryWrite(q *queued) error
+}
+
+// queued is what one offer queues: a frame, or a run of frames that other
+// connections share and that is only ever read. A burst therefore costs a
+// connection one of these, not a copy of the burst. A wire that writes part
+// of it advances it.
+type queued struct {
+	frame  []byte   // when frames is nil
+	frames [][]byte // shared: never written to
+	size   int      // bytes in all
+	done   int      // bytes written
+	at     int      // frames[at] is the first not wholly written
+	off    int      // bytes of frames[at], or of frame, written
+}
+
+func one(frame []byte) queued { return queued{frame: frame, size: len(frame)} }
+
+func run(frames [][]byte) queued {
+	n := 0
+	for _, f := range frames {
+		n += len(f)
+	}
+	return queued{frames: frames, size: n}
+}
+
+// left is how many bytes of q are still to write.
+func (q *queued) left() int { return q.size - q.done }
+
+// advance records n more bytes of q written.
+func (q *queued) advance(n int) {
+	q.done += n
+	if q.frames == nil {
+		q.off += n
+		return
+	}
+	for n > 0 {
+		rest := len(q.frames[q.at]) - q.off
+		if n < rest {
+			q.off += n
+			return
+		}
+		n -= rest
+		q.at, q.off = q.at+1, 0
+	}
+}
+
+// each calls f with every unwritten part of q, in order, until f returns
+// false.
+func (q *queued) each(f func([]byte) bool) {
+	if q.frames == nil {
+		if q.off < len(q.frame) {
+			f(q.frame[q.off:])
+		}
+		return
+	}
+	off := q.off
+	for _, b := range q.frames[q.at:] {
+		if off < len(b) && !f(b[off:]) {
+			return
+		}
+		off = 0
+	}
 }
 
 // outbox is a connection's bounded queue of outgoing frames (complete wire
-// bytes). A writer goroutine is started only when the socket backs up and
-// exits when the queue is empty, so an idle connection holds no goroutine
-// and no buffer here.
+// bytes, queued by reference). A writer goroutine is started only when the
+// socket backs up and exits when the queue is empty, so an idle connection
+// holds no goroutine and no buffer here.
 type outbox struct {
 	w      frameWriter
 	direct directWriter // nil when the wire cannot write without blocking
@@ -37,8 +99,8 @@ type outbox struct {
 	spawn func(func())
 
 	mu      sync.Mutex
-	queue   [][]byte
-	size    int
+	queue   []queued
+	size    int // unwritten bytes queued
 	writing bool
 	closed  bool
 	room    chan struct{} // closed and replaced whenever the queue drains
@@ -55,24 +117,24 @@ func newOutbox(w frameWriter, max int) *outbox {
 // offer queues frame unless it would overflow the queue. A closed outbox
 // accepts and drops it: its client reconnects and resumes.
 func (o *outbox) offer(frame []byte) bool {
-	return o.offerWith(func() []byte { return frame })
+	return o.offerWith(func() queued { return one(frame) })
 }
 
 // offerWith is offer for a frame that must be built in queue order: build
 // runs under the queue's lock. If it does not fit, false is returned and the
 // connection is expected to be kicked, so build's effects need no undoing.
-func (o *outbox) offerWith(build func() []byte) bool {
+func (o *outbox) offerWith(build func() queued) bool {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return true
 	}
-	frame := build()
-	if o.size > 0 && o.size+len(frame) > o.max {
+	q := build()
+	if o.size > 0 && o.size+q.size > o.max {
 		o.mu.Unlock()
 		return false
 	}
-	err := o.put(frame)
+	err := o.put(q)
 	o.mu.Unlock()
 	if err != nil {
 		o.close(err)
@@ -82,12 +144,12 @@ func (o *outbox) offerWith(build func() []byte) bool {
 
 // send queues frame once the queue has room, waiting for the writer.
 func (o *outbox) send(ctx context.Context, frame []byte) error {
-	return o.sendWith(ctx, func() []byte { return frame })
+	return o.sendWith(ctx, func() queued { return one(frame) })
 }
 
 // sendWith is send for a frame that must be built in queue order: build
 // runs under the queue's lock, once there is room.
-func (o *outbox) sendWith(ctx context.Context, build func() []byte) error {
+func (o *outbox) sendWith(ctx context.Context, build func() queued) error {
 	for {
 		o.mu.Lock()
 		if o.closed {
@@ -116,21 +178,19 @@ func (o *outbox) sendWith(ctx context.Context, build func() []byte) error {
 	}
 }
 
-// put writes frame straight to the socket when nothing is queued ahead of
-// it, and queues what the socket did not take. o.mu must be held.
-func (o *outbox) put(frame []byte) error {
+// put writes q straight to the socket when nothing is queued ahead of it,
+// and queues what the socket did not take. o.mu must be held.
+func (o *outbox) put(q queued) error {
 	if o.direct != nil && !o.writing {
-		n, err := o.direct.tryWrite(frame)
-		if err != nil {
+		if err := o.direct.tryWrite(&q); err != nil {
 			return err
 		}
-		if n == len(frame) {
+		if q.left() == 0 {
 			return nil
 		}
-		frame = frame[n:]
 	}
-	o.queue = append(o.queue, frame)
-	o.size += len(frame)
+	o.queue = append(o.queue, q)
+	o.size += q.left()
 	if !o.writing {
 		o.writing = true
 		if o.spawn != nil {
@@ -205,12 +265,4 @@ func (o *outbox) isClosed() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.closed
-}
-
-func sizeOf(frames [][]byte) int {
-	n := 0
-	for _, f := range frames {
-		n += len(f)
-	}
-	return n
 }

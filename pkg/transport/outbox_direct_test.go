@@ -16,13 +16,15 @@ type directWire struct {
 	written strings.Builder
 }
 
-func (w *directWire) tryWrite(frame []byte) (int, error) {
+func (w *directWire) tryWrite(q *queued) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	frame := q.bytes()
 	n := min(w.room, len(frame))
 	w.room -= n
 	w.written.Write(frame[:n])
-	return n, nil
+	q.advance(n)
+	return nil
 }
 
 // While the socket takes everything, frames are written directly, with no

@@ -28,9 +28,23 @@ func newTestWire() *testWire {
 	}
 }
 
-func (w *testWire) writeFrames(frames [][]byte) error {
+func (w *testWire) writeFrames(qs []queued) error {
+	frames := make([][]byte, len(qs))
+	for i := range qs {
+		frames[i] = qs[i].bytes()
+	}
 	w.batches <- frames
 	return <-w.results
+}
+
+// bytes returns what is left of q as one slice.
+func (q *queued) bytes() []byte {
+	var b []byte
+	q.each(func(p []byte) bool {
+		b = append(b, p...)
+		return true
+	})
+	return b
 }
 
 func (w *testWire) closeWire(reason error) { w.closes <- reason }
@@ -149,7 +163,7 @@ func TestOutboxWritesInOrder(t *testing.T) {
 		case 0:
 			o.offer([]byte(f))
 		case 1:
-			o.offerWith(func() []byte { return []byte(f) })
+			o.offerWith(func() queued { return one([]byte(f)) })
 		case 2:
 			if err := o.send(ctx, []byte(f)); err != nil {
 				t.Fatalf("send: %v", err)
@@ -274,7 +288,7 @@ func TestOutboxClose(t *testing.T) {
 	if !o.isClosed() {
 		t.Error("isClosed() = false after close")
 	}
-	if !o.offer([]byte("x")) || !o.offerWith(func() []byte { return []byte("y") }) {
+	if !o.offer([]byte("x")) || !o.offerWith(func() queued { return one([]byte("y")) }) {
 		t.Error("offer to a closed outbox refused; it should drop")
 	}
 	if err := o.send(context.Background(), []byte("z")); !errors.Is(err, errClosed) {

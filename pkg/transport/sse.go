@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/pushcluster/pushcluster/pkg/auth"
@@ -235,23 +236,118 @@ func (c *sseConn) welcome() []byte {
 func (c *sseConn) Client() string { return c.client }
 
 func (c *sseConn) Offer(s *hub.Sub, msgs []*hub.Message) bool {
-	return c.box.offerWith(func() []byte { return c.frames(s, msgs) })
+	return c.box.offerWith(func() queued { return c.frames(s, msgs) })
 }
 
 func (c *sseConn) Send(ctx context.Context, s *hub.Sub, msgs []*hub.Message) error {
-	return c.box.sendWith(ctx, func() []byte { return c.frames(s, msgs) })
+	return c.box.sendWith(ctx, func() queued { return c.frames(s, msgs) })
 }
 
-// frames encodes a burst as one write.
-func (c *sseConn) frames(s *hub.Sub, msgs []*hub.Message) []byte {
-	if len(msgs) == 1 {
-		return c.frame(s, msgs[0])
+// frames encodes a run of messages of s's channel and advances its
+// position; it runs under the outbox lock. On a one-channel stream every
+// subscriber gets the same bytes, so the run's frames are shared with them
+// (a leading gap notice, which carries this stream's cursor, excepted);
+// with several channels each id line is this connection's cursor, and only
+// the bodies are shared.
+func (c *sseConn) frames(s *hub.Sub, msgs []*hub.Message) queued {
+	i := c.index(s.Channel())
+	if len(c.channels) > 1 || gapAfterFirst(msgs) {
+		return c.owned(i, msgs)
 	}
-	var b []byte
+	var gap []byte
+	if msgs[0].Gap != nil {
+		gap, msgs = c.gapFrame(i, msgs[0]), msgs[1:]
+	}
+	if len(msgs) == 0 {
+		return one(gap)
+	}
+	c.pos[i] = msgs[len(msgs)-1].Entry.ID
+	slot, build := hub.FrameSSERaw, sseShared
+	if c.chunked {
+		slot, build = hub.FrameSSE, sseChunkedShared
+	}
+	if len(msgs) == 1 && gap == nil {
+		return one(build(msgs[0]))
+	}
+	frames := hub.Frames(msgs, slot, build)
+	if gap != nil {
+		frames = append([][]byte{gap}, frames...)
+	}
+	return run(frames)
+}
+
+// sseShared and sseChunkedShared are the frames every one-channel
+// subscriber of a message gets, built once per message.
+func sseShared(m *hub.Message) []byte {
+	if m.Gap != nil {
+		return nil // per connection
+	}
+	return m.Frame(hub.FrameSSERaw, sseFrame)
+}
+
+func sseChunkedShared(m *hub.Message) []byte {
+	if m.Gap != nil {
+		return nil
+	}
+	return m.Frame(hub.FrameSSE, sseChunkedFrame)
+}
+
+func gapAfterFirst(msgs []*hub.Message) bool {
+	for _, m := range msgs[min(1, len(msgs)):] {
+		if m.Gap != nil {
+			return true
+		}
+	}
+	return false
+}
+
+var crlf = []byte("\r\n")
+
+// owned encodes a run for a stream of several channels: this connection's
+// id lines (and chunk heads) in one buffer of its own, each followed by the
+// message's shared body. A chunk's closing CRLF goes in front of the next
+// head, so a message costs two parts.
+func (c *sseConn) owned(i int, msgs []*hub.Message) queued {
+	parts := make([][]byte, 0, 2*len(msgs)+1)
+	// Appending may move own; the parts already taken keep the old array,
+	// which nothing writes to again.
+	own := make([]byte, 0, 96*len(msgs))
+	open := false // the last part ends a chunk's data
 	for _, m := range msgs {
-		b = append(b, c.frame(s, m)...)
+		start := len(own)
+		if open {
+			own, open = append(own, crlf...), false
+		}
+		if m.Gap != nil {
+			own = append(own, c.gapFrame(i, m)...)
+			parts = append(parts, own[start:len(own):len(own)])
+			continue
+		}
+		c.pos[i] = m.Entry.ID
+		raw := m.Frame(hub.FrameSSERaw, sseFrame)
+		body := raw[bytes.IndexByte(raw, '\n')+1:]
+		id := encodeCursor(c.hash, c.pos)
+		if c.chunked {
+			own = strconv.AppendUint(own, uint64(len(id)+len("id: \n")+len(body)), 16)
+			own, open = append(own, crlf...), true
+		}
+		own = appendSSELine(own, "id", id)
+		parts = append(parts, own[start:len(own):len(own)], body)
 	}
-	return b
+	if open {
+		parts = append(parts, crlf)
+	}
+	return run(parts)
+}
+
+// gapFrame is a gap notice carrying this stream's cursor after it.
+func (c *sseConn) gapFrame(i int, m *hub.Message) []byte {
+	c.pos[i] = m.Gap.Resume
+	data, _ := json.Marshal(gapNotice{
+		Channels: []string{m.Channel}, Reason: m.Gap.Reason,
+		From: m.Gap.From.String(), Resume: m.Gap.Resume.String(),
+	})
+	return c.wrap(sseControl(EventGap, encodeCursor(c.hash, c.pos), data))
 }
 
 func (c *sseConn) Kick(reason error) { c.box.close(reason) }
@@ -289,32 +385,6 @@ func (c *sseConn) subscribedTo(channel string) bool {
 func (c *sseConn) direct(m cluster.Direct) bool {
 	frame := c.wrap(sseBody(&store.Entry{Event: m.Event, Data: m.Data}))
 	return c.box.offer(frame) && !c.box.isClosed()
-}
-
-// frame encodes m as wire bytes and advances the position of its channel;
-// it runs under the outbox lock. For one channel the frame is shared by
-// every subscriber; for several, the id line is this connection's cursor.
-func (c *sseConn) frame(s *hub.Sub, m *hub.Message) []byte {
-	i := c.index(s.Channel())
-	if m.Gap != nil {
-		c.pos[i] = m.Gap.Resume
-		data, _ := json.Marshal(gapNotice{
-			Channels: []string{m.Channel}, Reason: m.Gap.Reason,
-			From: m.Gap.From.String(), Resume: m.Gap.Resume.String(),
-		})
-		return c.wrap(sseControl(EventGap, encodeCursor(c.hash, c.pos), data))
-	}
-	c.pos[i] = m.Entry.ID
-	if len(c.channels) == 1 {
-		if c.chunked {
-			return m.Frame(hub.FrameSSE, sseChunkedFrame)
-		}
-		return m.Frame(hub.FrameSSERaw, sseFrame)
-	}
-	raw := m.Frame(hub.FrameSSERaw, sseFrame)
-	body := raw[bytes.IndexByte(raw, '\n')+1:]
-	id := sseIDLine(encodeCursor(c.hash, c.pos))
-	return c.wrap(append(id, body...))
 }
 
 // wrap adds the chunk framing of a hijacked HTTP/1.1 response.

@@ -66,7 +66,7 @@ func (w *sseWire) hijacked(conn net.Conn, brw *bufio.ReadWriter, r *http.Request
 	}
 	header += extraHeader(set)
 	brw.Reader.Reset(nil)
-	if err := w.writeFrames([][]byte{[]byte(header + "\r\n")}); err != nil {
+	if err := w.writeFrames([]queued{one([]byte(header + "\r\n"))}); err != nil {
 		conn.Close()
 		return nil, err
 	}
@@ -88,46 +88,89 @@ func extraHeader(set http.Header) string {
 	return b.String()
 }
 
-func (w *sseWire) writeFrames(frames [][]byte) error {
+func (w *sseWire) writeFrames(qs []queued) error {
 	if w.conn == nil {
-		return w.writeResponse(frames)
+		return w.writeResponse(qs)
 	}
 	// The deadline bounds this blocking write only: a deadline left behind
 	// would fail the direct writes that follow once it passes.
 	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	defer w.conn.SetWriteDeadline(time.Time{})
-	bufs := net.Buffers(frames)
-	_, err := bufs.WriteTo(w.conn)
+	if w.raw == nil { // TLS: no descriptor to write vectors to
+		for i := range qs {
+			var err error
+			qs[i].each(func(b []byte) bool {
+				_, err = w.conn.Write(b)
+				return err == nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var err error
+	if rerr := w.raw.Write(func(fd uintptr) bool {
+		for len(qs) > 0 {
+			n, _, werr := writev(int(fd), qs)
+			switch werr {
+			case nil:
+				qs = advance(qs, n)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false // wait until the socket takes more, or the deadline
+			default:
+				err = werr
+				return true
+			}
+		}
+		return true
+	}); rerr != nil {
+		return rerr
+	}
 	return err
 }
 
-// tryWrite writes what the socket takes now, without blocking: one write
-// system call on the non-blocking descriptor.
-func (w *sseWire) tryWrite(frame []byte) (int, error) {
+// tryWrite writes what the socket takes of q now, without blocking: write
+// system calls on the non-blocking descriptor until one is short.
+func (w *sseWire) tryWrite(q *queued) error {
 	if w.raw == nil {
-		return 0, nil
+		return nil
 	}
-	var n int
 	var err error
 	if rerr := w.raw.Write(func(fd uintptr) bool {
-		n, err = syscall.Write(int(fd), frame)
+		for q.left() > 0 {
+			n, all, werr := writev(int(fd), []queued{*q})
+			switch werr {
+			case nil:
+				q.advance(n)
+				if !all {
+					return true // the socket is full
+				}
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return true
+			default:
+				err = werr
+				return true
+			}
+		}
 		return true
 	}); rerr != nil {
-		return 0, rerr
+		return rerr
 	}
-	switch {
-	case err == syscall.EAGAIN || err == syscall.EINTR:
-		return 0, nil
-	case err != nil:
-		return 0, err
-	}
-	return n, nil
+	return err
 }
 
-func (w *sseWire) writeResponse(frames [][]byte) error {
+func (w *sseWire) writeResponse(qs []queued) error {
 	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-	for _, f := range frames {
-		if _, err := w.w.Write(f); err != nil {
+	for i := range qs {
+		var err error
+		qs[i].each(func(b []byte) bool {
+			_, err = w.w.Write(b)
+			return err == nil
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -155,7 +198,8 @@ func (w *sseWire) closeWire(reason error) {
 	w.once.Do(func() {
 		if w.conn != nil {
 			if w.chunked && endsCleanly(reason) {
-				w.tryWrite(sseEnd) // best effort: a full socket is a client that is going anyway
+				end := one(sseEnd)
+				w.tryWrite(&end) // best effort: a full socket is a client that is going anyway
 			}
 			w.conn.Close()
 		}

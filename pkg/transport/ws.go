@@ -289,21 +289,20 @@ func (c *wsConn) reject(ref []byte, code string, err error) {
 func (c *wsConn) Client() string { return c.client }
 
 func (c *wsConn) Offer(s *hub.Sub, msgs []*hub.Message) bool {
-	for _, m := range msgs {
-		if !c.box.offer(wsFrame(m)) {
-			return false
-		}
-	}
-	return true
+	return c.box.offerWith(func() queued { return wsFrames(msgs) })
 }
 
 func (c *wsConn) Send(ctx context.Context, s *hub.Sub, msgs []*hub.Message) error {
-	for _, m := range msgs {
-		if err := c.box.send(ctx, wsFrame(m)); err != nil {
-			return err
-		}
+	return c.box.sendWith(ctx, func() queued { return wsFrames(msgs) })
+}
+
+// wsFrames queues a run of messages as frames shared with every WebSocket
+// subscriber given them.
+func wsFrames(msgs []*hub.Message) queued {
+	if len(msgs) == 1 {
+		return one(wsFrame(msgs[0]))
 	}
-	return nil
+	return run(hub.Frames(msgs, hub.FrameWS, wsFrame))
 }
 
 // wsFrame encodes m once for every WebSocket subscriber of its channel.
@@ -365,11 +364,16 @@ func (c *wsConn) direct(m cluster.Direct) bool {
 // writeFrames writes under a timeout. Its context does not derive from the
 // connection's: closing the connection ends a write anyway, and a child of
 // a cancellable context costs a registration per write.
-func (c *wsConn) writeFrames(frames [][]byte) error {
+func (c *wsConn) writeFrames(qs []queued) error {
 	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
 	defer cancel()
-	for _, f := range frames {
-		if err := c.ws.Write(ctx, websocket.MessageText, f); err != nil {
+	var err error
+	for i := range qs {
+		qs[i].each(func(f []byte) bool { // whole frames: a WebSocket is never written in part
+			err = c.ws.Write(ctx, websocket.MessageText, f)
+			return err == nil
+		})
+		if err != nil {
 			return err
 		}
 	}
