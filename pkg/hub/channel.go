@@ -63,6 +63,11 @@ func (ch *channel) dispatch(b *store.Batch, f *fanout) {
 	ch.cursor = b.Last(ch.cursor)
 }
 
+// Messages wraps a batch as the hub wraps each read it fans out: messages
+// of one run, whose frames are shared (see Frames). Transports use it to
+// test and measure their burst path.
+func Messages(channel string, b *store.Batch) []*Message { return messagesOf(channel, b) }
+
 // messagesOf wraps a batch's gap and entries as shared messages of one run.
 // The messages are allocated together: a burst is one allocation, not one
 // per entry.

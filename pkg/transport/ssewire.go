@@ -92,8 +92,9 @@ func (w *sseWire) writeFrames(qs []queued) error {
 	if w.conn == nil {
 		return w.writeResponse(qs)
 	}
-	// The deadline bounds this blocking write only: a deadline left behind
-	// would fail the direct writes that follow once it passes.
+	// The deadline bounds each wait for the socket to take more, not the
+	// whole write, which for a burst may be megabytes; it is cleared after,
+	// as a deadline left behind would fail the direct writes that follow.
 	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	defer w.conn.SetWriteDeadline(time.Time{})
 	if w.raw == nil { // TLS: no descriptor to write vectors to
@@ -115,7 +116,9 @@ func (w *sseWire) writeFrames(qs []queued) error {
 			n, _, werr := writev(int(fd), qs)
 			switch werr {
 			case nil:
-				qs = advance(qs, n)
+				if qs = advance(qs, n); len(qs) > 0 {
+					w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+				}
 			case syscall.EINTR:
 			case syscall.EAGAIN:
 				return false // wait until the socket takes more, or the deadline

@@ -361,24 +361,38 @@ func (c *wsConn) direct(m cluster.Direct) bool {
 	return c.box.offer(f.encode()) && !c.box.isClosed()
 }
 
-// writeFrames writes under a timeout. Its context does not derive from the
+// writeFrames writes under a timeout per wsTimeoutBytes written, so the
+// timeout bounds a stall, not a burst. Its context does not derive from the
 // connection's: closing the connection ends a write anyway, and a child of
 // a cancellable context costs a registration per write.
 func (c *wsConn) writeFrames(qs []queued) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-	defer cancel()
-	var err error
+	var (
+		ctx    context.Context
+		cancel context.CancelFunc = func() {}
+		since  = wsTimeoutBytes // bytes written under ctx
+		err    error
+	)
 	for i := range qs {
 		qs[i].each(func(f []byte) bool { // whole frames: a WebSocket is never written in part
+			if since >= wsTimeoutBytes {
+				cancel()
+				ctx, cancel = context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
+				since = 0
+			}
 			err = c.ws.Write(ctx, websocket.MessageText, f)
+			since += len(f)
 			return err == nil
 		})
 		if err != nil {
-			return err
+			break
 		}
 	}
-	return nil
+	cancel()
+	return err
 }
+
+// wsTimeoutBytes is how much one write timeout covers.
+const wsTimeoutBytes = 256 << 10
 
 // closeWire closes with a status that tells the client why. The close
 // handshake may wait on the peer, so it runs on its own goroutine.

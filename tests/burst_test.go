@@ -1,0 +1,115 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/pkg/node"
+	"github.com/pushcluster/pushcluster/pkg/transport"
+)
+
+// Bursts are queued as frames shared by every stream they go to. Streams
+// of every framing (one channel, several channels, WebSocket) that keep up
+// must each get every entry exactly as published: a shared frame changed by
+// one connection's partial write would show in another's data, and -race
+// would see the write. Streams that stop reading are cut off in the middle
+// of a burst and must resume with nothing lost or repeated.
+func TestBurstSharedAndCutOff(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a", func(cfg *node.Config) {
+		cfg.Transport.QueueBytes = 256 << 10
+	})
+	one := openSSE(t, sseURL(a, "burst"), "")
+	multi := openSSE(t, sseURL(a, "burst", "burst-side"), "")
+	ws := dialWS(t, a, "?channel=burst")
+	stalled := dialStalled(t, a, "/sse?channel=burst")
+	stalledMulti := dialStalled(t, a, "/sse?channel=burst&channel=burst-side")
+	stalledWS := dialWSWith(t, a, "?channel=burst", smallReceiveBuffer)
+	ws.waitType("subscribed", 1)
+	stalledWS.waitType("subscribed", 1)
+	stallWS(stalledWS)
+	checkFor(t, defaultWait, func() error {
+		if n := a.Hub().Subscriptions(); n != 8 {
+			return fmt.Errorf("%d subscriptions live, want 8", n)
+		}
+		return nil
+	})
+
+	var want []string
+	for round := 0; a.Hub().Stats().Kicked < 3; round++ {
+		if round == 40 {
+			t.Fatalf("the stalled streams were never cut off (%d kicked)", a.Hub().Stats().Kicked)
+		}
+		want = append(want, xaddBurst(t, c, "burst", round, 400, 4<<10)...)
+		one.waitCount(len(want)) // pace the bursts to a client that keeps up
+	}
+	wsErr := stalledWS.waitClosed() // reads again, so the close handshake finishes
+	for i := range 10 {
+		want = append(want, c.xaddSeq("burst", i))
+	}
+
+	equalStrings(t, "one-channel stream", one.waitData(len(want)), want)
+	equalStrings(t, "two-channel stream", multi.waitData(len(want)), want)
+	equalStrings(t, "WebSocket", ws.waitData(len(want)), want)
+
+	for _, s := range []struct {
+		what     string
+		conn     *stalledConn
+		channels []string
+	}{
+		{"stalled one-channel stream", stalled, []string{"burst"}},
+		{"stalled two-channel stream", stalledMulti, []string{"burst", "burst-side"}},
+	} {
+		got, last := s.conn.drain(t)
+		if len(got) >= len(want) {
+			t.Fatalf("%s got all %d messages; it was not cut off", s.what, len(got))
+		}
+		resumed := openSSE(t, sseURL(a, s.channels...), last)
+		equalStrings(t, s.what+" after resuming", append(got, resumed.waitData(len(want)-len(got))...), want)
+		resumed.close()
+	}
+
+	if code := websocket.CloseStatus(wsErr); code != transport.StatusSlowConsumer {
+		t.Errorf("stalled WebSocket closed with %v, want status %d", wsErr, transport.StatusSlowConsumer)
+	}
+	got := stalledWS.data()
+	if len(got) >= len(want) {
+		t.Fatalf("stalled WebSocket got all %d messages; it was not cut off", len(got))
+	}
+	since := stalledWS.lastID()
+	if since == "" { // cut off before its first message
+		since, _ = stalledWS.ofType("subscribed")[0]["position"].(string)
+	}
+	again := dialWS(t, a, "")
+	again.send(map[string]any{"type": "subscribe", "channel": "burst", "since": since})
+	equalStrings(t, "stalled WebSocket after resubscribing", append(got, again.waitData(len(want)-len(got))...), want)
+}
+
+// xaddBurst publishes n entries of about size bytes to channel in one
+// pipeline, as a burst arrives, and returns their data. Each entry's data
+// is its own (with line breaks, which SSE splits into lines), so an entry
+// written with another's bytes cannot pass for it.
+func xaddBurst(t *testing.T, c *cluster, channel string, round, n, size int) []string {
+	t.Helper()
+	out := make([]string, n)
+	pipe := c.rdb.Pipeline()
+	for i := range out {
+		head := fmt.Sprintf("%s/%d.%d/", channel, round, i)
+		body := strings.Repeat(fmt.Sprintf("%x", round*n+i), size/8)
+		out[i] = head + body[:len(body)/2] + "\n" + body[len(body)/2:]
+		pipe.XAdd(context.Background(), &redis.XAddArgs{Stream: c.prefix + channel, Values: []any{"data", out[i]}})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
