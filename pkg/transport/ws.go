@@ -369,7 +369,7 @@ func (c *wsConn) writeFrames(qs []queued) error {
 	var (
 		ctx    context.Context
 		cancel context.CancelFunc = func() {}
-		since  = wsTimeoutBytes // bytes written under ctx
+		since                     = wsTimeoutBytes // bytes written under ctx
 		err    error
 	)
 	for i := range qs {
