@@ -38,7 +38,14 @@ func encodeCursor(hash string, pos []store.ID) string {
 	if len(pos) == 1 {
 		return pos[0].String()
 	}
-	b := make([]byte, 0, 9+len(pos)*28)
+	return string(appendCursor(make([]byte, 0, 9+len(pos)*28), hash, pos))
+}
+
+// appendCursor appends the cursor encodeCursor returns.
+func appendCursor(b []byte, hash string, pos []store.ID) []byte {
+	if len(pos) == 1 {
+		return pos[0].AppendTo(b)
+	}
 	b = append(b, hash...)
 	b = append(b, ':')
 	for i, id := range pos {
@@ -47,7 +54,7 @@ func encodeCursor(hash string, pos []store.ID) string {
 		}
 		b = id.AppendTo(b)
 	}
-	return string(b)
+	return b
 }
 
 // decodeCursor parses a cursor for channels (sorted, deduplicated).

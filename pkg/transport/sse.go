@@ -326,12 +326,13 @@ func (c *sseConn) owned(i int, msgs []*hub.Message) queued {
 		c.pos[i] = m.Entry.ID
 		raw := m.Frame(hub.FrameSSERaw, sseFrame)
 		body := raw[bytes.IndexByte(raw, '\n')+1:]
-		id := encodeCursor(c.hash, c.pos)
+		var line [256]byte
+		id := append(appendCursor(append(line[:0], "id: "...), c.hash, c.pos), '\n')
 		if c.chunked {
-			own = strconv.AppendUint(own, uint64(len(id)+len("id: \n")+len(body)), 16)
+			own = strconv.AppendUint(own, uint64(len(id)+len(body)), 16)
 			own, open = append(own, crlf...), true
 		}
-		own = appendSSELine(own, "id", id)
+		own = append(own, id...)
 		parts = append(parts, own[start:len(own):len(own)], body)
 	}
 	if open {
