@@ -51,7 +51,8 @@ type BurstSample struct {
 	SampledBytes int64 `json:"sampled_max_rss_bytes"`
 	GrowthBytes  int64 `json:"peak_rss_growth_bytes"`
 	// DeliverMs runs from the burst's send to the last subscriber's last
-	// entry.
+	// entry (to the timeout when it ran out). CPUUsPerDelivery is the CPU
+	// over that time per entry delivered.
 	DeliverMs        float64 `json:"deliver_ms"`
 	CPUSeconds       float64 `json:"cpu_s"`
 	CPUUsPerDelivery float64 `json:"cpu_us_per_delivery"`

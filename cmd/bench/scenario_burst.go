@@ -191,14 +191,16 @@ func (r *runner) measureBurst(ctx context.Context, s *BurstSample, pipe redis.Pi
 		s.HWMBytes, _ = processPeakRSS(s.PID)
 	}
 	s.GrowthBytes = max(s.HWMBytes, s.SampledBytes) - s.RestingBytes
-	s.CPUSeconds = used.Seconds()
-	s.CPUUsPerDelivery = ratio(float64(used.Nanoseconds())/1e3, float64(s.Expected))
 	s.TimedOut = waitErr != nil
 	s.DeliverMs = ms(tr.lastAt.Load() - start.UnixNano())
 	if s.TimedOut {
 		s.DeliverMs = ms(end.Sub(start).Nanoseconds())
 	}
 	tr.fill(s, before.since(m))
+	// Per entry delivered: N × entries when the burst is complete, and
+	// still a cost per delivery when the timeout cut it short.
+	s.CPUSeconds = used.Seconds()
+	s.CPUUsPerDelivery = ratio(float64(used.Nanoseconds())/1e3, float64(s.Delivered))
 	return nil
 }
 
