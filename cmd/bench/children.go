@@ -123,14 +123,15 @@ func buildNode(ctx context.Context, dir string) (string, error) {
 	return out, nil
 }
 
-// startNode runs the node binary on a free loopback port against redisURL
-// and waits until it is ready.
-func startNode(ctx context.Context, bin, redisURL, prefix string) (*child, error) {
+// startNode runs the node binary on a free loopback port against redisURL,
+// with extra flags after the tool's own, and waits until it is ready.
+func startNode(ctx context.Context, bin, redisURL, prefix string, extra ...string) (*child, error) {
 	addr, err := freeAddr("127.0.0.1")
 	if err != nil {
 		return nil, err
 	}
-	return runNode(ctx, bin, addr, append([]string{"-redis-url", redisURL, "-prefix", prefix, "-node-name", "bench-node", "-log-level", "warn"}, nodeAuthArgs()...)...)
+	args := append([]string{"-redis-url", redisURL, "-prefix", prefix, "-node-name", "bench-node", "-log-level", "warn"}, nodeAuthArgs()...)
+	return runNode(ctx, bin, addr, append(args, extra...)...)
 }
 
 // runNode runs the node binary listening on addr with args, and waits

@@ -18,6 +18,7 @@ const (
 	ScenarioIdleMemory  = "idle-memory"
 	ScenarioDrain       = "drain"
 	ScenarioPresence    = "presence"
+	ScenarioBurst       = "burst"
 )
 
 // Publish paths.
@@ -51,14 +52,15 @@ const (
 	DefaultDrainTimeout   = 25 * time.Second
 	DefaultDrainBaseline  = time.Millisecond
 	DefaultQueries        = 50
+	DefaultRounds         = 1
 )
 
 // Config is one run of the tool. Zero values mean the defaults above where
 // a field says so.
 type Config struct {
 	// Scenario is what to measure: ScenarioLoad (default), ScenarioResume,
-	// ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain or
-	// ScenarioPresence.
+	// ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain,
+	// ScenarioPresence or ScenarioBurst.
 	Scenario string
 	// URL is the node's base URL. Defaults to DefaultURL; -start-node replaces it.
 	URL string
@@ -128,6 +130,15 @@ type Config struct {
 	// Steps are client counts the presence scenario also measures at, on
 	// its way up to SSE+WS, in increasing order.
 	Steps []int
+	// Bursts are the shapes the burst scenario publishes, each as one
+	// pipelined batch of XADDs; parsed from DefaultBursts when not given.
+	Bursts []BurstShape
+	// Rounds repeats each burst row; the table shows medians. Defaults to
+	// DefaultRounds.
+	Rounds int
+	// ProfileDir, when set, receives the started node's heap and allocs
+	// profiles from just before and just after each burst.
+	ProfileDir string
 	// JSONPath receives the summary as JSON; "-" means stdout (the table
 	// then goes to stderr).
 	JSONPath string
@@ -145,7 +156,7 @@ type Config struct {
 func (cfg Config) Validate() error {
 	var errs []error
 	switch cfg.Scenario {
-	case ScenarioLoad, ScenarioResume, ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain, ScenarioPresence:
+	case ScenarioLoad, ScenarioResume, ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain, ScenarioPresence, ScenarioBurst:
 	default:
 		errs = append(errs, fmt.Errorf("bench: unknown scenario %q", cfg.Scenario))
 	}
@@ -176,11 +187,29 @@ func (cfg Config) Validate() error {
 	if cfg.Scenario == ScenarioResume && cfg.Behind <= 0 {
 		errs = append(errs, errors.New("bench: -behind must be positive"))
 	}
-	if (cfg.Scenario == ScenarioFanoutFloor || cfg.Scenario == ScenarioIdleMemory) && cfg.NodePID == 0 && !cfg.StartNode {
+	if (cfg.Scenario == ScenarioFanoutFloor || cfg.Scenario == ScenarioIdleMemory || cfg.Scenario == ScenarioBurst) && cfg.NodePID == 0 && !cfg.StartNode {
 		errs = append(errs, fmt.Errorf("bench: %s needs -node-pid or -start-node", cfg.Scenario))
 	}
+	errs = append(errs, cfg.validateBurst()...)
 	errs = append(errs, cfg.validateCluster()...)
 	return errors.Join(errs...)
+}
+
+// validateBurst checks what the burst scenario needs.
+func (cfg Config) validateBurst() (errs []error) {
+	if cfg.Scenario != ScenarioBurst {
+		return nil
+	}
+	if cfg.RedisURL == "" {
+		errs = append(errs, errors.New("bench: burst needs -redis-url: it publishes with XADD and the bare relay reads the stream"))
+	}
+	if len(cfg.Bursts) == 0 || cfg.Rounds <= 0 || cfg.CatchupTimeout <= 0 {
+		errs = append(errs, errors.New("bench: burst needs -bursts, a positive -rounds and -catchup-timeout"))
+	}
+	if cfg.ProfileDir != "" && !cfg.StartNode {
+		errs = append(errs, errors.New("bench: -profile-dir needs -start-node: the tool gives the node it starts a debug listener"))
+	}
+	return errs
 }
 
 // validateCluster checks what the cluster scenarios need.

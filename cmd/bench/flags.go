@@ -14,9 +14,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfg := Config{Channels: ChannelSpec{Mode: ModeHot, N: 1}}
-	var ramp, sourceSpec, nodeIPs, steps string
+	var ramp, sourceSpec, nodeIPs, steps, bursts string
 	var verbose bool
-	fs.StringVar(&cfg.Scenario, "scenario", ScenarioLoad, "load, resume, fanout-floor, idle-memory, drain or presence")
+	fs.StringVar(&cfg.Scenario, "scenario", ScenarioLoad, "load, resume, fanout-floor, idle-memory, drain, presence or burst")
 	fs.StringVar(&cfg.URL, "url", DefaultURL, "the node's base URL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for -via xadd and for -start-node, redis://host:port/db")
 	fs.StringVar(&cfg.Prefix, "prefix", DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
@@ -37,8 +37,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.ReadyTimeout, "ready-timeout", DefaultReadyTimeout, "longest wait for every client to subscribe")
 	fs.StringVar(&sourceSpec, "source-ips", "auto", "local addresses to connect from, round-robin: auto ("+DefaultLocalSources+" for a loopback target), none, or a list of addresses and ranges a-b")
 	fs.IntVar(&cfg.Behind, "behind", DefaultBehind, "resume: messages per channel published while the clients are away")
-	fs.DurationVar(&cfg.CatchupTimeout, "catchup-timeout", DefaultCatchupTimeout, "resume, drain: longest wait for every client to catch up")
-	fs.DurationVar(&cfg.Settle, "settle", DefaultSettle, "idle-memory, presence: wait after the last connection before measuring")
+	fs.DurationVar(&cfg.CatchupTimeout, "catchup-timeout", DefaultCatchupTimeout, "resume, drain, burst: longest wait for every client to catch up (burst: to receive the whole burst)")
+	fs.DurationVar(&cfg.Settle, "settle", DefaultSettle, "idle-memory, presence, burst: wait after the last connection before measuring")
 	fs.IntVar(&cfg.NodePID, "node-pid", 0, "the node's process ID, for CPU and RSS from /proc (required by fanout-floor and idle-memory unless -start-node)")
 	fs.BoolVar(&cfg.StartNode, "start-node", false, "build ./cmd/node (run from the repository root) and run it on a free loopback port with -redis-url, instead of -url")
 	fs.StringVar(&cfg.NodeBin, "node-bin", "", "with -start-node: run this node binary instead of building ./cmd/node")
@@ -48,6 +48,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&cfg.DrainBaseline, "drain-baseline", DefaultDrainBaseline, "drain: then the same run with this -drain-timeout (all at once), side by side; 0: skip")
 	fs.IntVar(&cfg.Queries, "queries", DefaultQueries, "presence: times each question is asked")
 	fs.StringVar(&steps, "steps", "", "presence: also measure at these client counts on the way up, e.g. 1000,5000")
+	fs.StringVar(&bursts, "bursts", DefaultBursts, "burst: shapes COUNTxBYTES, comma-separated, each published as one pipelined XADD batch")
+	fs.IntVar(&cfg.Rounds, "rounds", DefaultRounds, "burst: measure each row this many times; the table shows medians and min–max")
+	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "burst, with -start-node: save the node's heap and allocs profiles from just before and after each burst here")
 	fs.StringVar(&cfg.JSONPath, "json", "", "also write the summary as JSON to this file (-: stdout, the table then goes to stderr)")
 	fs.StringVar(&cfg.PlotPath, "plot", "", "write an SVG chart of p50/p99 latency and deliveries per second to this file")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of channel choices")
@@ -72,6 +75,9 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 		return cfg, err
 	}
 	if cfg.Steps, err = parseSteps(steps); err != nil {
+		return cfg, err
+	}
+	if cfg.Bursts, err = parseBursts(bursts); err != nil {
 		return cfg, err
 	}
 	level := slog.LevelWarn
@@ -136,6 +142,12 @@ Scenarios:
                 over them on one channel (one in four also on another),
                 and time GET /api/presence and /api/clients?limit=10000
                 (latency, size, node CPU per query) at each of -steps
+  burst         for each of -sse and -ws and each of -bursts, -sse/-ws
+                subscribers on one channel of the node and then of a bare
+                relay (reads the stream once, one frame per entry shared by
+                every socket); one pipelined XADD burst each; peak RSS
+                growth, time to deliver it all, CPU per delivery, node over
+                bare, and whether every entry arrived once, in order
 
 Flags:
 `)

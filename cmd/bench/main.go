@@ -16,6 +16,9 @@
 //	              time the paced drain against an all-at-once one
 //	presence      three clustered nodes; cluster-wide presence and client
 //	              list queries: latency, size, CPU per query
+//	burst         one pipelined burst of XADDs to every subscriber of a
+//	              channel, the node against a bare relay (burst-relay):
+//	              peak RSS growth, time to deliver, CPU per delivery
 //
 // Examples, with a node on :6788 and Redis on :6379:
 //
@@ -25,6 +28,7 @@
 //	go run ./cmd/bench -redis-url redis://127.0.0.1:6379/0 -scenario idle-memory -sse 2000 -ws 2000 -start-node
 //	go run ./cmd/bench -redis-url redis://127.0.0.1:6379/0 -scenario drain -sse 2500 -ws 2500 -channels many:4 -publish-rate 20
 //	go run ./cmd/bench -redis-url redis://127.0.0.1:6379/0 -scenario presence -sse 5000 -ws 5000 -steps 1000
+//	go run ./cmd/bench -redis-url redis://127.0.0.1:6379/0 -scenario burst -sse 2000 -ws 2000 -start-node -rounds 3
 package main
 
 import (
@@ -43,6 +47,7 @@ import (
 var subcommands = map[string]func(args []string) error{
 	"floor-server":       runFloorServer,
 	"ws-baseline-server": runWSBaselineServer,
+	"burst-relay":        runBurstRelay,
 }
 
 func main() {
@@ -88,6 +93,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) error {
 		ScenarioLoad: r.load, ScenarioResume: r.resume,
 		ScenarioFanoutFloor: r.fanoutFloor, ScenarioIdleMemory: r.idleMemory,
 		ScenarioDrain: r.drain, ScenarioPresence: r.presence,
+		ScenarioBurst: r.burst,
 	}
 	runErr := scenarios[cfg.Scenario](ctx)
 	if runErr != nil {

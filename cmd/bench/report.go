@@ -23,23 +23,26 @@ type Report struct {
 	Memory      []MemoryRow     `json:"idle_memory,omitempty"`
 	Drain       []DrainReport   `json:"drain,omitempty"`
 	Presence    []PresenceRow   `json:"presence,omitempty"`
+	Bursts      []BurstRow      `json:"bursts,omitempty"`
 	Timeline    []second        `json:"timeline,omitempty"`
 	Notes       []string        `json:"notes,omitempty"`
 }
 
 // Settings echo what was asked for.
 type Settings struct {
-	SSE         int     `json:"sse"`
-	WS          int     `json:"ws"`
-	Channels    string  `json:"channels"`
-	Ramp        float64 `json:"ramp_per_s"`
-	PublishRate float64 `json:"publish_rate"`
-	Payload     int     `json:"payload_bytes"`
-	Via         string  `json:"via"`
-	Duration    string  `json:"duration"`
-	Warmup      string  `json:"warmup"`
-	Sources     string  `json:"sources"`
-	Behind      int     `json:"behind,omitempty"`
+	SSE         int      `json:"sse"`
+	WS          int      `json:"ws"`
+	Channels    string   `json:"channels"`
+	Ramp        float64  `json:"ramp_per_s"`
+	PublishRate float64  `json:"publish_rate"`
+	Payload     int      `json:"payload_bytes"`
+	Via         string   `json:"via"`
+	Duration    string   `json:"duration"`
+	Warmup      string   `json:"warmup"`
+	Sources     string   `json:"sources"`
+	Behind      int      `json:"behind,omitempty"`
+	Bursts      []string `json:"bursts,omitempty"`
+	Rounds      int      `json:"rounds,omitempty"`
 }
 
 // Percentiles summarize a histogram, in milliseconds.

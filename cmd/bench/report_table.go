@@ -19,6 +19,8 @@ func (r *Report) writeTable(out io.Writer) error {
 		fmt.Fprintf(w, "publish\t%g msg/s via %s\tpayload %d B, window %s per side\n", s.PublishRate, s.Via, s.Payload, s.Duration)
 	case ScenarioDrain:
 		fmt.Fprintf(w, "publish\t%g msg/s via %s\tpayload %d B, %s before the SIGTERM\n", s.PublishRate, s.Via, s.Payload, s.Warmup)
+	case ScenarioBurst:
+		fmt.Fprintf(w, "publish\tbursts %v, %d round(s)\teach burst one pipelined XADD batch\n", s.Bursts, s.Rounds)
 	case ScenarioResume:
 		fmt.Fprintf(w, "publish\t%d per channel while away, via %s\tpayload %d B\n", s.Behind, s.Via, s.Payload)
 	}
@@ -46,6 +48,9 @@ func (r *Report) writeTable(out io.Writer) error {
 	}
 	if len(r.Presence) > 0 {
 		writePresence(w, r.Presence)
+	}
+	if len(r.Bursts) > 0 {
+		writeBursts(w, r.Bursts)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note\t%s\t\n", n)

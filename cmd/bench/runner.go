@@ -41,6 +41,12 @@ func settingsOf(cfg Config) Settings {
 	if cfg.Scenario == ScenarioResume {
 		s.Behind = cfg.Behind
 	}
+	if cfg.Scenario == ScenarioBurst {
+		for _, b := range cfg.Bursts {
+			s.Bursts = append(s.Bursts, b.String())
+		}
+		s.Rounds = cfg.Rounds
+	}
 	return s
 }
 
@@ -68,6 +74,11 @@ func (r *runner) step(format string, args ...any) {
 // -node-pid's process), or a fresh one when -start-node is set. stop ends a
 // node this call started.
 func (r *runner) openNode(ctx context.Context) (base string, pid int, stop func(), err error) {
+	return r.openNodeWith(ctx)
+}
+
+// openNodeWith is openNode passing extra flags to a node it starts.
+func (r *runner) openNodeWith(ctx context.Context, extra ...string) (base string, pid int, stop func(), err error) {
 	if !r.cfg.StartNode {
 		return r.cfg.URL, r.cfg.NodePID, func() {}, nil
 	}
@@ -75,7 +86,7 @@ func (r *runner) openNode(ctx context.Context) (base string, pid int, stop func(
 	if err != nil {
 		return "", 0, nil, err
 	}
-	n, err := startNode(ctx, bin, r.cfg.RedisURL, r.cfg.Prefix)
+	n, err := startNode(ctx, bin, r.cfg.RedisURL, r.cfg.Prefix, extra...)
 	if err != nil {
 		return "", 0, nil, err
 	}
