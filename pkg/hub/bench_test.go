@@ -73,7 +73,7 @@ func benchmarkDispatch(b *testing.B, workers, entries, nSubs int, payload string
 		for i := range batch.Entries {
 			batch.Entries[i].ID = store.ID{Ms: ms, Seq: uint64(i)}
 		}
-		ch.dispatch(batch, f)
+		ch.dispatch(batch, f, nil)
 	}
 	deliveries := b.N * nSubs * entries
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(deliveries), "ns/delivery")

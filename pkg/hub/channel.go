@@ -22,6 +22,9 @@ type channel struct {
 	mu     sync.Mutex
 	cursor store.ID // the last entry fanned out; written only by the read loop
 	subs   []*Sub
+	// recent are the runs just fanned out, for replays (see recentRun).
+	recent      []recentRun
+	recentBytes int
 }
 
 func (ch *channel) add(s *Sub) {
@@ -47,11 +50,15 @@ func (ch *channel) remove(s *Sub) bool {
 }
 
 // dispatch fans a batch read after the cursor out to live subscribers,
-// spreading large channels over the fan-out workers.
-func (ch *channel) dispatch(b *store.Batch, f *fanout) {
+// spreading large channels over the fan-out workers. keep, if set, is
+// given the run, under ch.mu.
+func (ch *channel) dispatch(b *store.Batch, f *fanout, keep func(msgs []*Message)) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	msgs := messagesOf(ch.name, b)
+	if keep != nil {
+		keep(msgs)
+	}
 	if b.Gap != nil {
 		ch.stats.gap(b.Gap, len(ch.subs))
 	}

@@ -150,7 +150,7 @@ func TestDispatchDeliversEachEntryOnceInOrder(t *testing.T) {
 				conns[k].refuse.Store(true)
 			}
 		}
-		ch.dispatch(&batches[i], f)
+		ch.dispatch(&batches[i], f, nil)
 	}
 
 	accepted := 0
@@ -261,7 +261,7 @@ func TestDispatchOffersGapToEverySubscriber(t *testing.T) {
 			t.Parallel()
 			const nSubs = 1000
 			ch, f, conns, _ := newTestChannel(t, nSubs, 2)
-			ch.dispatch(&tt.batch, f)
+			ch.dispatch(&tt.batch, f, nil)
 			delivered := 0
 			for _, c := range conns {
 				got, kicks, _, wrong := c.snapshot()
@@ -295,8 +295,8 @@ func TestDispatchSkipsEntriesUpToPosition(t *testing.T) {
 	subs[1].pos = store.ID{Ms: 2, Seq: 1}
 	ch.dispatch(&store.Batch{Entries: []store.Entry{
 		{ID: store.ID{Ms: 1}}, {ID: store.ID{Ms: 2}}, {ID: store.ID{Ms: 2, Seq: 1}}, {ID: store.ID{Ms: 3}},
-	}}, f)
-	ch.dispatch(&store.Batch{Entries: []store.Entry{{ID: store.ID{Ms: 3}}, {ID: store.ID{Ms: 4}}}}, f)
+	}}, f, nil)
+	ch.dispatch(&store.Batch{Entries: []store.Entry{{ID: store.ID{Ms: 3}}, {ID: store.ID{Ms: 4}}}}, f, nil)
 	wants := [][]string{
 		{"1-0", "2-0", "2-1", "3-0", "4-0"},
 		{"3-0", "4-0"},

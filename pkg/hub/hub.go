@@ -51,6 +51,12 @@ type Config struct {
 	// FanoutWorkers is how many goroutines write one channel's messages to
 	// its subscribers. Defaults to GOMAXPROCS.
 	FanoutWorkers int
+	// RecentBytes and RecentFor bound what a channel keeps of the reads it
+	// has just fanned out, for replays from inside them (see recentRun).
+	// Zero means DefaultRecentBytes and DefaultRecentFor; a negative
+	// RecentBytes keeps nothing.
+	RecentBytes int
+	RecentFor   time.Duration
 	// ReadLatency, when set, is told the round trip of every pipelined
 	// read of dirty channels. It must not block.
 	ReadLatency func(time.Duration)
@@ -80,6 +86,12 @@ func (cfg Config) withDefaults() Config {
 	if cfg.ChannelsPerRead == 0 {
 		cfg.ChannelsPerRead = DefaultChannelsPerRead
 	}
+	if cfg.RecentBytes == 0 {
+		cfg.RecentBytes = DefaultRecentBytes
+	}
+	if cfg.RecentFor <= 0 {
+		cfg.RecentFor = DefaultRecentFor
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -105,6 +117,7 @@ type Hub struct {
 	readFailing atomic.Bool
 	fanout      *fanout
 	replays     singleflight.Group
+	keeper      keeper
 }
 
 // New returns a hub for cfg.
@@ -141,6 +154,11 @@ func (h *Hub) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		h.doorbell.Run(ctx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		h.keeper.run(ctx, h.cfg.RecentBytes, h.cfg.RecentFor)
 	}()
 	h.fanout.run()
 	h.readLoop(ctx)
@@ -289,7 +307,11 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 			h.cfg.Logger.Warn("cannot read channel", "channel", ch.name, "err", err)
 			continue
 		}
-		ch.dispatch(&results[i], h.fanout)
+		ch.dispatch(&results[i], h.fanout, func(msgs []*Message) {
+			if ch.keep(msgs, start, h.cfg.RecentBytes, h.cfg.RecentFor) {
+				h.keeper.add(ch)
+			}
+		})
 		if results[i].Full {
 			h.markDirty(ch)
 		}

@@ -19,6 +19,7 @@ type Stats struct {
 	ReadErrors    uint64
 	Replays       uint64 // subscriptions that replayed from a position
 	Replayed      uint64 // entries replayed
+	RecentReplays uint64 // replay reads served from runs just fanned out, not the store
 	GapsTrimmed   uint64 // gaps signalled per subscriber, by reason
 	GapsReset     uint64
 	Notified      bool // keyspace notifications proven; false means polling
@@ -30,6 +31,7 @@ type counters struct {
 	delivered, kicked, wakeups, sweeps   atomic.Uint64
 	reads, readErrors, replays, replayed atomic.Uint64
 	gapsTrimmed, gapsReset               atomic.Uint64
+	recentReplays                        atomic.Uint64
 }
 
 func (c *counters) gap(g *store.Gap, n int) {
@@ -54,7 +56,8 @@ func (h *Hub) Stats() Stats {
 		Reads: c.reads.Load(), ReadErrors: c.readErrors.Load(),
 		Replays: c.replays.Load(), Replayed: c.replayed.Load(),
 		GapsTrimmed: c.gapsTrimmed.Load(), GapsReset: c.gapsReset.Load(),
-		Notified: h.doorbell.Proven(),
+		RecentReplays: c.recentReplays.Load(),
+		Notified:      h.doorbell.Proven(),
 	}
 }
 

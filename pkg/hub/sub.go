@@ -35,7 +35,7 @@ func (s *Sub) Gap() *store.Gap {
 	if s.pending == nil {
 		return nil
 	}
-	return s.pending.Gap
+	return s.pending.gap
 }
 
 // Join subscribes conn to channel after since, or from now when since is
@@ -54,14 +54,14 @@ func (h *Hub) Join(ctx context.Context, conn Conn, channel string, since *store.
 		s.start = s.pos
 		return s, nil
 	}
-	r, err := h.replayRead(ctx, channel, *since)
+	r, err := h.replayRead(ctx, ch, *since)
 	if err != nil {
 		h.release(ch)
 		return nil, err
 	}
 	s.pos, s.start, s.pending = *since, *since, r
 	h.stats.replays.Add(1)
-	if g := r.Gap; g != nil && g.Reason == store.GapReset {
+	if g := r.gap; g != nil && g.Reason == store.GapReset {
 		s.start = g.Resume
 	}
 	return s, nil
@@ -82,7 +82,7 @@ func (h *Hub) Attach(ctx context.Context, s *Sub) error {
 		if h.handOver(s) {
 			return nil
 		}
-		r, err := h.replayRead(ctx, s.ch.name, s.pos)
+		r, err := h.replayRead(ctx, s.ch, s.pos)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -95,28 +95,49 @@ func (h *Hub) Attach(ctx context.Context, s *Sub) error {
 	}
 }
 
-// replayed is a replay read and its messages, shared by the replays that
-// asked for it at once.
+// replayed is what follows a position, for a replay: messages of one run,
+// shared with the other replays and deliveries given the same.
 type replayed struct {
-	store.Batch
-	msgs []*Message
+	gap     *store.Gap
+	msgs    []*Message // the gap's notice first, if any
+	entries int
 }
 
-// replayRead reads what follows pos on channel for a replay. Concurrent
-// replays from the same position share one read, and its messages with
-// their frames: when a node dies, or a burst cuts slow consumers off, its
-// clients come back at once, mostly from the same few positions.
-func (h *Hub) replayRead(ctx context.Context, channel string, pos store.ID) (*replayed, error) {
-	key := channel + "\x00" + pos.String()
+// last returns the position after r, given the one it follows.
+func (r *replayed) last(after store.ID) store.ID {
+	if n := len(r.msgs); n > 0 {
+		if m := r.msgs[n-1]; m.Gap == nil {
+			return m.Entry.ID
+		} else {
+			return m.Gap.Resume
+		}
+	}
+	return after
+}
+
+// replayRead returns what follows pos on ch for a replay: from the runs the
+// channel has just fanned out when pos is among them, else read from the
+// store. Concurrent replays from the same position share one read, and its
+// messages with their frames: when a node dies, or a burst cuts slow
+// consumers off, its clients come back at once.
+func (h *Hub) replayRead(ctx context.Context, ch *channel, pos store.ID) (*replayed, error) {
+	ch.mu.Lock()
+	msgs, ok := ch.recentAfter(pos)
+	ch.mu.Unlock()
+	if ok {
+		h.stats.recentReplays.Add(1)
+		return &replayed{msgs: msgs, entries: len(msgs)}, nil
+	}
+	key := ch.name + "\x00" + pos.String()
 	v, err, _ := h.replays.Do(key, func() (any, error) {
 		// Shared: one caller going away must not fail the others.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replayReadTimeout)
 		defer cancel()
-		b, err := h.store.ReadAfter(rctx, channel, pos, h.cfg.ReplayBatch)
+		b, err := h.store.ReadAfter(rctx, ch.name, pos, h.cfg.ReplayBatch)
 		if err != nil {
 			return nil, err
 		}
-		return &replayed{Batch: b, msgs: messagesOf(channel, &b)}, nil
+		return &replayed{gap: b.Gap, msgs: messagesOf(ch.name, &b), entries: len(b.Entries)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -140,9 +161,9 @@ func (h *Hub) handOver(s *Sub) bool {
 
 func (s *Sub) replay(ctx context.Context, b *replayed) error {
 	stats := &s.hub.stats
-	stats.replayed.Add(uint64(len(b.Entries)))
-	if b.Gap != nil {
-		stats.gap(b.Gap, 1)
+	stats.replayed.Add(uint64(b.entries))
+	if b.gap != nil {
+		stats.gap(b.gap, 1)
 	}
 	kept := forClient(b.msgs, s.conn.Client())
 	if len(kept) > 0 {
@@ -150,7 +171,7 @@ func (s *Sub) replay(ctx context.Context, b *replayed) error {
 			return err
 		}
 	}
-	s.pos = b.Last(s.pos)
+	s.pos = b.last(s.pos)
 	return nil
 }
 
