@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"io"
 	"strconv"
-	"strings"
 )
 
 // Event is one dispatched event.
@@ -24,16 +23,29 @@ type Parser struct {
 	r           *bufio.Reader
 	started     bool   // a leading byte-order mark has been skipped
 	afterCR     bool   // the last line ended with CR: an LF next ends nothing
+	noLF        int    // how many buffered bytes are known to hold no LF
+	line        []byte // a line longer than what was buffered, assembled
+	data        []byte // the data of the block being read, each line ended by LF
 	idBuffer    string // the id field seen in the block being read
 	lastEventID string // the id as of the last dispatch, as a browser keeps it
+	eventType   string // the last event type seen, reused while it repeats
 	// Retry is the last valid reconnection time sent, in milliseconds; -1 if none.
 	Retry    int
 	Comments int
 }
 
+// readSize is the read buffer of each parser. The load tool holds thousands
+// of idle streams, so it is kept small; lines longer than it are assembled
+// in Parser.line.
+const readSize = 4 << 10
+
+// keepSize is the largest line or data buffer a parser keeps for the next
+// event; one grown past it by a large event is dropped after that event.
+const keepSize = 64 << 10
+
 // NewParser returns a parser of r.
 func NewParser(r io.Reader) *Parser {
-	return &Parser{r: bufio.NewReaderSize(r, 64<<10), Retry: -1}
+	return &Parser{r: bufio.NewReaderSize(r, readSize), Retry: -1}
 }
 
 // LastEventID returns the last event ID set by the stream, as a browser
@@ -41,96 +53,150 @@ func NewParser(r io.Reader) *Parser {
 func (p *Parser) LastEventID() string { return p.lastEventID }
 
 // Next returns the next dispatched event, skipping blocks that dispatch
-// nothing (but still applying their id and retry fields).
+// nothing (but still applying their id and retry fields). After an error,
+// the block being read is discarded.
 func (p *Parser) Next() (Event, error) {
-	var data strings.Builder
+	p.data = p.data[:0]
 	var event string
 	hasData := false
 	for {
 		line, err := p.readLine()
 		if err != nil {
+			p.trim()
 			return Event{}, err
 		}
-		if line == "" {
+		if len(line) == 0 {
 			p.lastEventID = p.idBuffer
 			if !hasData {
 				event = ""
 				continue
 			}
-			d := data.String()
-			d = strings.TrimSuffix(d, "\n")
+			// Every data line appended an LF; the spec drops the last one.
+			d := string(p.data[:len(p.data)-1])
+			p.trim()
 			if event == "" {
 				event = "message"
 			}
 			return Event{ID: p.lastEventID, Event: event, Data: d}, nil
 		}
-		p.field(line, &data, &event, &hasData)
+		p.field(line, &event, &hasData)
 	}
 }
 
-func (p *Parser) field(line string, data *strings.Builder, event *string, hasData *bool) {
+// trim drops the line and data buffers if an event grew them past keepSize.
+func (p *Parser) trim() {
+	if cap(p.data) > keepSize {
+		p.data = nil
+	}
+	if cap(p.line) > keepSize {
+		p.line = nil
+	}
+}
+
+// field applies one non-empty line. line is only valid until the next read.
+func (p *Parser) field(line []byte, event *string, hasData *bool) {
 	if line[0] == ':' {
 		p.Comments++
 		return
 	}
-	name, value, found := strings.Cut(line, ":")
-	if found {
-		value = strings.TrimPrefix(value, " ")
+	name, value, found := bytes.Cut(line, []byte{':'})
+	if found && len(value) > 0 && value[0] == ' ' {
+		value = value[1:]
 	}
-	switch name {
-	case "event":
-		*event = value
+	switch string(name) {
 	case "data":
-		data.WriteString(value)
-		data.WriteByte('\n')
+		p.data = append(p.data, value...)
+		p.data = append(p.data, '\n')
 		*hasData = true
+	case "event":
+		if string(value) != p.eventType {
+			p.eventType = string(value)
+		}
+		*event = p.eventType
 	case "id":
-		if !strings.ContainsRune(value, 0) {
-			p.idBuffer = value
+		if bytes.IndexByte(value, 0) < 0 && string(value) != p.idBuffer {
+			p.idBuffer = string(value)
 		}
 	case "retry":
-		if n, err := strconv.Atoi(value); err == nil && isDigits(value) {
-			p.Retry = n
+		if isDigits(value) {
+			if n, err := strconv.Atoi(string(value)); err == nil {
+				p.Retry = n
+			}
 		}
 	}
 }
 
-func isDigits(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
+func isDigits(s []byte) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
 			return false
 		}
 	}
-	return s != ""
+	return len(s) > 0
 }
 
-// readLine reads one line ended by CRLF, LF or CR. A CR ends its line at
-// once, without waiting to see whether an LF follows.
-func (p *Parser) readLine() (string, error) {
+// readLine reads one line ended by CRLF, LF or CR, without its end. A CR
+// ends its line at once, without waiting to see whether an LF follows: the
+// LF, if it comes, is skipped by the next call. The line returned is valid
+// until the next read; on an error, the part of a line read is discarded.
+func (p *Parser) readLine() ([]byte, error) {
 	if !p.started {
 		p.started = true
 		if bom, err := p.r.Peek(3); err == nil && string(bom) == "\ufeff" {
 			p.r.Discard(3)
 		}
 	}
-	var buf bytes.Buffer
-	for {
-		b, err := p.r.ReadByte()
+	if p.afterCR {
+		b, err := p.r.Peek(1)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		afterCR := p.afterCR
 		p.afterCR = false
-		switch b {
-		case '\n':
-			if afterCR && buf.Len() == 0 {
-				continue // the LF of a CRLF
-			}
-			return buf.String(), nil
-		case '\r':
-			p.afterCR = true
-			return buf.String(), nil
+		if b[0] == '\n' {
+			p.r.Discard(1) // the LF of a CRLF
+			p.noLF = 0
 		}
-		buf.WriteByte(b)
+	}
+	p.line = p.line[:0]
+	for {
+		// Look only at what is buffered, reading when nothing is: a
+		// line's end must be seen without asking the stream for more.
+		n := p.r.Buffered()
+		if n == 0 {
+			if _, err := p.r.Peek(1); err != nil {
+				return nil, err
+			}
+			n = p.r.Buffered()
+		}
+		buf, _ := p.r.Peek(n)
+		// The first LF, then the first CR before it. p.noLF saves
+		// searching again for an LF past a run of CR-ended lines.
+		lf := n
+		if p.noLF < n {
+			if i := bytes.IndexByte(buf[p.noLF:], '\n'); i >= 0 {
+				lf = p.noLF + i
+			}
+		}
+		end := lf
+		if i := bytes.IndexByte(buf[:lf], '\r'); i >= 0 {
+			end = i
+		}
+		if end == n { // no line end buffered
+			p.line = append(p.line, buf...)
+			p.r.Discard(n)
+			p.noLF = 0
+			continue
+		}
+		p.afterCR = buf[end] == '\r'
+		p.r.Discard(end + 1)
+		p.noLF = lf - (end + 1)
+		if p.noLF < 0 {
+			p.noLF = 0
+		}
+		if len(p.line) == 0 {
+			return buf[:end], nil
+		}
+		p.line = append(p.line, buf[:end]...)
+		return p.line, nil
 	}
 }
