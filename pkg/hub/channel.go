@@ -23,8 +23,10 @@ type channel struct {
 	cursor store.ID // the last entry fanned out; written only by the read loop
 	subs   []*Sub
 	// recent are the runs just fanned out, for replays (see recentRun).
-	recent      []recentRun
-	recentBytes int
+	recent []recentRun
+	// entryBytes is the mean data size of recent entries, to size replay
+	// reads by bytes; written by the read loop.
+	entryBytes atomic.Int64
 }
 
 func (ch *channel) add(s *Sub) {

@@ -51,11 +51,12 @@ type Config struct {
 	// FanoutWorkers is how many goroutines write one channel's messages to
 	// its subscribers. Defaults to GOMAXPROCS.
 	FanoutWorkers int
-	// RecentBytes and RecentFor bound what a channel keeps of the reads it
-	// has just fanned out, for replays from inside them (see recentRun).
-	// Zero means DefaultRecentBytes and DefaultRecentFor; a negative
-	// RecentBytes keeps nothing.
-	RecentBytes int
+	// RecentBytes bounds the entry data channels keep, all together, of the
+	// reads they have just fanned out, for replays from inside them (see
+	// recentRun); RecentFor is how long they keep a read. Zero means
+	// DefaultRecentBytes and DefaultRecentFor; a negative RecentBytes keeps
+	// nothing.
+	RecentBytes int64
 	RecentFor   time.Duration
 	// ReadLatency, when set, is told the round trip of every pipelined
 	// read of dirty channels. It must not block.
@@ -118,6 +119,7 @@ type Hub struct {
 	fanout      *fanout
 	replays     singleflight.Group
 	keeper      keeper
+	kept        atomic.Int64 // bytes of entry data channels keep
 }
 
 // New returns a hub for cfg.
@@ -158,7 +160,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		h.keeper.run(ctx, h.cfg.RecentBytes, h.cfg.RecentFor)
+		h.keeper.run(ctx, h.cfg.RecentFor, &h.kept)
 	}()
 	h.fanout.run()
 	h.readLoop(ctx)
@@ -308,7 +310,8 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 			continue
 		}
 		ch.dispatch(&results[i], h.fanout, func(msgs []*Message) {
-			if ch.keep(msgs, start, h.cfg.RecentBytes, h.cfg.RecentFor) {
+			ch.noteSizes(msgs)
+			if ch.keep(msgs, start, &h.kept, h.cfg.RecentBytes, h.cfg.RecentFor) {
 				h.keeper.add(ch)
 			}
 		})

@@ -4,35 +4,38 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
-// Defaults for what a channel keeps of its latest reads.
+// Defaults for what channels keep of their latest reads.
 const (
-	DefaultRecentBytes = 8 << 20
-	DefaultRecentFor   = 2 * time.Second
+	DefaultRecentBytes = 64 << 20
+	DefaultRecentFor   = 30 * time.Second
 )
 
 // A burst cuts slow subscribers off at whatever point of it they had
 // reached, and they come back at once, each from its own position. Read
 // from the store, each replay would be its own read and its own copy of
 // the burst's frames, and memory would again grow with subscribers × burst
-// size. So a channel keeps the runs it has just fanned out for a moment
-// (DefaultRecentFor, up to DefaultRecentBytes of data), and a replay from
-// a position inside them is served from them: no read, and the frames the
-// live subscribers were given.
+// size. So channels keep the runs they have just fanned out for a while
+// (DefaultRecentFor, up to DefaultRecentBytes of data in all), and a
+// replay from a position inside them is served from them: no read, and the
+// frames the live subscribers were given.
 type recentRun struct {
 	msgs  []*Message
 	bytes int
 	at    time.Time
 }
 
-// keep records a run just fanned out; ch.mu must be held. It reports
-// whether the channel now keeps runs it kept none of before.
-func (ch *channel) keep(msgs []*Message, now time.Time, maxBytes int, maxAge time.Duration) bool {
-	if maxBytes <= 0 || len(msgs) == 0 {
+// keep records a run just fanned out, if the budget of kept bytes shared
+// by all channels (used) has room for it once this channel's runs older
+// than maxAge are dropped, and its oldest if need be. ch.mu must be held.
+// It reports whether the channel now keeps runs it kept none of before.
+func (ch *channel) keep(msgs []*Message, now time.Time, used *atomic.Int64, budget int64, maxAge time.Duration) bool {
+	if budget <= 0 || len(msgs) == 0 {
 		return false
 	}
 	was := len(ch.recent) > 0
@@ -40,23 +43,31 @@ func (ch *channel) keep(msgs []*Message, now time.Time, maxBytes int, maxAge tim
 	for _, m := range msgs {
 		n += len(m.Entry.Data)
 	}
+	ch.expire(now, maxAge, used)
+	for len(ch.recent) > 0 && used.Load()+int64(n) > budget {
+		ch.dropOldest(used)
+	}
+	if used.Add(int64(n)) > budget {
+		used.Add(-int64(n))
+		return false
+	}
 	ch.recent = append(ch.recent, recentRun{msgs: msgs, bytes: n, at: now})
-	ch.recentBytes += n
-	ch.expire(now, maxBytes, maxAge)
-	return !was && len(ch.recent) > 0
+	return !was
 }
 
-// expire drops the oldest runs until what is kept is young and small
-// enough; ch.mu must be held.
-func (ch *channel) expire(now time.Time, maxBytes int, maxAge time.Duration) {
-	drop := 0
-	for drop < len(ch.recent) && (ch.recentBytes > maxBytes || now.Sub(ch.recent[drop].at) > maxAge) {
-		ch.recentBytes -= ch.recent[drop].bytes
-		drop++
+// expire drops the runs older than maxAge; ch.mu must be held.
+func (ch *channel) expire(now time.Time, maxAge time.Duration, used *atomic.Int64) {
+	for len(ch.recent) > 0 && now.Sub(ch.recent[0].at) > maxAge {
+		ch.dropOldest(used)
 	}
-	if drop > 0 {
-		clear(ch.recent[:drop])
-		ch.recent = slices.Delete(ch.recent, 0, drop)
+}
+
+func (ch *channel) dropOldest(used *atomic.Int64) {
+	used.Add(-int64(ch.recent[0].bytes))
+	ch.recent[0] = recentRun{}
+	ch.recent = ch.recent[1:]
+	if len(ch.recent) == 0 {
+		ch.recent = nil
 	}
 }
 
@@ -107,7 +118,7 @@ func (k *keeper) add(ch *channel) {
 	k.mu.Unlock()
 }
 
-func (k *keeper) run(ctx context.Context, maxBytes int, maxAge time.Duration) {
+func (k *keeper) run(ctx context.Context, maxAge time.Duration, used *atomic.Int64) {
 	t := time.NewTicker(maxAge / 2)
 	defer t.Stop()
 	for {
@@ -123,7 +134,7 @@ func (k *keeper) run(ctx context.Context, maxBytes int, maxAge time.Duration) {
 			k.mu.Unlock()
 			for _, ch := range chs {
 				ch.mu.Lock() // before k.mu, as in dispatch
-				ch.expire(now, maxBytes, maxAge)
+				ch.expire(now, maxAge, used)
 				if len(ch.recent) == 0 {
 					k.mu.Lock()
 					delete(k.channels, ch) // kept again, it is added again
@@ -133,4 +144,36 @@ func (k *keeper) run(ctx context.Context, maxBytes int, maxAge time.Duration) {
 			}
 		}
 	}
+}
+
+// replayReadBytes is about how much entry data one replay read from the
+// store takes: a replay that finds nothing kept holds its read while it is
+// written, so a read of large entries is shorter than ReplayBatch.
+const replayReadBytes = 1 << 20
+
+// noteSizes folds a run's entry sizes into the channel's mean.
+func (ch *channel) noteSizes(msgs []*Message) {
+	n, bytes := 0, 0
+	for _, m := range msgs {
+		if m.Gap == nil {
+			n, bytes = n+1, bytes+len(m.Entry.Data)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	mean := int64(bytes / n)
+	if old := ch.entryBytes.Load(); old > 0 {
+		mean = (3*old + mean) / 4
+	}
+	ch.entryBytes.Store(mean)
+}
+
+// replayLimit is how many entries a replay read of ch takes.
+func (h *Hub) replayLimit(ch *channel) int {
+	mean := ch.entryBytes.Load()
+	if mean <= 0 {
+		return h.cfg.ReplayBatch
+	}
+	return int(min(int64(h.cfg.ReplayBatch), max(16, replayReadBytes/mean)))
 }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,8 +31,9 @@ func idsOf(msgs []*Message) []uint64 {
 func TestRecentAfter(t *testing.T) {
 	now := time.Now()
 	ch := &channel{name: "c"}
-	ch.keep(messagesOf("c", entriesOf(1, 2, 3, 5)), now, 1<<20, time.Minute)
-	ch.keep(messagesOf("c", entriesOf(6, 7)), now, 1<<20, time.Minute)
+	var used atomic.Int64
+	ch.keep(messagesOf("c", entriesOf(1, 2, 3, 5)), now, &used, 1<<20, time.Minute)
+	ch.keep(messagesOf("c", entriesOf(6, 7)), now, &used, 1<<20, time.Minute)
 	gapped := entriesOf(20, 21)
 	gapped.Gap = &store.Gap{Reason: store.GapTrimmed, From: store.ID{Ms: 7}, Resume: store.ID{Ms: 19}}
 
@@ -57,7 +59,7 @@ func TestRecentAfter(t *testing.T) {
 		t.Error("the replay is not a part of the run, so its frames are not shared")
 	}
 
-	ch.keep(messagesOf("c", gapped), now, 1<<20, time.Minute)
+	ch.keep(messagesOf("c", gapped), now, &used, 1<<20, time.Minute)
 	if got, ok := ch.recentAfter(store.ID{Ms: 7}); ok {
 		t.Errorf("after 7, which a gap follows: %v from the runs kept, want the store asked", idsOf(got))
 	}
@@ -65,13 +67,22 @@ func TestRecentAfter(t *testing.T) {
 		t.Errorf("after 20: %v, %v; want [21] from the runs kept", idsOf(got), ok)
 	}
 
-	ch.expire(now.Add(2*time.Minute), 1<<20, time.Minute)
-	if len(ch.recent) != 0 || ch.recentBytes != 0 {
-		t.Errorf("%d runs (%d bytes) kept past their time", len(ch.recent), ch.recentBytes)
+	ch.expire(now.Add(2*time.Minute), time.Minute, &used)
+	if len(ch.recent) != 0 || used.Load() != 0 {
+		t.Errorf("%d runs (%d bytes) kept past their time", len(ch.recent), used.Load())
 	}
-	ch.keep(messagesOf("c", entriesOf(1, 2, 3)), now, 25, time.Minute)
-	ch.keep(messagesOf("c", entriesOf(4, 5)), now, 25, time.Minute)
-	if len(ch.recent) != 1 || ch.recentBytes != 20 {
-		t.Errorf("%d runs of %d bytes kept, want the newest alone within 25 bytes", len(ch.recent), ch.recentBytes)
+
+	// The budget is shared: a channel makes room by dropping its own
+	// oldest runs, and keeps nothing when others hold the room.
+	other := &channel{name: "d"}
+	other.keep(messagesOf("d", entriesOf(1)), now, &used, 45, time.Minute)
+	ch.keep(messagesOf("c", entriesOf(1, 2, 3)), now, &used, 45, time.Minute)
+	ch.keep(messagesOf("c", entriesOf(4, 5)), now, &used, 45, time.Minute)
+	if len(ch.recent) != 1 || used.Load() != 30 {
+		t.Errorf("%d runs kept, %d bytes in all; want the newest alone, 30 bytes", len(ch.recent), used.Load())
+	}
+	ch.keep(messagesOf("c", entriesOf(6, 7, 8, 9, 10)), now, &used, 45, time.Minute)
+	if len(ch.recent) != 0 || used.Load() != 10 {
+		t.Errorf("%d runs kept, %d bytes in all; want none beside the other channel's 10", len(ch.recent), used.Load())
 	}
 }

@@ -133,7 +133,7 @@ func (h *Hub) replayRead(ctx context.Context, ch *channel, pos store.ID) (*repla
 		// Shared: one caller going away must not fail the others.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), replayReadTimeout)
 		defer cancel()
-		b, err := h.store.ReadAfter(rctx, ch.name, pos, h.cfg.ReplayBatch)
+		b, err := h.store.ReadAfter(rctx, ch.name, pos, h.replayLimit(ch))
 		if err != nil {
 			return nil, err
 		}

@@ -74,6 +74,10 @@ type Config struct {
 	// FanoutWorkers is how many goroutines write a large channel's messages.
 	// Zero means GOMAXPROCS.
 	FanoutWorkers int
+	// ReplayCacheBytes bounds the entry data kept of what was just fanned
+	// out, so that clients a burst cuts off resume from it (hub.Config's
+	// RecentBytes): zero means hub.DefaultRecentBytes, negative none.
+	ReplayCacheBytes int64
 	// ProbeInterval and PollInterval tune the doorbell; zero means defaults.
 	ProbeInterval time.Duration
 	PollInterval  time.Duration
@@ -264,6 +268,7 @@ func (n *Node) build() (err error) {
 		Store: n.store, DB: n.redis.db, Node: n.cfg.Name, Server: n.redis.server,
 		ProbeInterval: n.cfg.ProbeInterval, PollInterval: n.cfg.PollInterval,
 		FanoutWorkers: n.cfg.FanoutWorkers,
+		RecentBytes:   n.cfg.ReplayCacheBytes,
 		ReadLatency:   n.metrics.ObserveRead,
 		Logger:        n.log,
 	})
