@@ -118,3 +118,42 @@ func xaddBurst(t *testing.T, c *cluster, channel string, round, n, size int) []s
 	}
 	return out
 }
+
+// A WebSocket peer reading its way through a burst answers a ping only
+// once it reaches it, behind the frames queued first: that may be many
+// heartbeats later, and the peer must not be taken for dead meanwhile.
+func TestSlowReaderOutlivesHeartbeats(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a", func(cfg *node.Config) { cfg.Transport.Heartbeat = 50 * time.Millisecond })
+	u := strings.Replace(a.base, "http://", "ws://", 1) + "/ws?channel=slowread"
+	conn, _, err := websocket.Dial(context.Background(), u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	start := time.Now()
+	read := func() map[string]any {
+		ctx, cancel := context.WithTimeout(context.Background(), defaultWait)
+		defer cancel()
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", time.Since(start), err)
+		}
+		var f map[string]any
+		jsonOf(t, string(b), &f)
+		return f
+	}
+	for f := read(); f["type"] != "subscribed"; f = read() {
+	}
+	want := xaddBurst(t, c, "slowread", 0, 300, 4<<10) // 1.2 MB, about 3 s at this reader's pace
+	start = time.Now()
+	var got []string
+	for len(got) < len(want) {
+		if f := read(); f["type"] == "message" {
+			got = append(got, f["data"].(string))
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	equalStrings(t, "slow reader", got, want)
+}

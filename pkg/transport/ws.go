@@ -49,6 +49,7 @@ type wsConn struct {
 	mu      sync.Mutex
 	subs    map[string]*hub.Sub
 	pinging atomic.Bool // a ping waits for its pong
+	wrote   atomic.Bool // frames were written since the last heartbeat
 
 	addr netip.Addr
 	exp  expiryEntry
@@ -328,11 +329,17 @@ func (c *wsConn) Kick(reason error) { c.box.close(reason) }
 var errNoPong = errors.New("transport: no pong for a heartbeat interval")
 
 // heartbeat pings the peer. The previous ping still waiting for its pong
-// means the peer is gone: the connection is closed. A ping carries no timer
-// of its own; closing the connection ends it.
+// means the peer is gone, unless frames were written since the last
+// heartbeat: a peer reading its way through a burst answers the ping only
+// once it reaches it, behind the frames queued first. The connection is
+// then closed. A ping carries no timer of its own; closing the connection
+// ends it.
 func (c *wsConn) heartbeat() {
+	wrote := c.wrote.Swap(false)
 	if !c.pinging.CompareAndSwap(false, true) {
-		c.box.close(errNoPong)
+		if !wrote {
+			c.box.close(errNoPong)
+		}
 		return
 	}
 	c.srv.spawn(func() {
@@ -361,42 +368,41 @@ func (c *wsConn) direct(m cluster.Direct) bool {
 	return c.box.offer(f.encode()) && !c.box.isClosed()
 }
 
-// writeFrames writes under a timeout per wsTimeoutBytes written, so the
-// timeout bounds a stall, not a burst. Its context does not derive from the
-// connection's: closing the connection ends a write anyway, and a child of
-// a cancellable context costs a registration per write.
+// writeFrames writes the frames, closing the connection if one of them
+// waits on the peer for the write timeout: the timeout bounds a stall, not
+// a burst. One timer covers the whole call. A context with a deadline would
+// do the same, but the library then registers and drops a callback on it
+// for every frame, garbage that adds up in a burst.
 func (c *wsConn) writeFrames(qs []queued) error {
-	var (
-		ctx    context.Context
-		cancel context.CancelFunc = func() {}
-		since                     = wsTimeoutBytes // bytes written under ctx
-		err    error
-	)
+	timeout := c.srv.cfg.WriteTimeout
+	stalled := time.AfterFunc(timeout, func() {
+		c.srv.cfg.Logger.Debug("a WebSocket write stalled; closing", "client", c.client, "timeout", timeout)
+		c.ws.CloseNow()
+	})
+	defer stalled.Stop()
+	var err error
 	for i := range qs {
 		qs[i].each(func(f []byte) bool { // whole frames: a WebSocket is never written in part
-			if since >= wsTimeoutBytes {
-				cancel()
-				ctx, cancel = context.WithTimeout(context.Background(), c.srv.cfg.WriteTimeout)
-				since = 0
+			if err = c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
+				return false
 			}
-			err = c.ws.Write(ctx, websocket.MessageText, f)
-			since += len(f)
-			return err == nil
+			stalled.Reset(timeout)
+			if !c.wrote.Load() {
+				c.wrote.Store(true)
+			}
+			return true
 		})
 		if err != nil {
-			break
+			return err
 		}
 	}
-	cancel()
-	return err
+	return nil
 }
-
-// wsTimeoutBytes is how much one write timeout covers.
-const wsTimeoutBytes = 256 << 10
 
 // closeWire closes with a status that tells the client why. The close
 // handshake may wait on the peer, so it runs on its own goroutine.
 func (c *wsConn) closeWire(reason error) {
+	c.srv.cfg.Logger.Debug("closing a WebSocket", "client", c.client, "reason", reason)
 	code, text := websocket.StatusInternalError, "closed"
 	switch {
 	case errors.Is(reason, hub.ErrSlowConsumer):
