@@ -57,24 +57,7 @@ func processRSS(pid int) (int64, error) {
 }
 
 // parseStatusRSS reads "VmRSS:   1234 kB".
-func parseStatusRSS(status string) (int64, error) {
-	for line := range strings.Lines(status) {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 2 || f[1] != "kB" {
-			return 0, errProcFormat
-		}
-		kb, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return 0, errProcFormat
-		}
-		return kb << 10, nil
-	}
-	return 0, errProcFormat
-}
+func parseStatusRSS(status string) (int64, error) { return parseStatusKB(status, "VmRSS") }
 
 // cpuMeter measures one process's CPU over an interval.
 type cpuMeter struct {

@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -98,17 +99,7 @@ func (w *sseWire) writeFrames(qs []queued) error {
 	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
 	defer w.conn.SetWriteDeadline(time.Time{})
 	if w.raw == nil { // TLS: no descriptor to write vectors to
-		for i := range qs {
-			var err error
-			qs[i].each(func(b []byte) bool {
-				_, err = w.conn.Write(b)
-				return err == nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeEach(qs, w.conn)
 	}
 	var err error
 	if rerr := w.raw.Write(func(fd uintptr) bool {
@@ -167,17 +158,25 @@ func (w *sseWire) tryWrite(q *queued) error {
 
 func (w *sseWire) writeResponse(qs []queued) error {
 	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	if err := writeEach(qs, w.w); err != nil {
+		return err
+	}
+	return w.rc.Flush()
+}
+
+// writeEach writes the parts of qs to w one by one.
+func writeEach(qs []queued, w io.Writer) error {
+	var err error
 	for i := range qs {
-		var err error
 		qs[i].each(func(b []byte) bool {
-			_, err = w.w.Write(b)
+			_, err = w.Write(b)
 			return err == nil
 		})
 		if err != nil {
 			return err
 		}
 	}
-	return w.rc.Flush()
+	return nil
 }
 
 // sseEnd is the last chunk of a chunked response: the stream ends
