@@ -3,7 +3,10 @@ package tests
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -120,14 +123,24 @@ func xaddBurst(t *testing.T, c *cluster, channel string, round, n, size int) []s
 }
 
 // A WebSocket peer reading its way through a burst answers a ping only
-// once it reaches it, behind the frames queued first: that may be many
-// heartbeats later, and the peer must not be taken for dead meanwhile.
+// once it reaches it, behind the frames sent first: that may be many
+// heartbeats later, after the node has long written everything, and the
+// peer must not be taken for dead meanwhile.
 func TestSlowReaderOutlivesHeartbeats(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	a := c.start("a", func(cfg *node.Config) { cfg.Transport.Heartbeat = 50 * time.Millisecond })
 	u := strings.Replace(a.base, "http://", "ws://", 1) + "/ws?channel=slowread"
-	conn, _, err := websocket.Dial(context.Background(), u, nil)
+	// A receive buffer that holds the whole burst: the node writes it all at
+	// once and then has nothing to write while the ping waits behind it.
+	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<20)
+		})
+	}}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer hc.CloseIdleConnections()
+	conn, _, err := websocket.Dial(context.Background(), u, &websocket.DialOptions{HTTPClient: hc})
 	if err != nil {
 		t.Fatal(err)
 	}

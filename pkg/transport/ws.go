@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -50,6 +51,8 @@ type wsConn struct {
 	subs    map[string]*hub.Sub
 	pinging atomic.Bool // a ping waits for its pong
 	wrote   atomic.Bool // frames were written since the last heartbeat
+	raw     syscall.RawConn
+	window  uint32 // the peer's receive window at the last heartbeat
 
 	addr netip.Addr
 	exp  expiryEntry
@@ -88,7 +91,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	patterns, anyOrigin := originPatterns(s.cfg.AllowedOrigins)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin})
+	rec := &hijackRecorder{ResponseWriter: w}
+	ws, err := websocket.Accept(rec, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin})
 	if err != nil {
 		s.release(addr)
 		s.cfg.Logger.Debug("refused a WebSocket handshake", "err", err)
@@ -97,7 +101,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Frames over MaxPayload+4KiB get an error frame; only frames past this
 	// hard limit close the connection.
 	ws.SetReadLimit(int64(16*s.cfg.MaxPayload + 4096))
-	c := &wsConn{srv: s, client: id, session: session, since: time.Now().UTC(), ws: ws, addr: addr, who: who}
+	c := &wsConn{srv: s, client: id, session: session, since: time.Now().UTC(), ws: ws, raw: rec.raw, addr: addr, who: who}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.box = newOutbox(c, s.cfg.QueueBytes)
 	if !s.track(c) {
@@ -329,15 +333,16 @@ func (c *wsConn) Kick(reason error) { c.box.close(reason) }
 var errNoPong = errors.New("transport: no pong for a heartbeat interval")
 
 // heartbeat pings the peer. The previous ping still waiting for its pong
-// means the peer is gone, unless frames were written since the last
-// heartbeat: a peer reading its way through a burst answers the ping only
-// once it reaches it, behind the frames queued first. The connection is
-// then closed. A ping carries no timer of its own; closing the connection
-// ends it.
+// means the peer is gone, unless it shows it is reading: frames were
+// written since the last heartbeat, or its receive window moved. A peer
+// working through a burst answers the ping only once it reaches it, behind
+// the frames sent first. The connection is then closed. A ping carries no
+// timer of its own; closing the connection ends it.
 func (c *wsConn) heartbeat() {
-	wrote := c.wrote.Swap(false)
+	reading := c.wrote.Swap(false)
+	reading = c.peerWindowMoved() || reading
 	if !c.pinging.CompareAndSwap(false, true) {
-		if !wrote {
+		if !reading {
 			c.box.close(errNoPong)
 		}
 		return
