@@ -10,6 +10,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // sseWire writes an event stream. It hijacks the connection from net/http
@@ -101,49 +102,39 @@ func (w *sseWire) writeFrames(qs []queued) error {
 	if w.raw == nil { // TLS: no descriptor to write vectors to
 		return writeEach(qs, w.conn)
 	}
-	var err error
-	if rerr := w.raw.Write(func(fd uintptr) bool {
-		for len(qs) > 0 {
-			n, _, werr := writev(int(fd), qs)
-			switch werr {
-			case nil:
-				if qs = advance(qs, n); len(qs) > 0 {
-					w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-				}
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait until the socket takes more, or the deadline
-			default:
-				err = werr
-				return true
-			}
-		}
-		return true
-	}); rerr != nil {
-		return rerr
-	}
-	return err
+	return w.send(qs, true)
 }
 
-// tryWrite writes what the socket takes of q now, without blocking: write
-// system calls on the non-blocking descriptor until one is short.
+// tryWrite writes what the socket takes of q now, without blocking.
 func (w *sseWire) tryWrite(q *queued) error {
 	if w.raw == nil {
 		return nil
 	}
+	return w.send(unsafe.Slice(q, 1), false) // advances q itself
+}
+
+// send makes write system calls on the non-blocking descriptor: until all
+// of qs is written when wait is set, waiting for the socket to take more
+// under the write deadline, which each write that takes some moves on;
+// else until one is short.
+func (w *sseWire) send(qs []queued, wait bool) error {
 	var err error
 	if rerr := w.raw.Write(func(fd uintptr) bool {
-		for q.left() > 0 {
-			n, all, werr := writev(int(fd), []queued{*q})
+		for len(qs) > 0 {
+			n, all, werr := writev(int(fd), qs)
 			switch werr {
 			case nil:
-				q.advance(n)
-				if !all {
+				qs = advance(qs, n)
+				switch {
+				case len(qs) == 0:
+				case wait:
+					w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+				case !all:
 					return true // the socket is full
 				}
 			case syscall.EINTR:
 			case syscall.EAGAIN:
-				return true
+				return !wait // wait: until the socket takes more, or the deadline
 			default:
 				err = werr
 				return true
