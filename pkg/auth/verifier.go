@@ -125,7 +125,10 @@ func (v *verifier) openJWKS(cfg Config) error {
 		HTTPTimeout:       10 * time.Second,
 		RefreshInterval:   cfg.JWKSRefresh,
 		RefreshUnknownKID: rate.NewLimiter(rate.Every(cfg.JWKSUnknownKIDInterval), 1),
-		RateLimitWaitMax:  time.Millisecond,
+		// A token is there or it is not (the interval is long); the wait
+		// only has to outlast the call itself, which 1 ms did not always
+		// under -race on a loaded machine (TestJWKSRotation).
+		RateLimitWaitMax: 100 * time.Millisecond,
 		RefreshErrorHandlerFunc: func(u string) func(context.Context, error) {
 			return func(_ context.Context, err error) { log.Warn("failed to refresh the JWKS", "err", err) }
 		},

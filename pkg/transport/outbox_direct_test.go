@@ -34,6 +34,13 @@ func TestOutboxWritesDirectlyUntilTheSocketBacksUp(t *testing.T) {
 	t.Parallel()
 	w := &directWire{testWire: newTestWire(), room: 10}
 	o := newOutbox(w, 1<<10)
+	start := make(chan struct{}) // holds the writer until both offers are queued
+	o.spawn = func(f func()) {
+		go func() {
+			<-start
+			f()
+		}()
+	}
 	if !o.offer([]byte("abcd")) || !o.offer([]byte("efgh")) {
 		t.Fatal("offer refused")
 	}
@@ -42,6 +49,7 @@ func TestOutboxWritesDirectlyUntilTheSocketBacksUp(t *testing.T) {
 	}
 	o.offer([]byte("ijkl")) // the socket takes "ij"
 	o.offer([]byte("mnop")) // queued behind the rest: never written directly
+	close(start)
 	batch := w.take(t)
 	if strings.Join(batch, "|") != "kl|mnop" {
 		t.Fatalf("queued batch = %q, want the rest of the frame, then the next", batch)
