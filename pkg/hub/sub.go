@@ -106,11 +106,10 @@ type replayed struct {
 // last returns the position after r, given the one it follows.
 func (r *replayed) last(after store.ID) store.ID {
 	if n := len(r.msgs); n > 0 {
-		if m := r.msgs[n-1]; m.Gap == nil {
-			return m.Entry.ID
-		} else {
+		if m := r.msgs[n-1]; m.Gap != nil {
 			return m.Gap.Resume
 		}
+		return r.msgs[n-1].Entry.ID
 	}
 	return after
 }
