@@ -69,6 +69,18 @@ func (q *queued) advance(n int) {
 	}
 }
 
+// partWritten is the unwritten end of the frame q is part way through, or
+// nil when q is at the start of a frame.
+func (q *queued) partWritten() []byte {
+	switch {
+	case q.off == 0:
+		return nil
+	case q.frames == nil:
+		return q.frame[q.off:]
+	}
+	return q.frames[q.at][q.off:]
+}
+
 // each calls f with every unwritten part of q, in order, until f returns
 // false.
 func (q *queued) each(f func([]byte) bool) {
@@ -124,22 +136,31 @@ func (o *outbox) offer(frame []byte) bool {
 // runs under the queue's lock. If it does not fit, false is returned and the
 // connection is expected to be kicked, so build's effects need no undoing.
 func (o *outbox) offerWith(build func() queued) bool {
+	return !errors.Is(o.add(build), errFull)
+}
+
+// errFull: a frame did not fit the queue.
+var errFull = errors.New("transport: queue full")
+
+// add is offerWith telling a closed outbox, which queues nothing, from a
+// full one.
+func (o *outbox) add(build func() queued) error {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
-		return true
+		return errClosed
 	}
 	q := build()
 	if o.size > 0 && o.size+q.size > o.max {
 		o.mu.Unlock()
-		return false
+		return errFull
 	}
 	err := o.put(q)
 	o.mu.Unlock()
 	if err != nil {
 		o.close(err)
 	}
-	return true
+	return nil
 }
 
 // send queues frame once the queue has room, waiting for the writer.

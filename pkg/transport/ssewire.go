@@ -8,20 +8,16 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-	"unsafe"
 )
 
 // sseWire writes an event stream. It hijacks the connection from net/http
 // when it can, so the server's per-request buffers and goroutine are freed.
 type sseWire struct {
-	conn    net.Conn // nil when not hijacked
-	raw     syscall.RawConn
+	socket  // conn is nil when not hijacked
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	chunked bool
-	timeout time.Duration
 	onClose func()
 	once    sync.Once
 }
@@ -32,7 +28,7 @@ const sseHeader = "HTTP/1.1 200 OK\r\n" +
 	"X-Accel-Buffering: no\r\n"
 
 func openSSE(w http.ResponseWriter, r *http.Request, timeout time.Duration) (*sseWire, error) {
-	wire := &sseWire{timeout: timeout}
+	wire := &sseWire{socket: socket{timeout: timeout}}
 	rc := http.NewResponseController(w)
 	if r.ProtoMajor == 1 {
 		conn, brw, err := rc.Hijack()
@@ -55,10 +51,7 @@ func openSSE(w http.ResponseWriter, r *http.Request, timeout time.Duration) (*ss
 // hijacked writes the response header by hand. Headers set on the
 // ResponseWriter before the hijack (CORS, by rs/cors) go into it too.
 func (w *sseWire) hijacked(conn net.Conn, brw *bufio.ReadWriter, r *http.Request, set http.Header) (*sseWire, error) {
-	w.conn = conn
-	if sc, ok := conn.(syscall.Conn); ok {
-		w.raw, _ = sc.SyscallConn()
-	}
+	w.socket = newSocket(conn, w.timeout)
 	header := sseHeader
 	if r.ProtoAtLeast(1, 1) {
 		w.chunked = true
@@ -94,80 +87,44 @@ func (w *sseWire) writeFrames(qs []queued) error {
 	if w.conn == nil {
 		return w.writeResponse(qs)
 	}
-	// The deadline bounds each wait for the socket to take more, not the
-	// whole write, which for a burst may be megabytes; it is cleared after,
-	// as a deadline left behind would fail the direct writes that follow.
-	w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-	defer w.conn.SetWriteDeadline(time.Time{})
-	if w.raw == nil { // TLS: no descriptor to write vectors to
-		return writeEach(qs, w.conn)
-	}
-	return w.send(qs, true)
+	_, err := w.write(qs)
+	return err
 }
 
 // tryWrite writes what the socket takes of q now, without blocking.
 func (w *sseWire) tryWrite(q *queued) error {
-	if w.raw == nil {
-		return nil
-	}
-	return w.send(unsafe.Slice(q, 1), false) // advances q itself
-}
-
-// send makes write system calls on the non-blocking descriptor: until all
-// of qs is written when wait is set, waiting for the socket to take more
-// under the write deadline, which each write that takes some moves on;
-// else until one is short.
-func (w *sseWire) send(qs []queued, wait bool) error {
-	var err error
-	if rerr := w.raw.Write(func(fd uintptr) bool {
-		for len(qs) > 0 {
-			n, all, werr := writev(int(fd), qs)
-			switch werr {
-			case nil:
-				qs = advance(qs, n)
-				switch {
-				case len(qs) == 0:
-				case wait:
-					w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
-				case !all:
-					return true // the socket is full
-				}
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return !wait // wait: until the socket takes more, or the deadline
-			default:
-				err = werr
-				return true
-			}
-		}
-		return true
-	}); rerr != nil {
-		return rerr
-	}
+	_, err := w.try(q)
 	return err
 }
 
 func (w *sseWire) writeResponse(qs []queued) error {
 	w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
-	if err := writeEach(qs, w.w); err != nil {
+	if _, err := writeEach(qs, w.w); err != nil {
 		return err
 	}
 	return w.rc.Flush()
 }
 
-// writeEach writes the parts of qs to w one by one.
-func writeEach(qs []queued, w io.Writer) error {
+// writeEach writes the parts of qs to w one by one, advancing them, and
+// returns the bytes written.
+func writeEach(qs []queued, w io.Writer) (int, error) {
+	written := 0
 	var err error
 	for i := range qs {
+		n := 0
 		qs[i].each(func(b []byte) bool {
-			_, err = w.Write(b)
+			var m int
+			m, err = w.Write(b)
+			n += m
 			return err == nil
 		})
+		qs[i].advance(n)
+		written += n
 		if err != nil {
-			return err
+			return written, err
 		}
 	}
-	return nil
+	return written, nil
 }
 
 // sseEnd is the last chunk of a chunked response: the stream ends

@@ -111,11 +111,11 @@ func tcpPair(t *testing.T) (server, client *net.TCPConn) {
 
 // wireOf is an SSE wire on a connection, as a hijacked stream has.
 func wireOf(t *testing.T, conn *net.TCPConn) *sseWire {
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
+	w := &sseWire{socket: newSocket(conn, 10*time.Second), onClose: func() {}}
+	if w.raw == nil {
+		t.Fatal("no descriptor")
 	}
-	return &sseWire{conn: conn, raw: raw, timeout: 10 * time.Second, onClose: func() {}}
+	return w
 }
 
 // slowRead reads conn to its end in small pieces, pausing now and then, so

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -49,10 +48,9 @@ type wsConn struct {
 
 	mu      sync.Mutex
 	subs    map[string]*hub.Sub
+	wire    *wsWire
 	pinging atomic.Bool // a ping waits for its pong
-	wrote   atomic.Bool // frames were written since the last heartbeat
-	raw     syscall.RawConn
-	window  uint32 // the peer's receive window at the last heartbeat
+	window  uint32      // the peer's receive window at the last heartbeat
 
 	addr netip.Addr
 	exp  expiryEntry
@@ -91,7 +89,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	patterns, anyOrigin := originPatterns(s.cfg.AllowedOrigins)
-	rec := &hijackRecorder{ResponseWriter: w}
+	rec := &hijackRecorder{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
 	ws, err := websocket.Accept(rec, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin})
 	if err != nil {
 		s.release(addr)
@@ -101,9 +99,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Frames over MaxPayload+4KiB get an error frame; only frames past this
 	// hard limit close the connection.
 	ws.SetReadLimit(int64(16*s.cfg.MaxPayload + 4096))
-	c := &wsConn{srv: s, client: id, session: session, since: time.Now().UTC(), ws: ws, raw: rec.raw, addr: addr, who: who}
+	c := &wsConn{srv: s, client: id, session: session, since: time.Now().UTC(), ws: ws, wire: rec.wire, addr: addr, who: who}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.box = newOutbox(c, s.cfg.QueueBytes)
+	c.wire.box = c.box
 	if !s.track(c) {
 		s.release(addr)
 		ws.Close(websocket.StatusServiceRestart, "node shutting down: reconnect")
@@ -111,7 +110,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c.box.spawn = s.spawn
 	s.expiries.add(c, who.Expires)
-	c.box.offer((&serverFrame{Type: "welcome", Client: c.client, Session: c.session, Node: s.cfg.Node}).encode())
+	c.box.offer((&serverFrame{Type: "welcome", Client: c.client, Session: c.session, Node: s.cfg.Node}).frame())
 	since := q.Get("since")
 	if len(channels) > 1 && since != "" {
 		c.reject(nil, codeInvalidID, errors.New("since needs exactly one channel; subscribe to each with its own since"))
@@ -284,7 +283,7 @@ func (c *wsConn) publishDirect(ctx context.Context, f clientFrame, p publishRequ
 
 // reply queues a reply behind whatever is already queued, waiting for room.
 func (c *wsConn) reply(f *serverFrame) {
-	c.box.send(c.ctx, f.encode())
+	c.box.send(c.ctx, f.frame())
 }
 
 func (c *wsConn) reject(ref []byte, code string, err error) {
@@ -315,7 +314,7 @@ func wsFrame(m *hub.Message) []byte {
 	if m.Gap != nil {
 		g := m.Gap
 		return (&serverFrame{Type: "gap", Channel: m.Channel, Reason: g.Reason,
-			From: g.From.String(), Resume: g.Resume.String()}).encode()
+			From: g.From.String(), Resume: g.Resume.String()}).frame()
 	}
 	return m.Frame(hub.FrameWS, wsMessageFrame)
 }
@@ -323,7 +322,7 @@ func wsFrame(m *hub.Message) []byte {
 func wsMessageFrame(m *hub.Message) []byte {
 	e := &m.Entry
 	return (&serverFrame{Type: "message", Channel: m.Channel,
-		ID: e.ID.String(), Event: e.Event, Data: &e.Data}).encode()
+		ID: e.ID.String(), Event: e.Event, Data: &e.Data}).frame()
 }
 
 func (c *wsConn) Kick(reason error) { c.box.close(reason) }
@@ -339,7 +338,7 @@ var errNoPong = errors.New("transport: no pong for a heartbeat interval")
 // the frames sent first. The connection is then closed. A ping carries no
 // timer of its own; closing the connection ends it.
 func (c *wsConn) heartbeat() {
-	reading := c.wrote.Swap(false)
+	reading := c.wire.wrote.Swap(false)
 	reading = c.peerWindowMoved() || reading
 	if !c.pinging.CompareAndSwap(false, true) {
 		if !reading {
@@ -370,39 +369,12 @@ func (c *wsConn) subscribedTo(channel string) bool {
 
 func (c *wsConn) direct(m cluster.Direct) bool {
 	f := &serverFrame{Type: "direct", ID: m.ID, Event: m.Event, Data: &m.Data}
-	return c.box.offer(f.encode()) && !c.box.isClosed()
+	return c.box.offer(f.frame()) && !c.box.isClosed()
 }
 
-// writeFrames writes the frames, closing the connection if one of them
-// waits on the peer for the write timeout: the timeout bounds a stall, not
-// a burst. One timer covers the whole call. A context with a deadline would
-// do the same, but the library then registers and drops a callback on it
-// for every frame, garbage that adds up in a burst.
-func (c *wsConn) writeFrames(qs []queued) error {
-	timeout := c.srv.cfg.WriteTimeout
-	stalled := time.AfterFunc(timeout, func() {
-		c.srv.cfg.Logger.Debug("a WebSocket write stalled; closing", "client", c.client, "timeout", timeout)
-		c.ws.CloseNow()
-	})
-	defer stalled.Stop()
-	var err error
-	for i := range qs {
-		qs[i].each(func(f []byte) bool { // whole frames: a WebSocket is never written in part
-			if err = c.ws.Write(context.Background(), websocket.MessageText, f); err != nil {
-				return false
-			}
-			stalled.Reset(timeout)
-			if !c.wrote.Load() {
-				c.wrote.Store(true)
-			}
-			return true
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (c *wsConn) writeFrames(qs []queued) error { return c.wire.writeFrames(qs) }
+
+func (c *wsConn) tryWrite(q *queued) error { return c.wire.tryWrite(q) }
 
 // closeWire closes with a status that tells the client why. The close
 // handshake may wait on the peer, so it runs on its own goroutine.

@@ -99,6 +99,6 @@ func (c *wsConn) unreadable() []string {
 // frame saying so.
 func (c *wsConn) expire() {
 	c.srv.stats.expired.Add(1)
-	c.box.offer((&serverFrame{Type: "error", Code: codeTokenExpired, Message: errTokenExpired.Error()}).encode())
+	c.box.offer((&serverFrame{Type: "error", Code: codeTokenExpired, Message: errTokenExpired.Error()}).frame())
 	c.box.closeAfterFlush(errTokenExpired)
 }

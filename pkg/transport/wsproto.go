@@ -123,3 +123,6 @@ func (f *serverFrame) encode() []byte {
 	b, _ := json.Marshal(f)
 	return b
 }
+
+// frame is f as a WebSocket text frame, ready for the wire.
+func (f *serverFrame) frame() []byte { return wsText(f.encode()) }
