@@ -170,3 +170,83 @@ func TestSlowReaderOutlivesHeartbeats(t *testing.T) {
 	}
 	equalStrings(t, "slow reader", got, want)
 }
+
+// The node writes its own data frames and the WebSocket library its pongs,
+// on one socket. A peer that reads slowly through a burst of large frames,
+// pinging all the while, has each pong put between two whole frames, never
+// inside one written in part: it gets every pong and every entry intact.
+func TestPongsBetweenPartWrittenFrames(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a", func(cfg *node.Config) { cfg.Transport.QueueBytes = 16 << 20 })
+	u := strings.Replace(a.base, "http://", "ws://", 1) + "/ws?channel=pongs"
+	d := &net.Dialer{Control: smallReceiveBuffer}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer hc.CloseIdleConnections()
+	conn, _, err := websocket.Dial(context.Background(), u, &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 20)
+	read := func() map[string]any {
+		ctx, cancel := context.WithTimeout(context.Background(), defaultWait)
+		defer cancel()
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f map[string]any
+		jsonOf(t, string(b), &f)
+		return f
+	}
+	for f := read(); f["type"] != "subscribed"; f = read() {
+	}
+	want := xaddBurst(t, c, "pongs", 0, 40, 64<<10) // 2.6 MB through a 4 KiB receive buffer
+
+	pongs := make(chan error, 1)
+	stop := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				if n == 0 {
+					pongs <- fmt.Errorf("no ping was answered")
+				}
+				close(pongs)
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), defaultWait)
+			err := conn.Ping(ctx) // answered once the reader below reaches the pong
+			cancel()
+			if err != nil {
+				pongs <- err
+				close(pongs)
+				return
+			}
+			n++
+		}
+	}()
+	var got []string
+	for len(got) < len(want) {
+		if f := read(); f["type"] == "message" {
+			got = append(got, f["data"].(string))
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	close(stop)
+	equalStrings(t, "slow pinging reader", got, want)
+	// The last ping may wait for a pong behind nothing: read on for it.
+	go func() {
+		for {
+			if _, _, err := conn.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	for err := range pongs {
+		t.Error(err)
+	}
+}

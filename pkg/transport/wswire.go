@@ -88,7 +88,9 @@ func (w *wsWire) writeNow(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	qs := []queued{one(w.rest), one(p)}
-	_, err := w.write(qs)
+	s := w.socket
+	s.stop = nil // the stop is for the queue's writes, not this one
+	_, err := s.write(qs)
 	w.rest = nil
 	if err != nil {
 		return len(p) - qs[1].left(), err
