@@ -90,7 +90,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	patterns, anyOrigin := originPatterns(s.cfg.AllowedOrigins)
 	rec := &hijackRecorder{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
-	ws, err := websocket.Accept(rec, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin})
+	var c *wsConn // set before the library reads a frame
+	ws, err := websocket.Accept(rec, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin,
+		OnPongReceived: func(context.Context, []byte) { c.onPong() }})
 	if err != nil {
 		s.release(addr)
 		s.cfg.Logger.Debug("refused a WebSocket handshake", "err", err)
@@ -99,7 +101,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Frames over MaxPayload+4KiB get an error frame; only frames past this
 	// hard limit close the connection.
 	ws.SetReadLimit(int64(16*s.cfg.MaxPayload + 4096))
-	c := &wsConn{srv: s, client: id, session: session, since: time.Now().UTC(), ws: ws, wire: rec.wire, addr: addr, who: who}
+	c = &wsConn{srv: s, client: id, session: session, since: time.Now().UTC(), ws: ws, wire: rec.wire, addr: addr, who: who}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.box = newOutbox(c, s.cfg.QueueBytes)
 	c.wire.box = c.box
@@ -331,12 +333,16 @@ func (c *wsConn) Kick(reason error) { c.box.close(reason) }
 // whole heartbeat interval.
 var errNoPong = errors.New("transport: no pong for a heartbeat interval")
 
+// wsPing is the node's ping: an empty ping frame, shared by every
+// connection. The library reports the pong (onPong); a ping of the node's
+// own, queued like any frame, holds no goroutine while it waits for it.
+var wsPing = []byte{0x89, 0x00}
+
 // heartbeat pings the peer. The previous ping still waiting for its pong
 // means the peer is gone, unless it shows it is reading: frames were
 // written since the last heartbeat, or its receive window moved. A peer
 // working through a burst answers the ping only once it reaches it, behind
-// the frames sent first. The connection is then closed. A ping carries no
-// timer of its own; closing the connection ends it.
+// the frames sent first. The connection is then closed.
 func (c *wsConn) heartbeat() {
 	reading := c.wire.wrote.Swap(false)
 	reading = c.peerWindowMoved() || reading
@@ -346,13 +352,13 @@ func (c *wsConn) heartbeat() {
 		}
 		return
 	}
-	c.srv.spawn(func() {
-		defer c.pinging.Store(false)
-		if err := c.ws.Ping(context.Background()); err != nil && c.ctx.Err() == nil {
-			c.box.close(err)
-		}
-	})
+	if !c.box.offer(wsPing) { // the queue is full: no ping to wait for
+		c.pinging.Store(false)
+	}
 }
+
+// onPong is called by the library's reader for every pong.
+func (c *wsConn) onPong() { c.pinging.Store(false) }
 
 func (c *wsConn) end(reason error) { c.box.closeAfterFlush(reason) }
 
