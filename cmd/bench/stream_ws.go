@@ -33,6 +33,8 @@ type wsStream struct {
 	conn     *websocket.Conn
 	ctx      context.Context
 	deadline time.Time
+	unhook   func() bool // removes the close-when-ctx-ends callback
+	buf      bytes.Buffer
 }
 
 var _ stream = (*wsStream)(nil)
@@ -55,20 +57,34 @@ func (t *target) dialWS(ctx context.Context, i int, channels []string, since str
 		return nil, err
 	}
 	conn.SetReadLimit(wsReadLimit)
-	return &wsStream{conn: conn, ctx: ctx, deadline: deadline}, nil
+	unhook := context.AfterFunc(ctx, func() { conn.CloseNow() })
+	return &wsStream{conn: conn, ctx: ctx, deadline: deadline, unhook: unhook}, nil
 }
 
+// next reads the next frame. Without a deadline it reads with a context
+// that never ends (the stream is closed when its own ends): coder/websocket
+// registers a callback on a read's context when it can end, and thousands
+// of readers doing that per message, on one parent, were the tool's
+// bottleneck rather than the server's writes.
 func (s *wsStream) next() (event, error) {
-	ctx := s.ctx
+	ctx := context.Background()
 	if !s.deadline.IsZero() {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, s.deadline)
+		ctx, cancel = context.WithDeadline(s.ctx, s.deadline)
 		defer cancel()
 	}
-	_, b, err := s.conn.Read(ctx)
+	_, r, err := s.conn.Reader(ctx)
+	if err == nil {
+		s.buf.Reset()
+		_, err = s.buf.ReadFrom(r)
+	}
 	if err != nil {
+		if cerr := s.ctx.Err(); cerr != nil {
+			return event{}, cerr
+		}
 		return event{}, err
 	}
+	b := s.buf.Bytes()
 	if ev, ok := fastMessage(b); ok {
 		return ev, nil
 	}
@@ -91,7 +107,10 @@ func (s *wsStream) next() (event, error) {
 
 func (s *wsStream) setDeadline(t time.Time) { s.deadline = t }
 
-func (s *wsStream) close() { s.conn.CloseNow() }
+func (s *wsStream) close() {
+	s.unhook()
+	s.conn.CloseNow()
+}
 
 // fastMessage reads a message frame without a JSON decoder when it can: the
 // node and the bare relay put "type" first, and the tool's payloads need no
