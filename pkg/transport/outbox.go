@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // errClosed is returned by outbox.send once the connection is closed.
@@ -109,6 +111,11 @@ type outbox struct {
 	max    int
 	// spawn starts the writer goroutine; nil means a plain go statement.
 	spawn func(func())
+	// poll, when set, writes a backed-up socket instead of a writer
+	// goroutine (raw is its descriptor); see poller.
+	poll   *poller
+	raw    syscall.RawConn
+	pollID uint64 // the poller's ID for this outbox; guarded by mu
 
 	mu      sync.Mutex
 	queue   []queued
@@ -214,13 +221,63 @@ func (o *outbox) put(q queued) error {
 	o.size += q.left()
 	if !o.writing {
 		o.writing = true
-		if o.spawn != nil {
-			o.spawn(o.flush)
-		} else {
-			go o.flush()
+		if o.poll == nil || !o.poll.arm(o, o.raw, time.Now()) {
+			o.startWriter()
 		}
 	}
 	return nil
+}
+
+// startWriter starts the writer goroutine. o.mu must be held.
+func (o *outbox) startWriter() {
+	if o.spawn != nil {
+		o.spawn(o.flush)
+	} else {
+		go o.flush()
+	}
+}
+
+// writeReady is the poller's write: what the socket takes now, without
+// blocking, in queue order. It arms the poller again while frames are
+// left, and ends the writing when none are. since is the last progress.
+func (o *outbox) writeReady(since time.Time) {
+	o.mu.Lock()
+	var err error
+	for len(o.queue) > 0 && !o.closed {
+		q := &o.queue[0]
+		left := q.left()
+		err = o.direct.tryWrite(q)
+		if n := left - q.left(); n > 0 {
+			o.size -= n
+			since = time.Now()
+		}
+		if err != nil || q.left() > 0 {
+			break
+		}
+		o.queue[0] = queued{}
+		o.queue = o.queue[1:]
+	}
+	if o.room != nil && o.size < o.max {
+		close(o.room)
+		o.room = nil
+	}
+	if err == nil && !o.closed && len(o.queue) > 0 {
+		if !o.poll.arm(o, o.raw, since) {
+			o.startWriter() // the poller has stopped
+		}
+		o.mu.Unlock()
+		return
+	}
+	o.writing = false
+	o.queue = nil
+	reason := o.drainThenClose
+	o.mu.Unlock()
+	switch {
+	case err != nil:
+		o.close(err)
+	case reason != nil:
+		o.close(reason)
+	}
 }
 
 func (o *outbox) flush() {
@@ -272,6 +329,9 @@ func (o *outbox) close(reason error) bool {
 	}
 	o.closed = true
 	o.queue, o.size = nil, 0
+	if o.pollID != 0 {
+		o.poll.forget(o.pollID)
+	}
 	if o.room != nil {
 		close(o.room)
 		o.room = nil

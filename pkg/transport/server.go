@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pushcluster/pushcluster/internal/ratelog"
@@ -226,6 +227,9 @@ type Server struct {
 	// conns counts tracked connections and the goroutines they start, so
 	// that Run returns only once all of them have exited.
 	conns sync.WaitGroup
+	// poll writes backed-up sockets while Run runs (nil otherwise: each
+	// then gets a writer goroutine).
+	poll atomic.Pointer[poller]
 
 	held       atomic.Int64 // stream slots taken: admitted and not yet released
 	refusedLog *ratelog.Limiter
@@ -286,6 +290,12 @@ const heartbeatSlots = 32
 func (s *Server) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.Heartbeat / heartbeatSlots)
 	defer t.Stop()
+	if p, err := newPoller(s.cfg.WriteTimeout); err != nil {
+		s.cfg.Logger.Warn("no epoll instance: each backed-up connection gets a writer goroutine", "err", err)
+	} else {
+		s.poll.Store(p)
+		defer p.stop() // after every connection has ended: a drain writes through it
+	}
 	stopPresence, presenceDone := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(presenceDone)
@@ -375,6 +385,15 @@ func (s *Server) untrack(c client) {
 
 // spawn runs f on a goroutine that Run waits for. Only a tracked
 // connection may spawn, so the wait group never restarts from zero.
+// writeBackedUp has the poller write box's socket raw once it backs up.
+func (s *Server) writeBackedUp(box *outbox, raw syscall.RawConn) {
+	if p := s.poll.Load(); p != nil && raw != nil && box.direct != nil {
+		box.mu.Lock()
+		box.poll, box.raw = p, raw
+		box.mu.Unlock()
+	}
+}
+
 func (s *Server) spawn(f func()) {
 	s.conns.Add(1)
 	go func() {

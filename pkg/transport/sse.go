@@ -85,6 +85,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.box.spawn = s.spawn
+	s.writeBackedUp(c.box, wire.raw)
 	s.expiries.add(c, who.Expires)
 	started := make(chan struct{})
 	wire.watch(s.spawn, func() {

@@ -111,6 +111,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.box.spawn = s.spawn
+	s.writeBackedUp(c.box, c.wire.raw)
 	s.expiries.add(c, who.Expires)
 	c.box.offer((&serverFrame{Type: "welcome", Client: c.client, Session: c.session, Node: s.cfg.Node}).frame())
 	since := q.Get("since")

@@ -1,0 +1,185 @@
+package transport
+
+import (
+	"errors"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// errWriteStalled closes a connection whose socket took nothing for the
+// write timeout.
+var errWriteStalled = errors.New("transport: the peer took nothing for the write timeout")
+
+// poller writes the sockets of backed-up connections from one goroutine.
+// A connection whose socket is full is armed for one EPOLLOUT on an epoll
+// instance of the poller's own, and written without blocking when the
+// kernel says it has room, until its queue is empty. A writer goroutine
+// per backed-up connection, parked in Go's poller, would hold a stack of
+// several KiB each: at 10,000 subscribers a burst behind, more than the
+// burst itself. The write timeout is a sweep: a connection armed with no
+// progress for that long is closed.
+//
+// Hand-written because Go's runtime poller can only wake a goroutine, and
+// the event-loop libraries that expose epoll own the listener and the
+// connections, which here belong to net/http and coder/websocket.
+type poller struct {
+	epfd    int
+	wake    int // an eventfd: written to stop the loop
+	timeout time.Duration
+	done    chan struct{}
+
+	mu     sync.Mutex
+	next   uint64
+	armed  map[uint64]pollEntry
+	closed bool
+}
+
+type pollEntry struct {
+	o     *outbox
+	since time.Time // the last progress, or when it backed up
+}
+
+// wakeID marks the eventfd's events; outboxes count from 1.
+const wakeID = ^uint64(0)
+
+func newPoller(timeout time.Duration) (*poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	setEventID(&ev, wakeID)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	p := &poller{epfd: epfd, wake: wake, timeout: timeout, done: make(chan struct{}), armed: make(map[uint64]pollEntry)}
+	go p.run()
+	return p, nil
+}
+
+// The 64 bits of an epoll event's data hold an outbox's ID.
+func setEventID(ev *unix.EpollEvent, id uint64) { *(*uint64)(unsafe.Pointer(&ev.Fd)) = id }
+func eventID(ev *unix.EpollEvent) uint64        { return *(*uint64)(unsafe.Pointer(&ev.Fd)) }
+
+// arm has the poller write o once raw's socket has room. since is o's last
+// progress. It reports false once the poller has stopped, or if the socket
+// cannot be armed; o.mu must be held.
+func (p *poller) arm(o *outbox, raw syscall.RawConn, since time.Time) bool {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return false
+	}
+	if o.pollID == 0 {
+		p.next++
+		o.pollID = p.next
+	}
+	id := o.pollID
+	p.armed[id] = pollEntry{o: o, since: since}
+	p.mu.Unlock()
+	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT}
+	setEventID(&ev, id)
+	var err error
+	if cerr := raw.Control(func(fd uintptr) {
+		// Level-triggered: a socket that has room already fires at once.
+		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
+		if errors.Is(err, unix.ENOENT) {
+			err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		}
+	}); cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		p.forget(id)
+		return false
+	}
+	return true
+}
+
+// forget drops an outbox's registration; its socket leaves the epoll set
+// when it is closed.
+func (p *poller) forget(id uint64) {
+	p.mu.Lock()
+	delete(p.armed, id)
+	p.mu.Unlock()
+}
+
+func (p *poller) run() {
+	defer close(p.done)
+	events := make([]unix.EpollEvent, 256)
+	sweep := time.Now()
+	for {
+		n, err := unix.EpollWait(p.epfd, events, 1000)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			n = 0
+			time.Sleep(10 * time.Millisecond)
+		}
+		for i := range max(n, 0) {
+			id := eventID(&events[i])
+			if id == wakeID {
+				return
+			}
+			p.mu.Lock()
+			e, ok := p.armed[id]
+			delete(p.armed, id)
+			p.mu.Unlock()
+			if ok {
+				e.o.writeReady(e.since)
+			}
+		}
+		if now := time.Now(); now.Sub(sweep) >= time.Second {
+			sweep = now
+			p.closeStalled(now)
+		}
+	}
+}
+
+// closeStalled closes the connections armed with no progress for the
+// write timeout.
+func (p *poller) closeStalled(now time.Time) {
+	var stalled []*outbox
+	p.mu.Lock()
+	for id, e := range p.armed {
+		if now.Sub(e.since) >= p.timeout {
+			delete(p.armed, id)
+			stalled = append(stalled, e.o)
+		}
+	}
+	p.mu.Unlock()
+	for _, o := range stalled {
+		o.close(errWriteStalled)
+	}
+}
+
+// stop ends the loop. Outboxes armed then, or later, fall back to a writer
+// goroutine each.
+func (p *poller) stop() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	armed := p.armed
+	p.armed = nil
+	p.mu.Unlock()
+	one := [8]byte{1}
+	unix.Write(p.wake, one[:])
+	<-p.done
+	unix.Close(p.epfd)
+	unix.Close(p.wake)
+	for _, e := range armed {
+		e.o.writeReady(e.since)
+	}
+}
