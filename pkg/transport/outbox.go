@@ -115,7 +115,8 @@ type outbox struct {
 	// goroutine (raw is its descriptor); see poller.
 	poll   *poller
 	raw    syscall.RawConn
-	pollID uint64 // the poller's ID for this outbox; guarded by mu
+	loop   *pollLoop // the poller's loop for this outbox, once armed; guarded by mu
+	pollID uint64    // its ID there; guarded by mu
 
 	mu      sync.Mutex
 	queue   []queued
@@ -330,7 +331,7 @@ func (o *outbox) close(reason error) bool {
 	o.closed = true
 	o.queue, o.size = nil, 0
 	if o.pollID != 0 {
-		o.poll.forget(o.pollID)
+		o.loop.forget(o.pollID)
 	}
 	if o.room != nil {
 		close(o.room)

@@ -2,7 +2,9 @@ package transport
 
 import (
 	"errors"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -14,10 +16,12 @@ import (
 // write timeout.
 var errWriteStalled = errors.New("transport: the peer took nothing for the write timeout")
 
-// poller writes the sockets of backed-up connections from one goroutine.
-// A connection whose socket is full is armed for one EPOLLOUT on an epoll
-// instance of the poller's own, and written without blocking when the
-// kernel says it has room, until its queue is empty. A writer goroutine
+// poller writes the sockets of backed-up connections from one goroutine
+// per CPU (a loop each, with its own epoll instance; a connection keeps
+// the loop it was first given). A connection whose socket is full is armed
+// for one EPOLLOUT, and written without blocking when the kernel says it
+// has room, until its queue is empty. One loop alone would copy every
+// backed-up byte on one CPU. A writer goroutine
 // per backed-up connection, parked in Go's poller, would hold a stack of
 // several KiB each: at 10,000 subscribers a burst behind, more than the
 // burst itself. The write timeout is a sweep: a connection armed with no
@@ -27,6 +31,12 @@ var errWriteStalled = errors.New("transport: the peer took nothing for the write
 // the event-loop libraries that expose epoll own the listener and the
 // connections, which here belong to net/http and coder/websocket.
 type poller struct {
+	loops []*pollLoop
+	next  atomic.Uint32
+}
+
+// pollLoop is one of a poller's loops.
+type pollLoop struct {
 	epfd    int
 	wake    int // an eventfd: written to stop the loop
 	timeout time.Duration
@@ -47,6 +57,34 @@ type pollEntry struct {
 const wakeID = ^uint64(0)
 
 func newPoller(timeout time.Duration) (*poller, error) {
+	p := &poller{}
+	for range runtime.GOMAXPROCS(0) {
+		l, err := newPollLoop(timeout)
+		if err != nil {
+			p.stop()
+			return nil, err
+		}
+		p.loops = append(p.loops, l)
+	}
+	return p, nil
+}
+
+// arm has a loop write o once raw's socket has room; see pollLoop.arm.
+func (p *poller) arm(o *outbox, raw syscall.RawConn, since time.Time) bool {
+	if o.loop == nil {
+		o.loop = p.loops[int(p.next.Add(1))%len(p.loops)]
+	}
+	return o.loop.arm(o, raw, since)
+}
+
+// stop ends every loop.
+func (p *poller) stop() {
+	for _, l := range p.loops {
+		l.stop()
+	}
+}
+
+func newPollLoop(timeout time.Duration) (*pollLoop, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -63,7 +101,7 @@ func newPoller(timeout time.Duration) (*poller, error) {
 		unix.Close(wake)
 		return nil, err
 	}
-	p := &poller{epfd: epfd, wake: wake, timeout: timeout, done: make(chan struct{}), armed: make(map[uint64]pollEntry)}
+	p := &pollLoop{epfd: epfd, wake: wake, timeout: timeout, done: make(chan struct{}), armed: make(map[uint64]pollEntry)}
 	go p.run()
 	return p, nil
 }
@@ -72,10 +110,10 @@ func newPoller(timeout time.Duration) (*poller, error) {
 func setEventID(ev *unix.EpollEvent, id uint64) { *(*uint64)(unsafe.Pointer(&ev.Fd)) = id }
 func eventID(ev *unix.EpollEvent) uint64        { return *(*uint64)(unsafe.Pointer(&ev.Fd)) }
 
-// arm has the poller write o once raw's socket has room. since is o's last
+// arm has the loop write o once raw's socket has room. since is o's last
 // progress. It reports false once the poller has stopped, or if the socket
 // cannot be armed; o.mu must be held.
-func (p *poller) arm(o *outbox, raw syscall.RawConn, since time.Time) bool {
+func (p *pollLoop) arm(o *outbox, raw syscall.RawConn, since time.Time) bool {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -109,13 +147,13 @@ func (p *poller) arm(o *outbox, raw syscall.RawConn, since time.Time) bool {
 
 // forget drops an outbox's registration; its socket leaves the epoll set
 // when it is closed.
-func (p *poller) forget(id uint64) {
+func (p *pollLoop) forget(id uint64) {
 	p.mu.Lock()
 	delete(p.armed, id)
 	p.mu.Unlock()
 }
 
-func (p *poller) run() {
+func (p *pollLoop) run() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	sweep := time.Now()
@@ -147,7 +185,7 @@ func (p *poller) run() {
 
 // closeStalled closes the connections armed with no progress for the
 // write timeout.
-func (p *poller) closeStalled(now time.Time) {
+func (p *pollLoop) closeStalled(now time.Time) {
 	var stalled []*outbox
 	p.mu.Lock()
 	for id, e := range p.armed {
@@ -164,7 +202,7 @@ func (p *poller) closeStalled(now time.Time) {
 
 // stop ends the loop. Outboxes armed then, or later, fall back to a writer
 // goroutine each.
-func (p *poller) stop() {
+func (p *pollLoop) stop() {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
