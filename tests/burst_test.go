@@ -130,37 +130,14 @@ func TestSlowReaderOutlivesHeartbeats(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	a := c.start("a", func(cfg *node.Config) { cfg.Transport.Heartbeat = 50 * time.Millisecond })
-	u := strings.Replace(a.base, "http://", "ws://", 1) + "/ws?channel=slowread"
 	// A receive buffer that holds the whole burst: the node writes it all at
 	// once and then has nothing to write while the ping waits behind it.
-	d := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+	_, read := dialSubscribed(t, a, "slowread", func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) {
 			syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<20)
 		})
-	}}
-	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-	defer hc.CloseIdleConnections()
-	conn, _, err := websocket.Dial(context.Background(), u, &websocket.DialOptions{HTTPClient: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	start := time.Now()
-	read := func() map[string]any {
-		ctx, cancel := context.WithTimeout(context.Background(), defaultWait)
-		defer cancel()
-		_, b, err := conn.Read(ctx)
-		if err != nil {
-			t.Fatalf("after %v: %v", time.Since(start), err)
-		}
-		var f map[string]any
-		jsonOf(t, string(b), &f)
-		return f
-	}
-	for f := read(); f["type"] != "subscribed"; f = read() {
-	}
+	})
 	want := xaddBurst(t, c, "slowread", 0, 300, 4<<10) // 1.2 MB, about 3 s at this reader's pace
-	start = time.Now()
 	var got []string
 	for len(got) < len(want) {
 		if f := read(); f["type"] == "message" {
@@ -179,29 +156,7 @@ func TestPongsBetweenPartWrittenFrames(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
 	a := c.start("a", func(cfg *node.Config) { cfg.Transport.QueueBytes = 16 << 20 })
-	u := strings.Replace(a.base, "http://", "ws://", 1) + "/ws?channel=pongs"
-	d := &net.Dialer{Control: smallReceiveBuffer}
-	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-	defer hc.CloseIdleConnections()
-	conn, _, err := websocket.Dial(context.Background(), u, &websocket.DialOptions{HTTPClient: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.CloseNow()
-	conn.SetReadLimit(1 << 20)
-	read := func() map[string]any {
-		ctx, cancel := context.WithTimeout(context.Background(), defaultWait)
-		defer cancel()
-		_, b, err := conn.Read(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var f map[string]any
-		jsonOf(t, string(b), &f)
-		return f
-	}
-	for f := read(); f["type"] != "subscribed"; f = read() {
-	}
+	conn, read := dialSubscribed(t, a, "pongs", smallReceiveBuffer)
 	want := xaddBurst(t, c, "pongs", 0, 40, 64<<10) // 2.6 MB through a 4 KiB receive buffer
 
 	pongs := make(chan error, 1)
@@ -249,4 +204,36 @@ func TestPongsBetweenPartWrittenFrames(t *testing.T) {
 	for err := range pongs {
 		t.Error(err)
 	}
+}
+
+// dialSubscribed opens a WebSocket to channel on n through a socket set up
+// by control, and reads up to its subscription. read returns the next
+// frame, failing the test on an error.
+func dialSubscribed(t *testing.T, n *testNode, channel string, control func(string, string, syscall.RawConn) error) (*websocket.Conn, func() map[string]any) {
+	t.Helper()
+	u := strings.Replace(n.base, "http://", "ws://", 1) + "/ws?channel=" + channel
+	d := &net.Dialer{Control: control}
+	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	t.Cleanup(hc.CloseIdleConnections)
+	conn, _, err := websocket.Dial(context.Background(), u, &websocket.DialOptions{HTTPClient: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.CloseNow() })
+	conn.SetReadLimit(1 << 20)
+	start := time.Now()
+	read := func() map[string]any {
+		ctx, cancel := context.WithTimeout(context.Background(), defaultWait)
+		defer cancel()
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatalf("after %v: %v", time.Since(start), err)
+		}
+		var f map[string]any
+		jsonOf(t, string(b), &f)
+		return f
+	}
+	for f := read(); f["type"] != "subscribed"; f = read() {
+	}
+	return conn, read
 }

@@ -82,6 +82,16 @@ func readFrames(r io.Reader) ([]wsTestFrame, error) {
 	}
 }
 
+// parseAll parses the frames r sends until it ends, on a goroutine.
+func parseAll(r io.Reader) <-chan func() ([]wsTestFrame, error) {
+	out := make(chan func() ([]wsTestFrame, error), 1)
+	go func() {
+		f, err := readFrames(r)
+		out <- func() ([]wsTestFrame, error) { return f, err }
+	}()
+	return out
+}
+
 func burstFrames(n int) (frames [][]byte, payloads [][]byte) {
 	for i := range n {
 		p := fmt.Appendf(nil, `{"i":%d,"data":"%s"}`, i, bytes.Repeat([]byte{byte('a' + i%26)}, 64<<10))
@@ -103,13 +113,7 @@ func TestLibraryFramesNeverSplitTheNodes(t *testing.T) {
 	t.Run("pong", func(t *testing.T) {
 		server, client := tcpPair(t)
 		w, o, _, release := wireWithOutbox(t, server)
-		got := make(chan []wsTestFrame, 1)
-		errs := make(chan error, 1)
-		go func() {
-			f, err := readFrames(client)
-			got <- f
-			errs <- err
-		}()
+		parsed := parseAll(client)
 		if !o.offerWith(func() queued { return run(frames) }) {
 			t.Fatal("offer refused")
 		}
@@ -125,8 +129,8 @@ func TestLibraryFramesNeverSplitTheNodes(t *testing.T) {
 		release()
 		waitIdle(t, o)
 		server.Close()
-		f := <-got
-		if err := <-errs; err != nil {
+		f, err := (<-parsed)()
+		if err != nil {
 			t.Fatal(err)
 		}
 		if len(f) != len(frames)+1 {
@@ -145,13 +149,7 @@ func TestLibraryFramesNeverSplitTheNodes(t *testing.T) {
 	t.Run("close", func(t *testing.T) {
 		server, client := tcpPair(t)
 		w, o, closed, release := wireWithOutbox(t, server)
-		got := make(chan []wsTestFrame, 1)
-		errs := make(chan error, 1)
-		go func() {
-			f, err := readFrames(client)
-			got <- f
-			errs <- err
-		}()
+		parsed := parseAll(client)
 		if !o.offerWith(func() queued { return run(frames) }) {
 			t.Fatal("offer refused")
 		}
@@ -163,8 +161,8 @@ func TestLibraryFramesNeverSplitTheNodes(t *testing.T) {
 			t.Fatal("the queue went on after the close frame")
 		}
 		server.Close()
-		f := <-got
-		if err := <-errs; err != nil {
+		f, err := (<-parsed)()
+		if err != nil {
 			t.Fatal(err)
 		}
 		if len(f) < 2 {
