@@ -22,7 +22,8 @@ type frameWriter interface {
 // directWriter is a frameWriter that can also try a write without blocking:
 // it writes what the socket takes now and advances q past it. Fan-out then
 // writes in the delivering goroutine, with no handoff, while the client
-// keeps up; only a backed-up client gets a writer goroutine.
+// keeps up; a backed-up client is written by the poller, or else by a
+// writer goroutine.
 type directWriter interface {
 	tryWrite(q *queued) error
 }
@@ -102,9 +103,10 @@ func (q *queued) each(f func([]byte) bool) {
 }
 
 // outbox is a connection's bounded queue of outgoing frames (complete wire
-// bytes, queued by reference). A writer goroutine is started only when the
-// socket backs up and exits when the queue is empty, so an idle connection
-// holds no goroutine and no buffer here.
+// bytes, queued by reference). Only when the socket backs up is the queue
+// handed to the poller (or, without one, a writer goroutine that exits when
+// the queue is empty), so an idle connection holds no goroutine and no
+// buffer here.
 type outbox struct {
 	w      frameWriter
 	direct directWriter // nil when the wire cannot write without blocking

@@ -35,7 +35,7 @@ const (
 )
 
 // wsConn is one WebSocket connection: a read goroutine that handles client
-// frames, and an outbox whose writer goroutine runs only while it has frames.
+// frames, and an outbox written straight to the socket (wsWire).
 type wsConn struct {
 	srv     *Server
 	client  string
