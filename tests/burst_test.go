@@ -3,8 +3,6 @@ package tests
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -211,16 +209,8 @@ func TestPongsBetweenPartWrittenFrames(t *testing.T) {
 // frame, failing the test on an error.
 func dialSubscribed(t *testing.T, n *testNode, channel string, control func(string, string, syscall.RawConn) error) (*websocket.Conn, func() map[string]any) {
 	t.Helper()
-	u := strings.Replace(n.base, "http://", "ws://", 1) + "/ws?channel=" + channel
-	d := &net.Dialer{Control: control}
-	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-	t.Cleanup(hc.CloseIdleConnections)
-	conn, _, err := websocket.Dial(context.Background(), u, &websocket.DialOptions{HTTPClient: hc})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := dialWSConn(t, n, "?channel="+channel, control)
 	t.Cleanup(func() { conn.CloseNow() })
-	conn.SetReadLimit(1 << 20)
 	start := time.Now()
 	read := func() map[string]any {
 		ctx, cancel := context.WithTimeout(context.Background(), defaultWait)

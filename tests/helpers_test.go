@@ -310,6 +310,16 @@ func dialWS(t testing.TB, n *testNode, query string) *wsClient {
 // dialWSWith dials with control applied to the client socket.
 func dialWSWith(t testing.TB, n *testNode, query string, control func(string, string, syscall.RawConn) error) *wsClient {
 	t.Helper()
+	c := &wsClient{t: t, conn: dialWSConn(t, n, query, control), done: make(chan struct{})}
+	go c.read()
+	t.Cleanup(c.close)
+	return c
+}
+
+// dialWSConn opens a WebSocket to /ws+query on n, with control applied to
+// the client socket.
+func dialWSConn(t testing.TB, n *testNode, query string, control func(string, string, syscall.RawConn) error) *websocket.Conn {
+	t.Helper()
 	u := strings.Replace(n.base, "http://", "ws://", 1) + "/ws" + query
 	d := &net.Dialer{Control: control}
 	hc := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
@@ -319,10 +329,7 @@ func dialWSWith(t testing.TB, n *testNode, query string, control func(string, st
 		t.Fatal(err)
 	}
 	conn.SetReadLimit(1 << 22)
-	c := &wsClient{t: t, conn: conn, done: make(chan struct{})}
-	go c.read()
-	t.Cleanup(c.close)
-	return c
+	return conn
 }
 
 func (c *wsClient) read() {

@@ -383,8 +383,6 @@ func (s *Server) untrack(c client) {
 	}
 }
 
-// spawn runs f on a goroutine that Run waits for. Only a tracked
-// connection may spawn, so the wait group never restarts from zero.
 // writeBackedUp has the poller write box's socket raw once it backs up.
 func (s *Server) writeBackedUp(box *outbox, raw syscall.RawConn) {
 	if p := s.poll.Load(); p != nil && raw != nil && box.direct != nil {
@@ -394,6 +392,8 @@ func (s *Server) writeBackedUp(box *outbox, raw syscall.RawConn) {
 	}
 }
 
+// spawn runs f on a goroutine that Run waits for. Only a tracked
+// connection may spawn, so the wait group never restarts from zero.
 func (s *Server) spawn(f func()) {
 	s.conns.Add(1)
 	go func() {

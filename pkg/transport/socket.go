@@ -9,10 +9,10 @@ import (
 )
 
 // socket writes queued frames to a hijacked connection: straight to its
-// non-blocking descriptor with writev, so a connection that keeps up is
-// written from the goroutine that delivers, and one that backs up is
-// written by a goroutine parked in the poller, holding no buffer of its
-// own. Event streams and WebSockets share it.
+// non-blocking descriptor with writev, without blocking (try: from the
+// goroutine that delivers, or the poller's loop once it has backed up) or
+// until all is written (write: a writer goroutine, where there is no
+// poller). Event streams and WebSockets share it.
 type socket struct {
 	conn    net.Conn
 	raw     syscall.RawConn // nil when there is no descriptor (TLS): conn.Write
