@@ -20,19 +20,24 @@ const (
 // reached, and they come back at once, each from its own position. Read
 // from the store, each replay would be its own read and its own copy of
 // the burst's frames, and memory would again grow with subscribers × burst
-// size. So channels keep the runs they have just fanned out for a while
-// (DefaultRecentFor, up to DefaultRecentBytes of data in all), and a
-// replay from a position inside them is served from them: no read, and the
-// frames the live subscribers were given.
+// size. So channels keep the runs they have just fanned out, each with the
+// position it was read after, for a while (up to DefaultRecentBytes of
+// data in all), and a replay from a position they cover is served from
+// them: no read, and the frames the live subscribers were given. Writing
+// a large burst to thousands of sockets takes minutes, and its replays
+// with it, so a run is kept for DefaultRecentFor after it was last read or
+// served, not after it was read.
 type recentRun struct {
-	msgs  []*Message
+	after store.ID   // the position the run was read after
+	msgs  []*Message // the gap's notice first, if any
 	bytes int
-	at    time.Time
+	at    time.Time // read or last served
 }
 
-// keep records a run just fanned out, if the budget of kept bytes shared
-// by all channels (used) has room for it once this channel's runs older
-// than maxAge are dropped, and its oldest if need be. ch.mu must be held.
+// keep records a run just read after the cursor and fanned out, if the
+// budget of kept bytes shared by all channels (used) has room for it once
+// this channel's runs unused for maxAge are dropped, and its oldest if
+// need be. ch.mu must be held, and the cursor not yet moved past msgs.
 // It reports whether the channel now keeps runs it kept none of before.
 func (ch *channel) keep(msgs []*Message, now time.Time, used *atomic.Int64, budget int64, maxAge time.Duration) bool {
 	if budget <= 0 || len(msgs) == 0 {
@@ -51,11 +56,12 @@ func (ch *channel) keep(msgs []*Message, now time.Time, used *atomic.Int64, budg
 		used.Add(-int64(n))
 		return false
 	}
-	ch.recent = append(ch.recent, recentRun{msgs: msgs, bytes: n, at: now})
+	ch.recent = append(ch.recent, recentRun{after: ch.cursor, msgs: msgs, bytes: n, at: now})
 	return !was
 }
 
-// expire drops the runs older than maxAge; ch.mu must be held.
+// expire drops the runs unused for maxAge, oldest first: a run served
+// since stays, and so do the runs after it; ch.mu must be held.
 func (ch *channel) expire(now time.Time, maxAge time.Duration, used *atomic.Int64) {
 	for len(ch.recent) > 0 && now.Sub(ch.recent[0].at) > maxAge {
 		ch.dropOldest(used)
@@ -71,33 +77,38 @@ func (ch *channel) dropOldest(used *atomic.Int64) {
 	}
 }
 
-// recentAfter returns what follows pos in the runs kept, when pos is an
-// entry of one of them and something follows it there. The messages are a
-// tail of one run, so their frames are shared; what follows that run is
-// found by asking again from its end. Any other position, the position the
-// oldest run was read after included, is for the store: it may be before a
-// gap or a reset the runs do not show. ch.mu must be held.
-func (ch *channel) recentAfter(pos store.ID) ([]*Message, bool) {
-	for i := len(ch.recent) - 1; i >= 0; i-- {
-		msgs := ch.recent[i].msgs
-		if msgs[0].Gap != nil {
-			msgs = msgs[1:]
+// recentAfter returns what follows pos in the runs kept: a whole run when
+// pos is where it was read after (its gap's notice first, if it has one),
+// or the rest of a run when pos is one of its entries. The messages are
+// those the live subscribers were given, so their frames are shared; what
+// follows them is found by asking again from their end. Any other
+// position is for the store: the end of the newest run, which may be
+// before a gap or a reset no run shows yet, and the zero position, the
+// start of whatever stream is there now, which after a reset is not the
+// one the runs were read from. ch.mu must be held; the run served is
+// marked used at now.
+func (ch *channel) recentAfter(pos store.ID, now time.Time) ([]*Message, bool) {
+	for i := len(ch.recent) - 1; i >= 0; i-- { // newest first: a run's end is the next one's start
+		r := &ch.recent[i]
+		if r.after == pos && !pos.IsZero() {
+			r.at = now
+			return r.msgs, true
 		}
-		if len(msgs) == 0 || pos.Less(msgs[0].Entry.ID) || msgs[len(msgs)-1].Entry.ID.Less(pos) {
+		entries := r.msgs
+		if entries[0].Gap != nil {
+			entries = entries[1:]
+		}
+		if len(entries) == 0 || pos.Less(entries[0].Entry.ID) || entries[len(entries)-1].Entry.ID.Less(pos) {
 			continue
 		}
-		j, found := slices.BinarySearchFunc(msgs, pos, func(m *Message, id store.ID) int {
+		j, found := slices.BinarySearchFunc(entries, pos, func(m *Message, id store.ID) int {
 			return m.Entry.ID.Compare(id)
 		})
-		switch {
-		case !found:
+		if !found || j+1 == len(entries) {
 			return nil, false
-		case j+1 < len(msgs):
-			return msgs[j+1:], true
-		case i+1 < len(ch.recent) && ch.recent[i+1].msgs[0].Gap == nil:
-			return ch.recent[i+1].msgs, true // read right after pos
 		}
-		return nil, false
+		r.at = now
+		return entries[j+1:], true
 	}
 	return nil, false
 }

@@ -121,11 +121,15 @@ func (r *replayed) last(after store.ID) store.ID {
 // consumers off, its clients come back at once.
 func (h *Hub) replayRead(ctx context.Context, ch *channel, pos store.ID) (*replayed, error) {
 	ch.mu.Lock()
-	msgs, ok := ch.recentAfter(pos)
+	msgs, ok := ch.recentAfter(pos, time.Now())
 	ch.mu.Unlock()
 	if ok {
 		h.stats.recentReplays.Add(1)
-		return &replayed{msgs: msgs, entries: len(msgs)}, nil
+		r := &replayed{msgs: msgs, entries: len(msgs)}
+		if g := msgs[0].Gap; g != nil {
+			r.gap, r.entries = g, len(msgs)-1
+		}
+		return r, nil
 	}
 	key := ch.name + "\x00" + pos.String()
 	v, err, _ := h.replays.Do(key, func() (any, error) {
