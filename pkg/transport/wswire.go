@@ -23,7 +23,8 @@ import (
 // buffer or library call per connection in between. The library still
 // reads, answers pings, sends the node's pings and closes; its frames
 // reach Write whole, as it flushes its buffer at the end of every frame and
-// writes only control frames here (at most 131 bytes, in a 4 KiB buffer).
+// writes only control frames here (at most 127 bytes, in a buffer that
+// holds them; see hijackRecorder).
 // They join the same queue, so no frame is ever split by another. A close
 // frame is written at once, after the rest of any frame part written, and
 // nothing is written after it.
@@ -41,7 +42,11 @@ type wsWire struct {
 }
 
 // hijackRecorder hands the WebSocket library the connection as a wsWire,
-// with the library's write buffer pointed at it.
+// with buffers of its own in place of net/http's 4 KiB ones, which every
+// idle connection would otherwise hold for as long as it is open: the
+// library writes only control frames, each whole into wsWriteBuffer and
+// flushed at its end; it reads client frames, small JSON, and reads a
+// payload larger than wsReadBuffer straight into the payload's buffer.
 type hijackRecorder struct {
 	http.ResponseWriter
 	timeout time.Duration
@@ -59,9 +64,19 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.wire = &wsWire{Conn: conn, socket: newSocket(conn, h.timeout)}
 	h.wire.stop = &h.wire.stopped
-	brw.Writer.Reset(h.wire)
-	return h.wire, brw, nil
+	// Bytes the client sent after its handshake stay buffered, where the
+	// library looks for them.
+	n := brw.Reader.Buffered()
+	early, _ := brw.Reader.Peek(n)
+	br := bufio.NewReaderSize(bytes.NewReader(bytes.Clone(early)), max(wsReadBuffer, n))
+	br.Peek(n)
+	return h.wire, bufio.NewReadWriter(br, bufio.NewWriterSize(h.wire, wsWriteBuffer)), nil
 }
+
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 2 + 125 + 1 // a control frame's header and longest payload
+)
 
 func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
