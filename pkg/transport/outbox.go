@@ -102,6 +102,8 @@ func (q *queued) each(f func([]byte) bool) {
 	}
 }
 
+var queuedPool = sync.Pool{New: func() any { return new(queued) }}
+
 // outbox is a connection's bounded queue of outgoing frames (complete wire
 // bytes, queued by reference). Only when the socket backs up is the queue
 // handed to the poller (or, without one, a writer goroutine that exits when
@@ -213,7 +215,13 @@ func (o *outbox) sendWith(ctx context.Context, build func() queued) error {
 // and queues what the socket did not take. o.mu must be held.
 func (o *outbox) put(q queued) error {
 	if o.direct != nil && !o.writing {
-		if err := o.direct.tryWrite(&q); err != nil {
+		// Through the interface q would escape: an allocation per offer.
+		p := queuedPool.Get().(*queued)
+		*p = q
+		err := o.direct.tryWrite(p)
+		q, *p = *p, queued{}
+		queuedPool.Put(p)
+		if err != nil {
 			return err
 		}
 		if q.left() == 0 {

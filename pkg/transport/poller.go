@@ -126,23 +126,44 @@ func (p *pollLoop) arm(o *outbox, raw syscall.RawConn, since time.Time) bool {
 	id := o.pollID
 	p.armed[id] = pollEntry{o: o, since: since}
 	p.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT}
-	setEventID(&ev, id)
-	var err error
-	if cerr := raw.Control(func(fd uintptr) {
-		// Level-triggered: a socket that has room already fires at once.
-		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, int(fd), &ev)
-		if errors.Is(err, unix.ENOENT) {
-			err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
-		}
-	}); cerr != nil {
-		err = cerr
+	op := armOps.Get().(*armOp)
+	op.epfd = p.epfd
+	op.ev = unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT}
+	setEventID(&op.ev, id)
+	err := raw.Control(op.fn)
+	if err == nil {
+		err = op.err
 	}
+	*op = armOp{fn: op.fn}
+	armOps.Put(op)
 	if err != nil {
 		p.forget(id)
 		return false
 	}
 	return true
+}
+
+// armOp is one arm's arguments and result, pooled as sendOp is: every
+// write that backs up arms its socket.
+type armOp struct {
+	epfd int
+	ev   unix.EpollEvent
+	err  error
+	fn   func(fd uintptr) // op.ctl
+}
+
+var armOps = sync.Pool{New: func() any {
+	op := &armOp{}
+	op.fn = op.ctl
+	return op
+}}
+
+func (op *armOp) ctl(fd uintptr) {
+	// Level-triggered: a socket that has room already fires at once.
+	op.err = unix.EpollCtl(op.epfd, unix.EPOLL_CTL_MOD, int(fd), &op.ev)
+	if errors.Is(op.err, unix.ENOENT) {
+		op.err = unix.EpollCtl(op.epfd, unix.EPOLL_CTL_ADD, int(fd), &op.ev)
+	}
 }
 
 // forget drops an outbox's registration; its socket leaves the epoll set

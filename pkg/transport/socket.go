@@ -2,6 +2,7 @@ package transport
 
 import (
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -56,36 +57,61 @@ func (s *socket) try(q *queued) (int, error) {
 // to take more under the write deadline, which each write that takes some
 // moves on; else until one is short. It returns the bytes written.
 func (s *socket) send(qs []queued, wait bool) (int, error) {
-	written := 0
-	var err error
-	if rerr := s.raw.Write(func(fd uintptr) bool {
-		for len(qs) > 0 {
-			n, all, werr := writev(int(fd), qs)
-			switch werr {
-			case nil:
-				written += n
-				qs = advance(qs, n)
-				switch {
-				case len(qs) == 0:
-				case wait && s.stop != nil && s.stop.Load():
-					err = errClosed
-					return true
-				case wait:
-					s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
-				case !all:
-					return true // the socket is full
-				}
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return !wait // wait: until the socket takes more, or the deadline
-			default:
-				err = werr
-				return true
-			}
-		}
-		return true
-	}); rerr != nil {
+	op := sendOps.Get().(*sendOp)
+	op.s, op.qs, op.wait = s, qs, wait
+	rerr := s.raw.Write(op.fn)
+	written, err := op.written, op.err
+	*op = sendOp{fn: op.fn}
+	sendOps.Put(op)
+	if rerr != nil {
 		return written, rerr
 	}
 	return written, err
+}
+
+// sendOp is one send's arguments and results. The func a RawConn is given
+// escapes, so a closure per send would be an allocation per write; these
+// are pooled, each with its func bound once.
+type sendOp struct {
+	s       *socket
+	qs      []queued
+	wait    bool
+	written int
+	err     error
+	fn      func(fd uintptr) bool // op.write
+}
+
+var sendOps = sync.Pool{New: func() any {
+	op := &sendOp{}
+	op.fn = op.write
+	return op
+}}
+
+func (op *sendOp) write(fd uintptr) bool {
+	s := op.s
+	for len(op.qs) > 0 {
+		n, all, werr := writev(int(fd), op.qs)
+		switch werr {
+		case nil:
+			op.written += n
+			op.qs = advance(op.qs, n)
+			switch {
+			case len(op.qs) == 0:
+			case op.wait && s.stop != nil && s.stop.Load():
+				op.err = errClosed
+				return true
+			case op.wait:
+				s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+			case !all:
+				return true // the socket is full
+			}
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return !op.wait // wait: until the socket takes more, or the deadline
+		default:
+			op.err = werr
+			return true
+		}
+	}
+	return true
 }

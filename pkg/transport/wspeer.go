@@ -1,6 +1,10 @@
 package transport
 
 import (
+	"sync"
+	"syscall"
+	"unsafe"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -13,14 +17,36 @@ func (c *wsConn) peerWindowMoved() bool {
 	if c.wire.raw == nil {
 		return false
 	}
-	var info *unix.TCPInfo
-	var err error
-	if cerr := c.wire.raw.Control(func(fd uintptr) {
-		info, err = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); cerr != nil || err != nil {
+	op := tcpInfoOps.Get().(*tcpInfoOp)
+	err := c.wire.raw.Control(op.fn)
+	wnd, failed := op.info.Snd_wnd, op.err != 0
+	op.err = 0
+	tcpInfoOps.Put(op)
+	if err != nil || failed {
 		return false
 	}
-	moved := info.Snd_wnd != c.window
-	c.window = info.Snd_wnd
+	moved := wnd != c.window
+	c.window = wnd
 	return moved
+}
+
+// tcpInfoOp reads a socket's TCP_INFO. unix.GetsockoptTCPInfo returns a
+// new struct per call, and every WebSocket asks once per heartbeat; these
+// are pooled, as sendOp is, and the system call fills the pooled struct.
+type tcpInfoOp struct {
+	info unix.TCPInfo
+	err  syscall.Errno
+	fn   func(fd uintptr) // op.get
+}
+
+var tcpInfoOps = sync.Pool{New: func() any {
+	op := &tcpInfoOp{}
+	op.fn = op.get
+	return op
+}}
+
+func (op *tcpInfoOp) get(fd uintptr) {
+	size := uint32(unix.SizeofTCPInfo)
+	_, _, op.err = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.IPPROTO_TCP, unix.TCP_INFO,
+		uintptr(unsafe.Pointer(&op.info)), uintptr(unsafe.Pointer(&size)), 0)
 }
