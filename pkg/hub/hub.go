@@ -52,8 +52,9 @@ type Config struct {
 	// its subscribers. Defaults to GOMAXPROCS.
 	FanoutWorkers int
 	// RecentBytes bounds the entry data channels keep, all together, of the
-	// reads they have just fanned out, for replays from inside them (see
-	// recentRun); RecentFor is how long they keep a read. Zero means
+	// reads they have just fanned out, for replays from them (see
+	// recentRun); RecentFor is how long they keep a read after it was read
+	// or last replayed. Zero means
 	// DefaultRecentBytes and DefaultRecentFor; a negative RecentBytes keeps
 	// nothing.
 	RecentBytes int64
