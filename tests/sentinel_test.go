@@ -28,7 +28,8 @@ func TestRedisSentinelFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.Close)
-	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: rediscluster.MasterName, SentinelAddrs: g.Addrs()})
+	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: rediscluster.MasterName, SentinelAddrs: g.Addrs(),
+		MaxRetries: -1}) // the publisher writes each payload once: see onceClient
 	t.Cleanup(func() { rdb.Close() })
 	c := &cluster{t: t, prefix: testredis.Prefix(t), rdb: rdb,
 		redis: node.RedisConfig{Sentinel: g.Addrs(), Master: rediscluster.MasterName}}

@@ -21,10 +21,11 @@ const gapMark = "\x00gap"
 
 // steadyPublisher XADDs to its channels in turn, every few milliseconds,
 // until halted, as any Redis client would; each payload is
-// "<channel>/<n>", unique, so payloads name entries.
+// "<channel>/<n>", written at most once, so payloads name entries.
 type steadyPublisher struct {
 	t        *testing.T
 	c        *cluster
+	rdb      redis.UniversalClient // retries no command: see onceClient
 	channels []string
 	stop     chan struct{}
 	done     chan struct{}
@@ -35,10 +36,34 @@ type steadyPublisher struct {
 }
 
 func startSteady(t *testing.T, c *cluster, channels []string, every time.Duration) *steadyPublisher {
-	p := &steadyPublisher{t: t, c: c, channels: channels, stop: make(chan struct{}), done: make(chan struct{}), acked: map[string][]string{}}
+	p := &steadyPublisher{t: t, c: c, rdb: onceClient(t, c.rdb), channels: channels, stop: make(chan struct{}), done: make(chan struct{}), acked: map[string][]string{}}
 	go p.run(every)
 	t.Cleanup(p.halt)
 	return p
+}
+
+// onceClient returns a client that sends each command at most once. By
+// default go-redis sends a command again when its connection fails before
+// the reply, and in a failover the first copy may have reached the old
+// primary: the payload is then written twice, once lost and once kept, and
+// a check by payload cannot tell what the client got of which. A publisher
+// that never resends writes each payload once; a failed publish counts as
+// failed even if the old primary took it, and is then either lost or in
+// the log, both of which the check allows.
+func onceClient(t *testing.T, rdb redis.UniversalClient) redis.UniversalClient {
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		o := *c.Options()
+		o.MaxRedirects = -1 // no redirect or resend; the publisher reloads the slots itself
+		cc := redis.NewClusterClient(&o)
+		t.Cleanup(func() { cc.Close() })
+		return cc
+	case *redis.Client:
+		if c.Options().MaxRetries > 0 { // -1 given is 0 once set up
+			t.Fatal("the publisher's client must not resend commands: set MaxRetries: -1")
+		}
+	}
+	return rdb
 }
 
 func (p *steadyPublisher) run(every time.Duration) {
@@ -54,9 +79,9 @@ func (p *steadyPublisher) run(every time.Duration) {
 		ch := p.channels[n%len(p.channels)]
 		msg := fmt.Sprintf("%s/%d", ch, n)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := p.c.rdb.XAdd(ctx, &redis.XAddArgs{Stream: p.c.prefix + ch, Values: []any{"data", msg}}).Err()
+		err := p.rdb.XAdd(ctx, &redis.XAddArgs{Stream: p.c.prefix + ch, Values: []any{"data", msg}}).Err()
 		cancel()
-		if cc, ok := p.c.rdb.(*redis.ClusterClient); ok && err != nil {
+		if cc, ok := p.rdb.(*redis.ClusterClient); ok && err != nil {
 			cc.ReloadState(context.Background()) // as a client that keeps up with failovers would
 		}
 		p.mu.Lock()
