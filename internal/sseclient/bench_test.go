@@ -9,11 +9,11 @@ import (
 )
 
 // benchStream returns n events of about size bytes each, with an id, an
-// event type and data split over lines of up to 128 bytes, as the load tool
-// receives them.
-func benchStream(n, size int) string {
+// event type and data split over lines of up to lineLen bytes (the load
+// tool's payloads, which hold no line break, come as one).
+func benchStream(n, size, lineLen int) string {
 	var sb strings.Builder
-	line := strings.Repeat("x", 127)
+	line := strings.Repeat("x", lineLen-1)
 	for i := range n {
 		fmt.Fprintf(&sb, "id: %d-0\nevent: msg\n", i+1)
 		for left := size; left > 0; left -= len(line) + 1 {
@@ -30,15 +30,22 @@ func benchStream(n, size int) string {
 // Parser and with the byte-at-a-time reference it replaced.
 func BenchmarkParser(b *testing.B) {
 	for _, size := range []struct {
-		name     string
-		n, bytes int
-	}{{"1KiB", 256, 1 << 10}, {"64KiB", 16, 64 << 10}} {
-		stream := benchStream(size.n, size.bytes)
+		name           string
+		n, bytes, line int
+	}{{"1KiB", 256, 1 << 10, 128}, {"64KiB", 16, 64 << 10, 128}, {"64KiB-1line", 16, 64 << 10, 64 << 10}} {
+		stream := benchStream(size.n, size.bytes, size.line)
 		for _, impl := range []struct {
 			name string
 			new  func(io.Reader) func() (Event, error)
 		}{
 			{"new", func(r io.Reader) func() (Event, error) { return NewParser(r).Next }},
+			{"raw", func(r io.Reader) func() (Event, error) {
+				p := NewParser(r)
+				return func() (Event, error) {
+					ev, err := p.NextRaw()
+					return Event{ID: ev.ID, Event: ev.Event}, err
+				}
+			}},
 			{"ref", func(r io.Reader) func() (Event, error) { return newRefParser(r).Next }},
 		} {
 			b.Run(size.name+"/"+impl.name, func(b *testing.B) {

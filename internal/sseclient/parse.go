@@ -7,7 +7,9 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"slices"
 	"strconv"
+	"sync"
 )
 
 // Event is one dispatched event.
@@ -16,6 +18,14 @@ type Event struct {
 	ID    string
 	Event string // "message" when the stream named none
 	Data  string
+}
+
+// RawEvent is an Event whose data is the parser's own buffer, valid until
+// the next call: for a reader of large events that needs only part of each.
+type RawEvent struct {
+	ID    string
+	Event string
+	Data  []byte
 }
 
 // Parser reads events from a stream.
@@ -40,8 +50,38 @@ type Parser struct {
 const readSize = 4 << 10
 
 // keepSize is the largest line or data buffer a parser keeps for the next
-// event; one grown past it by a large event is dropped after that event.
+// event; one grown past it by a large event goes back to bigBuffers after
+// that event.
 const keepSize = 64 << 10
+
+// bigBuffers hold the buffers of events larger than keepSize between
+// events, for whichever parser reads a large one next: thousands of
+// parsers reading a burst of large events then allocate none per event,
+// and an idle parser holds none.
+var bigBuffers sync.Pool // of *[]byte
+
+// grow returns b with room for n more bytes: a buffer from bigBuffers if
+// one is there, as an event that outgrows b is likely as large as the last
+// large one, else b grown to twice its size or more.
+func grow(b []byte, n int) []byte {
+	need := len(b) + n
+	if need <= cap(b) {
+		return b
+	}
+	if v, _ := bigBuffers.Get().(*[]byte); v != nil && cap(*v) >= need {
+		big := append((*v)[:0], b...)
+		release(b)
+		return big
+	}
+	return slices.Grow(b, max(n, cap(b)))
+}
+
+// release gives b to bigBuffers if it is large; the caller drops it.
+func release(b []byte) {
+	if cap(b) > keepSize {
+		bigBuffers.Put(&b)
+	}
+}
 
 // NewParser returns a parser of r.
 func NewParser(r io.Reader) *Parser {
@@ -56,6 +96,19 @@ func (p *Parser) LastEventID() string { return p.lastEventID }
 // nothing (but still applying their id and retry fields). After an error,
 // the block being read is discarded.
 func (p *Parser) Next() (Event, error) {
+	ev, err := p.NextRaw()
+	if err != nil {
+		return Event{}, err
+	}
+	d := string(ev.Data)
+	p.trim()
+	return Event{ID: ev.ID, Event: ev.Event, Data: d}, nil
+}
+
+// NextRaw is Next without a copy of the data, which stays valid until the
+// next call.
+func (p *Parser) NextRaw() (RawEvent, error) {
+	p.trim() // what the last event left
 	p.data = p.data[:0]
 	var event string
 	hasData := false
@@ -63,7 +116,7 @@ func (p *Parser) Next() (Event, error) {
 		line, err := p.readLine()
 		if err != nil {
 			p.trim()
-			return Event{}, err
+			return RawEvent{}, err
 		}
 		if len(line) == 0 {
 			p.lastEventID = p.idBuffer
@@ -71,24 +124,25 @@ func (p *Parser) Next() (Event, error) {
 				event = ""
 				continue
 			}
-			// Every data line appended an LF; the spec drops the last one.
-			d := string(p.data[:len(p.data)-1])
-			p.trim()
 			if event == "" {
 				event = "message"
 			}
-			return Event{ID: p.lastEventID, Event: event, Data: d}, nil
+			// Every data line appended an LF; the spec drops the last one.
+			return RawEvent{ID: p.lastEventID, Event: event, Data: p.data[:len(p.data)-1]}, nil
 		}
 		p.field(line, &event, &hasData)
 	}
 }
 
-// trim drops the line and data buffers if an event grew them past keepSize.
+// trim gives up the line and data buffers if an event grew them past
+// keepSize.
 func (p *Parser) trim() {
 	if cap(p.data) > keepSize {
+		release(p.data)
 		p.data = nil
 	}
 	if cap(p.line) > keepSize {
+		release(p.line)
 		p.line = nil
 	}
 }
@@ -105,7 +159,7 @@ func (p *Parser) field(line []byte, event *string, hasData *bool) {
 	}
 	switch string(name) {
 	case "data":
-		p.data = append(p.data, value...)
+		p.data = append(grow(p.data, len(value)+1), value...)
 		p.data = append(p.data, '\n')
 		*hasData = true
 	case "event":
@@ -182,7 +236,7 @@ func (p *Parser) readLine() ([]byte, error) {
 			end = i
 		}
 		if end == n { // no line end buffered
-			p.line = append(p.line, buf...)
+			p.line = append(grow(p.line, n), buf...)
 			p.r.Discard(n)
 			p.noLF = 0
 			continue
@@ -196,7 +250,7 @@ func (p *Parser) readLine() ([]byte, error) {
 		if len(p.line) == 0 {
 			return buf[:end], nil
 		}
-		p.line = append(p.line, buf[:end]...)
+		p.line = append(grow(p.line, end), buf[:end]...)
 		return p.line, nil
 	}
 }
