@@ -29,7 +29,7 @@ func TestRelayFramesParseAsTheNodes(t *testing.T) {
 	if err := json.Unmarshal(relayWSFrame("c", "1-2", data), &f); err != nil || f.Type != "message" || f.Channel != "c" || f.ID != "1-2" || f.Data != data {
 		t.Fatalf("WebSocket frame %+v, %v", f, err)
 	}
-	if st, err := parsePayload(f.Data); err != nil || st.Seq != 3 || !strings.HasPrefix(f.Data, payloadMagic) {
+	if st, err := parsePayload([]byte(f.Data)); err != nil || st.Seq != 3 || !strings.HasPrefix(f.Data, payloadMagic) {
 		t.Fatalf("payload %+v, %v", st, err)
 	}
 }

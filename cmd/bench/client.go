@@ -163,7 +163,7 @@ func (c *client) read(s stream, env *runEnv) error {
 		}
 		switch ev.kind {
 		case evMessage:
-			c.receive(ev.data, env)
+			c.receive(ev.payload, env)
 		case evGap:
 			env.m.gaps.Add(1)
 		case evError:
@@ -173,7 +173,7 @@ func (c *client) read(s stream, env *runEnv) error {
 }
 
 // receive counts one message: latency, order, loss and duplicates.
-func (c *client) receive(data string, env *runEnv) {
+func (c *client) receive(data []byte, env *runEnv) {
 	now := time.Now()
 	env.m.deliveries.Add(1)
 	st, err := parsePayload(data)

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"math"
 	"strconv"
-	"strings"
 )
 
 // payloadMagic starts every message the tool publishes.
@@ -37,25 +38,50 @@ func appendPayload(dst []byte, st stamp, size int) []byte {
 	return dst
 }
 
-// parsePayload decodes a payload made by appendPayload.
-func parsePayload(s string) (stamp, error) {
-	rest, ok := strings.CutPrefix(s, payloadMagic)
-	if !ok {
+// parsePayload decodes a payload made by appendPayload where the stream
+// holds it, without a copy: at 64 KiB a payload read by thousands of
+// clients at once, copied for each, made the tool's readers its own
+// bottleneck.
+func parsePayload(s []byte) (stamp, error) {
+	rest, ok := bytes.CutPrefix(s, []byte(payloadMagic))
+	run, rest, ok1 := cutUint(rest, 16, math.MaxUint32)
+	seq, rest, ok2 := cutUint(rest, 10, math.MaxUint64)
+	neg := len(rest) > 0 && rest[0] == '-'
+	if neg {
+		rest = rest[1:]
+	}
+	sent, rest, ok3 := cutUint(rest, 10, math.MaxInt64+1)
+	if !ok || !ok1 || !ok2 || !ok3 || (!neg && sent > math.MaxInt64) || bytes.Count(rest, []byte{'x'}) != len(rest) {
 		return stamp{}, errNotPayload
 	}
-	var fields [3]string
-	for i := range fields {
-		var found bool
-		fields[i], rest, found = strings.Cut(rest, ":")
-		if !found {
-			return stamp{}, errNotPayload
+	st := stamp{Run: uint32(run), Seq: seq, Sent: int64(sent)}
+	if neg {
+		st.Sent = -int64(sent-1) - 1 // -(MaxInt64+1) does not fit before the negation
+	}
+	return st, nil
+}
+
+// cutUint reads the digits of s in base (10, or 16 in lower case) up to a
+// ':', which it consumes, and returns their value, at most max, and the
+// rest of s.
+func cutUint(s []byte, base, max uint64) (uint64, []byte, bool) {
+	var v uint64
+	for i, c := range s {
+		var d uint64
+		switch {
+		case c == ':':
+			return v, s[i+1:], i > 0
+		case c >= '0' && c <= '9':
+			d = uint64(c - '0')
+		case base == 16 && c >= 'a' && c <= 'f':
+			d = uint64(c-'a') + 10
+		default:
+			return 0, s, false
 		}
+		if v > (max-d)/base {
+			return 0, s, false
+		}
+		v = v*base + d
 	}
-	run, err1 := strconv.ParseUint(fields[0], 16, 32)
-	seq, err2 := strconv.ParseUint(fields[1], 10, 64)
-	sent, err3 := strconv.ParseInt(fields[2], 10, 64)
-	if err1 != nil || err2 != nil || err3 != nil || strings.Trim(rest, "x") != "" {
-		return stamp{}, errNotPayload
-	}
-	return stamp{Run: uint32(run), Seq: seq, Sent: sent}, nil
+	return 0, s, false
 }

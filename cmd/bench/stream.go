@@ -25,7 +25,11 @@ const (
 type event struct {
 	kind eventKind
 	id   string
-	data string
+	data string // of events other than messages
+	// payload is a message's data, the stream's own buffer until its next
+	// call: a copy of every 64 KiB payload for each of thousands of
+	// clients was the tool's bottleneck, not the server's.
+	payload []byte
 }
 
 // stream is one open subscription to one channel, over SSE or WebSocket.

@@ -80,19 +80,19 @@ func sseRequest(base *url.URL, channels []string, since string) string {
 }
 
 func (s *sseStream) next() (event, error) {
-	ev, err := s.parser.Next()
+	ev, err := s.parser.NextRaw()
 	if err != nil {
 		return event{}, err
 	}
 	switch ev.Event {
 	case sseWelcome:
-		return event{kind: evReady, id: ev.ID, data: ev.Data}, nil
+		return event{kind: evReady, id: ev.ID, data: string(ev.Data)}, nil
 	case sseGap:
-		return event{kind: evGap, id: ev.ID, data: ev.Data}, nil
+		return event{kind: evGap, id: ev.ID, data: string(ev.Data)}, nil
 	case sseError:
-		return event{kind: evError, id: ev.ID, data: ev.Data}, nil
+		return event{kind: evError, id: ev.ID, data: string(ev.Data)}, nil
 	}
-	return event{kind: evMessage, id: ev.ID, data: ev.Data}, nil
+	return event{kind: evMessage, id: ev.ID, payload: ev.Data}, nil
 }
 
 func (s *sseStream) setDeadline(t time.Time) { s.conn.SetReadDeadline(t) }

@@ -96,7 +96,7 @@ func (s *wsStream) next() (event, error) {
 	case "subscribed":
 		return event{kind: evReady, id: f.Position}, nil
 	case "message":
-		return event{kind: evMessage, id: f.ID, data: f.Data}, nil
+		return event{kind: evMessage, id: f.ID, payload: []byte(f.Data)}, nil
 	case "gap":
 		return event{kind: evGap, id: f.Resume, data: f.Reason}, nil
 	case "error":
@@ -115,8 +115,9 @@ func (s *wsStream) close() {
 // fastMessage reads a message frame without a JSON decoder when it can: the
 // node and the bare relay put "type" first, and the tool's payloads need no
 // escapes. A decoder reads 64 KiB frames at a fraction of the rate a server
-// writes them, and the clients, not the server, would be measured. Any
-// other frame, or one with an escape in its id or data, is for the decoder.
+// writes them, and the clients, not the server, would be measured; for the
+// same reason the payload is not copied out of b. Any other frame, or one
+// with an escape in its id or data, is for the decoder.
 func fastMessage(b []byte) (event, bool) {
 	const head = `{"type":"message",`
 	if !bytes.HasPrefix(b, []byte(head)) {
@@ -130,19 +131,19 @@ func fastMessage(b []byte) (event, bool) {
 	if !ok {
 		return event{}, false
 	}
-	return event{kind: evMessage, id: id, data: data}, true
+	return event{kind: evMessage, id: string(id), payload: data}, true
 }
 
 // fastField returns the string value after key, if it has no escapes.
-func fastField(b []byte, key string) (string, bool) {
+func fastField(b []byte, key string) ([]byte, bool) {
 	i := bytes.Index(b, []byte(key))
 	if i < 0 {
-		return "", false
+		return nil, false
 	}
 	v := b[i+len(key):]
 	end := bytes.IndexByte(v, '"')
 	if end < 0 || bytes.IndexByte(v[:end], '\\') >= 0 {
-		return "", false
+		return nil, false
 	}
-	return string(v[:end]), true
+	return v[:end], true
 }

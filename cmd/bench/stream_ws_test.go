@@ -16,7 +16,7 @@ func TestFastMessage(t *testing.T) {
 		{`{"type":"gap","channel":"c","id":"1-2","data":"x"}`, false, "", ""},
 	} {
 		ev, ok := fastMessage([]byte(tt.frame))
-		if ok != tt.ok || (ok && (ev.id != tt.id || ev.data != tt.data || ev.kind != evMessage)) {
+		if ok != tt.ok || (ok && (ev.id != tt.id || string(ev.payload) != tt.data || ev.kind != evMessage)) {
 			t.Errorf("%s: %+v, %v; want id %q data %q, %v", tt.frame, ev, ok, tt.id, tt.data, tt.ok)
 		}
 	}
