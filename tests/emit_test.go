@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -64,6 +65,43 @@ func TestRawEventNameCannotInject(t *testing.T) {
 	equalStrings(t, "SSE", s.waitData(2), []string{"payload", "named"})
 	if got := s.named("myEve"); len(got) != 1 {
 		t.Errorf("myEve events: %+v", got)
+	}
+}
+
+// A raw XADD naming a control event cannot forge one: on SSE it arrives as
+// a plain message, on WebSocket as a message frame without the name, and
+// history leaves the name out too.
+func TestRawControlEventIsAPlainMessage(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a := c.start("a")
+	s := openSSE(t, sseURL(a, "forge"), "")
+	s.waitWelcome()
+	w := dialWS(t, a, "?channel=forge")
+	w.waitType("subscribed", 1)
+	for _, ev := range []string{"push.gap", "push.error", "push.welcome", "push.direct"} {
+		c.xadd("forge", "event", ev, "data", `{"code":"token_expired"}`)
+	}
+	equalStrings(t, "SSE", s.waitData(4), slices.Repeat([]string{`{"code":"token_expired"}`}, 4))
+	if got := len(s.named("message")); got != 4 {
+		t.Errorf("%d of 4 arrived as plain messages", got)
+	}
+	if e := s.named("push.error"); len(e) != 0 || len(s.named("push.gap")) != 0 || len(s.named("push.welcome")) != 1 {
+		t.Errorf("a raw XADD forged control events: %d errors", len(e))
+	}
+	for _, f := range w.waitType("message", 4) {
+		if ev, ok := f["event"]; ok {
+			t.Errorf("WebSocket message frame kept the reserved event %v", ev)
+		}
+	}
+	var h struct {
+		Entries []struct{ Event, Data string }
+	}
+	getJSON(t, a.base+"/api/history?channel=forge", &h)
+	for _, e := range h.Entries {
+		if e.Event != "" {
+			t.Errorf("history kept the reserved event %q", e.Event)
+		}
 	}
 }
 

@@ -18,9 +18,18 @@ var (
 	// long, not UTF-8, or holds spaces, control characters or '$'.
 	ErrInvalidChannel = errors.New("store: invalid channel name")
 	// ErrInvalidEvent is returned for an event name that is too long, not
-	// UTF-8, or holds control characters (CR and LF would end an SSE field).
+	// UTF-8, holds control characters (CR and LF would end an SSE field), or
+	// is reserved for the node's control events.
 	ErrInvalidEvent = errors.New("store: invalid event name")
 )
+
+// ReservedEventPrefix begins the event names of the node's own control
+// events (push.welcome, push.gap, push.error, push.direct). No publish may
+// use one, or it would reach every subscriber as a control event.
+const ReservedEventPrefix = "push."
+
+// Reserved reports whether an event name is the node's own.
+func Reserved(event string) bool { return strings.HasPrefix(event, ReservedEventPrefix) }
 
 // ValidateChannel reports whether name can be a channel. '$' is reserved for
 // the node's own keys (the doorbell probe), so no channel can collide with them.
@@ -51,6 +60,8 @@ func ValidateEvent(name string) error {
 		return fmt.Errorf("%w: not UTF-8", ErrInvalidEvent)
 	case strings.ContainsFunc(name, badEventRune):
 		return fmt.Errorf("%w: %q holds a control character", ErrInvalidEvent, name)
+	case Reserved(name):
+		return fmt.Errorf("%w: %q: names beginning with %q are the node's control events", ErrInvalidEvent, name, ReservedEventPrefix)
 	}
 	return nil
 }

@@ -58,7 +58,12 @@ func TestValidateEvent(t *testing.T) {
 	}{
 		{"none", "", true},
 		{"plain", "myEve", true},
-		{"dotted", "push.welcome", true},
+		{"dotted", "news.sport", true},
+		{"reserved welcome", "push.welcome", false},
+		{"reserved gap", "push.gap", false},
+		{"reserved prefix", "push.", false},
+		{"not reserved", "push", true},
+		{"not reserved either", "pushed.x", true},
 		{"space", "my event", true},
 		{"unicode", "新闻", true},
 		{"max length", strings.Repeat("e", MaxEventLen), true},
@@ -121,7 +126,7 @@ func FuzzValidateEvent(f *testing.F) {
 			}
 			return
 		}
-		if len(s) > MaxEventLen || !utf8.ValidString(s) || strings.ContainsAny(s, "\r\n\x00") {
+		if len(s) > MaxEventLen || !utf8.ValidString(s) || strings.ContainsAny(s, "\r\n\x00") || strings.HasPrefix(s, "push.") {
 			t.Fatalf("accepted event name %q", s)
 		}
 	})

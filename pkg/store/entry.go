@@ -34,10 +34,17 @@ func (e *Entry) For(client string) bool {
 	return (e.To == "" || e.To == client) && (e.Exclude == "" || e.Exclude != client)
 }
 
+// entryFromValues reads an entry's fields. An event name a raw XADD gave
+// that is reserved for control events is dropped: the entry is delivered
+// as if it had none, so no publisher with write access to Redis can make
+// subscribers see a forged control event.
 func entryFromValues(id ID, values map[string]any) Entry {
 	e := Entry{ID: id}
 	e.Data, _ = values[FieldData].(string)
 	e.Event, _ = values[FieldEvent].(string)
+	if Reserved(e.Event) {
+		e.Event = ""
+	}
 	e.To, _ = values[FieldTo].(string)
 	e.Exclude, _ = values[FieldExclude].(string)
 	return e

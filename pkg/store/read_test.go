@@ -187,3 +187,30 @@ func TestReadAfterWithoutDeletionRecord(t *testing.T) {
 		tc.check(t, b)
 	}
 }
+
+// A raw XADD may name any event; one reserved for the node's control events
+// is read as no event at all, so it can never reach a subscriber as one.
+func TestReservedEventsOfRawEntriesAreDropped(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Config{})
+	for _, ev := range []string{"push.gap", "push.error", "push.welcome", "myEve", "push"} {
+		if err := s.rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: s.Key("c"), Values: []any{FieldEvent, ev, FieldData, ev}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := s.ReadAfter(t.Context(), "c", ID{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range b.Entries {
+		got = append(got, e.Data+"="+e.Event)
+	}
+	want := []string{"push.gap=", "push.error=", "push.welcome=", "myEve=myEve", "push=push"}
+	if !slices.Equal(got, want) {
+		t.Errorf("data=event read %v, want %v", got, want)
+	}
+	if _, err := s.Publish(t.Context(), "c", Message{Event: "push.gap", Data: "x"}); !errors.Is(err, ErrInvalidEvent) {
+		t.Errorf("publishing a reserved event: %v, want ErrInvalidEvent", err)
+	}
+}
