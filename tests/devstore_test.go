@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -21,7 +22,8 @@ func TestEmbeddedStoreDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(node.Config{Listener: ln, Name: "dev"})
+	var logs logBuffer
+	n, err := node.New(node.Config{Listener: ln, Name: "dev", Logger: slogTo(&logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,9 +56,46 @@ func TestEmbeddedStoreDefault(t *testing.T) {
 	if page := string(readAll(t, resp)); !strings.Contains(page, `data-store-cli="-p `+port+`"`) {
 		t.Errorf("the demo page does not give redis-cli the embedded store's port %s", port)
 	}
-	var ready struct{ Delivery string }
+	// The node started this store and knows it polls it: nothing to fix,
+	// nothing to warn about.
+	var ready struct {
+		Delivery string
+		Shards   []struct{ Delivery, Fix string }
+	}
 	getJSON(t, tn.base+"/readyz", &ready)
-	if ready.Delivery != "poll" {
-		t.Errorf("delivery on the embedded store: %q, want poll", ready.Delivery)
+	if ready.Delivery != "poll" || len(ready.Shards) != 1 || ready.Shards[0].Fix != "" {
+		t.Errorf("readiness on the embedded store: %+v, want poll and no fix", ready)
+	}
+	if l := logs.String(); strings.Contains(l, "notify-keyspace-events") || !strings.Contains(l, `level=INFO msg="the store has no keyspace notifications: polling it"`) {
+		t.Errorf("the logs do not say, at INFO, that the store is polled:\n%s", l)
+	}
+}
+
+// A Redis that cannot be reached is what readiness says to fix, not its
+// notification setting.
+func TestUnreachableRedisIsWhatReadinessSays(t *testing.T) {
+	t.Parallel()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := dead.Addr().String()
+	dead.Close()
+	c := &cluster{t: t, redisURL: "redis://" + addr + "/0", prefix: "unreachable:"}
+	n := c.start("a")
+	var ready struct {
+		Ready  bool
+		Shards []struct{ Delivery, Fix string }
+	}
+	checkFor(t, defaultWait, func() error {
+		getJSON(t, n.base+"/readyz", &ready)
+		if len(ready.Shards) != 1 || ready.Shards[0].Fix == "" {
+			return fmt.Errorf("readiness %+v", ready)
+		}
+		return nil
+	})
+	fix := ready.Shards[0].Fix
+	if ready.Ready || !strings.Contains(fix, "cannot reach "+addr) || strings.Contains(fix, "notify-keyspace-events") {
+		t.Errorf("readiness %+v, want not ready and a fix that says %s cannot be reached", ready, addr)
 	}
 }

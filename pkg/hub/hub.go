@@ -48,6 +48,8 @@ type Config struct {
 	// store's defaults.
 	ProbeInterval time.Duration
 	PollInterval  time.Duration
+	// Polled tells the doorbell the store has no keyspace notifications.
+	Polled bool
 	// FanoutWorkers is how many goroutines write one channel's messages to
 	// its subscribers. Defaults to GOMAXPROCS.
 	FanoutWorkers int
@@ -140,7 +142,7 @@ func New(cfg Config) (*Hub, error) {
 		Store: cfg.Store, DB: cfg.DB, Node: cfg.Node, Server: cfg.Server,
 		Ring: h.ring, RingAll: h.ringAll,
 		ProbeInterval: cfg.ProbeInterval, PollInterval: cfg.PollInterval,
-		Logger: cfg.Logger,
+		Polled: cfg.Polled, Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err

@@ -267,6 +267,7 @@ func (n *Node) build() (err error) {
 	n.hub, err = hub.New(hub.Config{
 		Store: n.store, DB: n.redis.db, Node: n.cfg.Name, Server: n.redis.server,
 		ProbeInterval: n.cfg.ProbeInterval, PollInterval: n.cfg.PollInterval,
+		Polled:        n.dev != nil,
 		FanoutWorkers: n.cfg.FanoutWorkers,
 		RecentBytes:   n.cfg.ReplayCacheBytes,
 		ReadLatency:   n.metrics.ObserveRead,

@@ -199,6 +199,8 @@ func (b *shardBell) status() ShardStatus {
 	switch {
 	case b.proven.Load():
 		st.Delivery = DeliveryNotify
+	case n != nil && n.unreachable:
+		st.Delivery, st.Fix = DeliveryStalled, n.fix(b.name)
 	case n != nil && n.read && !n.ok, n != nil && !n.read && !b.everProven.Load():
 		st.Delivery, st.Fix = DeliveryPoll, n.fix(b.name)
 	case !b.judged.Load():
@@ -219,13 +221,22 @@ func (b *shardBell) run(ctx context.Context) {
 }
 
 func (b *shardBell) checkNotifications(ctx context.Context) {
-	n := enableNotifications(ctx, b.rdb)
+	n := notifySetting{polled: true}
+	if !b.d.cfg.Polled {
+		n = enableNotifications(ctx, b.rdb)
+	}
 	if ctx.Err() != nil {
 		return
 	}
 	old := b.notify.Swap(&n)
 	log := b.d.cfg.Logger.With("shard", b.name)
 	switch {
+	case n.polled && old == nil:
+		log.Info("the store has no keyspace notifications: polling it", "every", b.d.cfg.PollInterval)
+	case n.polled:
+	case n.unreachable && (old == nil || !old.unreachable):
+		log.Warn("cannot reach Redis; retrying", "fix", n.fix(b.name), "err", n.getErr)
+	case n.unreachable:
 	case n.setErr != nil && (old == nil || old.setErr == nil):
 		log.Warn("cannot enable keyspace notifications; polling this shard", "fix", n.fix(b.name), "err", n.setErr)
 	case n.getErr != nil && (old == nil || old.getErr == nil):

@@ -54,6 +54,11 @@ type DoorbellConfig struct {
 	// with many channels, no more often than 20,000 channel reads a second.
 	// Defaults to DefaultPollInterval.
 	PollInterval time.Duration
+	// Polled says the store has no keyspace notifications, as the embedded
+	// development store has none: it is polled from the start, with
+	// nothing for an operator to change. False means notifications are
+	// turned on, or the setting to change is reported.
+	Polled bool
 	// Logger receives the doorbell's state changes. Nil means discard.
 	Logger *slog.Logger
 }

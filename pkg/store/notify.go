@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -21,6 +22,12 @@ type notifySetting struct {
 	ok     bool  // they include K and t (or A): stream commands notify
 	setErr error // CONFIG SET was refused
 	getErr error // CONFIG GET was refused or failed
+	// unreachable: getErr is no answer at all, not a refusal: the server
+	// cannot be reached, and its setting is unknown.
+	unreachable bool
+	// polled: the store is known to have no notifications (the embedded
+	// development store) and is polled on purpose: nothing to fix.
+	polled bool
 }
 
 // streamFlags returns flags with K and t added where missing ("A" covers t).
@@ -42,7 +49,8 @@ func streamFlags(flags string) string {
 func enableNotifications(ctx context.Context, c configurer) notifySetting {
 	cur, err := c.ConfigGet(ctx, "notify-keyspace-events").Result()
 	if err != nil {
-		return notifySetting{getErr: err}
+		var reply redis.Error
+		return notifySetting{getErr: err, unreachable: !errors.As(err, &reply)}
 	}
 	flags, found := cur["notify-keyspace-events"]
 	if !found {
@@ -62,6 +70,10 @@ func enableNotifications(ctx context.Context, c configurer) notifySetting {
 // work, or "" when nothing is known to be wrong.
 func (n notifySetting) fix(shard string) string {
 	switch {
+	case n.polled:
+		return ""
+	case n.unreachable:
+		return fmt.Sprintf("cannot reach %s: check its address, that it runs, and the network between (%v)", shard, n.getErr)
 	case n.read && !n.ok:
 		return fmt.Sprintf("on %s set notify-keyspace-events to %q (it is %q; CONFIG SET was refused: %v): in redis.conf or the provider's settings",
 			shard, streamFlags(n.flags), n.flags, n.setErr)
