@@ -35,6 +35,14 @@ func TestBadHTTPInput(t *testing.T) {
 		{"data not UTF-8", []byte("{\"channel\":\"ct\",\"data\":\"\xff\"}"), 400, "bad_json"},
 		{"channel not UTF-8", []byte("{\"channel\":\"ct\xc3\",\"data\":\"x\"}"), 400, "bad_json"},
 		{"lone surrogate escaped", []byte(`{"channel":"ct","data":"\ud83c"}`), 400, "bad_json"},
+		{"control event welcome", map[string]string{"channel": "ct", "event": "push.welcome", "data": "{}"}, 400, "invalid_event"},
+		{"control event gap", map[string]string{"channel": "ct", "event": "push.gap", "data": "{}"}, 400, "invalid_event"},
+		{"control event error", map[string]string{"channel": "ct", "event": "push.error", "data": `{"code":"token_expired"}`}, 400, "invalid_event"},
+		{"control event to one client", map[string]string{"client": "someone", "event": "push.error", "data": "x"}, 400, "invalid_event"},
+		{"empty client", map[string]string{"client": "", "data": "x"}, 400, "invalid_client"},
+		{"to one client without data", map[string]string{"client": "someone"}, 400, "invalid_data"},
+		{"to one client with empty data", map[string]string{"client": "someone", "data": ""}, 400, "invalid_data"},
+		{"to and exclude the same client", map[string]string{"channel": "ct", "data": "x", "to": "same", "exclude": "same"}, 400, "invalid_client"},
 	}
 	for _, tc := range cases {
 		status, body := postJSON(t, a.base+"/api/publish", tc.body)
@@ -195,6 +203,10 @@ func TestBadWebSocketFrames(t *testing.T) {
 		{`{"type":"ping","data":"` + strings.Repeat("x", 200<<10) + `"}`, "too_large"},
 		{"{\"type\":\"publish\",\"channel\":\"ok\",\"data\":\"\xff\",\"ref\":\"r9\"}", "bad_json"},
 		{`{"type":"publish","channel":"ok","data":"\udc00","ref":"r10"}`, "bad_json"},
+		{`{"type":"publish","channel":"ok","event":"push.gap","data":"{}","ref":"r11"}`, "invalid_event"},
+		{`{"type":"publish","client":"","data":"x","ref":"r12"}`, "invalid_client"},
+		{`{"type":"publish","client":"someone","ref":"r13"}`, "invalid_data"},
+		{`{"type":"publish","client":"someone","event":"push.welcome","data":"x","ref":"r14"}`, "invalid_event"},
 	}
 	for _, f := range frames {
 		if err := w.conn.Write(t.Context(), websocket.MessageText, []byte(f.raw)); err != nil {

@@ -212,9 +212,13 @@ func TestMessageToOneClientOnAnotherNode(t *testing.T) {
 	if status != http.StatusOK || !res.Delivered || res.Connections != 1 || !slices.Equal(res.Nodes, []string{"b"}) {
 		t.Fatalf("publish to one client: %d %s", status, body)
 	}
-	ev := s.waitNamed("note", 1)[0]
-	if ev.Data != "just you" || s.lastEventID() != before {
-		t.Fatalf("direct event %+v moved Last-Event-ID %q → %q", ev, before, s.lastEventID())
+	// On SSE a message to one client is a push.direct event carrying the
+	// message's own event name and ID, never taken for a channel's.
+	ev := s.waitNamed("push.direct", 1)[0]
+	var dm struct{ ID, Event, Data string }
+	jsonOf(t, ev.Data, &dm)
+	if dm.Data != "just you" || dm.Event != "note" || dm.ID != res.ID || s.lastEventID() != before {
+		t.Fatalf("direct event %+v (%+v) moved Last-Event-ID %q → %q", ev, dm, before, s.lastEventID())
 	}
 
 	// From a WebSocket frame, to the SSE client, and the answer is an ack.
@@ -223,7 +227,7 @@ func TestMessageToOneClientOnAnotherNode(t *testing.T) {
 	if ack["delivered"] != true || ack["client"] != wd.Client {
 		t.Fatalf("ack %v", ack)
 	}
-	s.waitNamed("message", 1)
+	s.waitNamed("push.direct", 2)
 	// And to the WebSocket client, from another node.
 	publishTo := func(n *testNode, client, data string) (int, []byte) {
 		return postJSON(t, n.base+"/api/publish", map[string]any{"client": client, "data": data})
@@ -243,7 +247,13 @@ func TestMessageToOneClientOnAnotherNode(t *testing.T) {
 	w.send(map[string]any{"type": "publish", "client": "nobody-here", "data": "x", "ref": 8})
 	checkFor(t, 10*time.Second, func() error { return w.hasError("client_not_found") })
 	// The SSE client got both, and nobody else on the channel saw any of it.
-	equalStrings(t, "the SSE client's data", s.data(), []string{"just you", "from ws"})
+	var got []string
+	for _, e := range s.named("push.direct") {
+		jsonOf(t, e.Data, &dm)
+		got = append(got, dm.Data)
+	}
+	equalStrings(t, "the SSE client's direct messages", got, []string{"just you", "from ws"})
+	equalStrings(t, "the SSE client's channel messages", s.data(), nil)
 	other := openSSE(t, sseURL(a, "dm"), before)
 	other.waitWelcome()
 	other.waitQuiet()

@@ -50,6 +50,9 @@ func (s *Server) publish(ctx context.Context, p publishRequest) (store.ID, *publ
 		return store.ID{}, &publishError{http.StatusBadRequest, codeBadJSON, errors.New("data is not UTF-8")}
 	case len(p.To) > 64 || len(p.Exclude) > 64:
 		return store.ID{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("client ID longer than 64 bytes")}
+	case p.To != "" && p.To == p.Exclude:
+		return store.ID{}, &publishError{http.StatusBadRequest, codeInvalidClient,
+			fmt.Errorf("to and exclude both name client %q: nobody would receive it", p.To)}
 	}
 	id, err := s.cfg.Publisher.Publish(ctx, p.Channel, store.Message{Event: p.Event, Data: p.Data, To: p.To, Exclude: p.Exclude})
 	switch {
@@ -82,6 +85,10 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := decodePublish(body)
+	if errors.Is(err, errEmptyClient) {
+		writeError(w, http.StatusBadRequest, codeInvalidClient, err)
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, codeBadJSON, err)
 		return

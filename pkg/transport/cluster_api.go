@@ -144,6 +144,8 @@ func (s *Server) publishDirect(ctx context.Context, p publishRequest) (directRes
 		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("to and exclude go with a channel")}
 	case len(p.Client) > 64:
 		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("client ID longer than 64 bytes")}
+	case p.Data == "":
+		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidData, errors.New("a message to one client needs data")}
 	case len(p.Data) > s.cfg.MaxPayload:
 		return directResult{}, &publishError{http.StatusRequestEntityTooLarge, codeTooLarge,
 			fmt.Errorf("data is %d bytes, more than %d", len(p.Data), s.cfg.MaxPayload)}

@@ -12,6 +12,7 @@ const (
 	codeInvalidID      = "invalid_id"
 	codeInvalidQuery   = "invalid_query"
 	codeInvalidClient  = "invalid_client"
+	codeInvalidData    = "invalid_data"
 	codeBadJSON        = "bad_json"
 	codeMediaType      = "unsupported_media_type"
 	codeTooLarge       = "too_large"

@@ -12,6 +12,9 @@ import (
 var (
 	errBodyNotUTF8   = errors.New("body is not UTF-8")
 	errLoneSurrogate = errors.New("a \\u escape of a lone UTF-16 surrogate is not text")
+	// errEmptyClient: a publish names "client" but leaves it empty, which
+	// is a mistake in the caller, not a channel publish without a channel.
+	errEmptyClient = errors.New("client is empty: give the ID of the client to send to")
 )
 
 // decodePublish parses the body of POST /api/publish. Data is delivered
@@ -19,9 +22,19 @@ var (
 // quietly replace with U+FFFD: bytes that are not UTF-8, and \u escapes of
 // lone surrogates (which a JavaScript string can hold, and UTF-8 cannot).
 func decodePublish(body []byte) (publishRequest, error) {
-	var p publishRequest
-	if err := decodeJSON(body, &p); err != nil {
+	var b struct {
+		publishRequest
+		Client *string `json:"client"` // shadows the embedded one: given, or not
+	}
+	if err := decodeJSON(body, &b); err != nil {
 		return publishRequest{}, err
+	}
+	if b.Client != nil && *b.Client == "" {
+		return publishRequest{}, errEmptyClient
+	}
+	p := b.publishRequest
+	if b.Client != nil {
+		p.Client = *b.Client
 	}
 	return p, nil
 }

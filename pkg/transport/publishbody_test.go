@@ -32,13 +32,15 @@ func TestDecodePublish(t *testing.T) {
 		{"surrogate in event", `{"channel":"c","event":"\uDC00","data":"x"}`, publishRequest{}, errLoneSurrogate},
 		{"malformed", `{"channel":`, publishRequest{}, errMalformed},
 		{"trailing data", `{"channel":"c"} {}`, publishRequest{}, errMalformed},
+		{"to one client", `{"client":"x","data":"hi"}`, publishRequest{Client: "x", Data: "hi"}, nil},
+		{"empty client", `{"client":"","data":"hi"}`, publishRequest{}, errEmptyClient},
 	}
 	for _, tt := range tests {
 		got, err := decodePublish([]byte(tt.body))
 		switch {
 		case tt.err == nil && err != nil:
 			t.Errorf("%s: %v", tt.name, err)
-		case tt.err == errMalformed && (err == nil || errors.Is(err, errBodyNotUTF8) || errors.Is(err, errLoneSurrogate)):
+		case tt.err == errMalformed && (err == nil || errors.Is(err, errBodyNotUTF8) || errors.Is(err, errLoneSurrogate) || errors.Is(err, errEmptyClient)):
 			t.Errorf("%s: error %v, want a JSON error", tt.name, err)
 		case tt.err != nil && tt.err != errMalformed && !errors.Is(err, tt.err):
 			t.Errorf("%s: error %v, want %v", tt.name, err, tt.err)

@@ -382,11 +382,14 @@ func (c *sseConn) subscribedTo(channel string) bool {
 	return i < len(c.channels) && c.channels[i] == channel
 }
 
-// direct sends a message to this client alone. It carries no id, so the
-// browser's Last-Event-ID stays a position in the channels.
+// direct sends a message to this client alone, as a push.direct event
+// whose data is the WebSocket direct frame's fields: a page tells it from
+// channel messages by its name, and gets its own event name and ID. It
+// carries no id line, so the browser's Last-Event-ID stays a position in
+// the channels.
 func (c *sseConn) direct(m cluster.Direct) bool {
-	frame := c.wrap(sseBody(&store.Entry{Event: m.Event, Data: m.Data}))
-	return c.box.offer(frame) && !c.box.isClosed()
+	data, _ := json.Marshal(m)
+	return c.box.offer(c.wrap(sseControl(EventDirect, "", data))) && !c.box.isClosed()
 }
 
 // wrap adds the chunk framing of a hijacked HTTP/1.1 response.

@@ -14,6 +14,9 @@ const (
 	EventWelcome = "push.welcome"
 	EventGap     = "push.gap"
 	EventError   = "push.error"
+	// EventDirect is a message to this client alone (POST /api/publish
+	// with "client"): data {"id","event","data"}.
+	EventDirect = "push.direct"
 )
 
 var (

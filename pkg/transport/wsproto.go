@@ -60,6 +60,9 @@ func decodeClientFrame(b []byte) (clientFrame, *frameError) {
 		// encoding/json would store U+FFFD in place of published data.
 		return f, &frameError{codeBadJSON, errLoneSurrogate}
 	}
+	var given struct {
+		Client *string `json:"client"`
+	}
 	if err := json.Unmarshal(b, &f); err != nil {
 		f.Ref = nil
 		return f, &frameError{codeBadJSON, fmt.Errorf("malformed JSON: %w", err)}
@@ -73,6 +76,10 @@ func decodeClientFrame(b []byte) (clientFrame, *frameError) {
 	}
 	switch f.Type {
 	case framePublish:
+		// The second decode only for frames that may name a client at all.
+		if f.Client == "" && bytes.Contains(b, []byte(`"client"`)) && json.Unmarshal(b, &given) == nil && given.Client != nil {
+			return f, &frameError{codeInvalidClient, errEmptyClient}
+		}
 		if f.Channel == "" && f.Client == "" {
 			return f, &frameError{codeInvalidChannel, errors.New("channel or client is required")}
 		}
