@@ -188,6 +188,7 @@ type sseStream struct {
 	events   []sseclient.Event
 	lastID   string
 	comments int
+	retryMs  int
 	err      error
 }
 
@@ -236,6 +237,7 @@ func (s *sseStream) read() {
 		s.events = append(s.events, ev)
 		s.lastID = p.LastEventID()
 		s.comments = p.Comments
+		s.retryMs = p.Retry
 		s.mu.Unlock()
 	}
 }
@@ -245,6 +247,13 @@ func (s *sseStream) close() {
 	s.cancel()
 	s.resp.Body.Close()
 	<-s.done
+}
+
+// retry returns the reconnection time the stream last set, or -1ms.
+func (s *sseStream) retry() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Duration(s.retryMs) * time.Millisecond
 }
 
 func (s *sseStream) lastEventID() string {

@@ -269,3 +269,62 @@ func TestIdleTimeoutSparesStreams(t *testing.T) {
 	equalStrings(t, "SSE after the idle timeout", s.waitData(1), want)
 	equalStrings(t, "WebSocket after the idle timeout", w.waitData(1), want)
 }
+
+// A draining node sends new streams on at once: an SSE stream gets its
+// welcome, carrying the position the client brought and a short retry, and
+// ends; a WebSocket is closed with 1012 right after its handshake. Neither
+// waits for the drain. The drain's log line counts every connection.
+func TestDrainingNodeSendsNewStreamsOn(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	var logs logBuffer
+	a := c.start("a", func(cfg *node.Config) {
+		cfg.Transport.DrainTimeout = 20 * time.Second
+		cfg.Logger = slogTo(&logs)
+	})
+	const held = 20
+	for range held {
+		openSSE(t, sseURL(a, "held"), "").waitWelcome()
+	}
+	id := c.xadd("held", "data", "before the drain")
+	go a.stop()
+	checkFor(t, defaultWait, func() error {
+		var r struct{ Draining bool }
+		getJSON(t, a.base+"/readyz", &r)
+		if !r.Draining {
+			return errors.New("not draining yet")
+		}
+		return nil
+	})
+
+	s := openSSE(t, sseURL(a, "held"), id)
+	<-s.done
+	if n := a.Server().Connections(); n == 0 {
+		t.Fatal("the drain ended before the new stream: this proves nothing")
+	}
+	if !errors.Is(s.err, io.EOF) {
+		t.Errorf("the new stream ended with %v, want a clean end", s.err)
+	}
+	if w := s.named("push.welcome"); len(w) != 1 || s.lastEventID() != id {
+		t.Errorf("welcome %+v with id %q, want one carrying %q", w, s.lastEventID(), id)
+	}
+	if r := s.retry(); r <= 0 || r > time.Second {
+		t.Errorf("retry %v, want a short one", r)
+	}
+	w, status := dialWSOpts(t, a, "?channel=held", nil)
+	if status != http.StatusSwitchingProtocols {
+		t.Fatalf("WebSocket handshake: %d", status)
+	}
+	if code := w.closeStatus(); code != websocket.StatusServiceRestart {
+		t.Errorf("new WebSocket closed with %v, want 1012", code)
+	}
+	if n := a.Server().Connections(); n == 0 {
+		t.Fatal("the drain ended before the new WebSocket")
+	}
+	if st := a.Server().Stats().SentOn; st != 2 {
+		t.Errorf("%d streams sent on, want 2", st)
+	}
+	if !strings.Contains(logs.String(), fmt.Sprintf(`msg="node draining" node=a connections=%d`, held)) {
+		t.Errorf("the drain's log line does not count %d connections:\n%s", held, logs.String())
+	}
+}

@@ -56,7 +56,7 @@ type procNode struct {
 	gossip string
 }
 
-func (c *cluster) startProcess(name string, join []string) *procNode {
+func (c *cluster) startProcess(name string, join []string, extra ...string) *procNode {
 	c.t.Helper()
 	host := nextHost()
 	p := &procNode{t: c.t, gossip: net.JoinHostPort(host, "7946"),
@@ -69,6 +69,7 @@ func (c *cluster) startProcess(name string, join []string) *procNode {
 	for _, j := range join {
 		p.args = append(p.args, "-cluster-join", j)
 	}
+	p.args = append(p.args, extra...)
 	p.start()
 	c.t.Cleanup(p.kill)
 	return p

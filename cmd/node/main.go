@@ -39,59 +39,8 @@ func run(args []string) error {
 		fmt.Println(version)
 		return nil
 	}
-	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	var cfg node.Config
-	var logLevel, logFormat string
-	fs.StringVar(&cfg.Listen, "listen", node.DefaultListen, "HTTP listen address")
-	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL, redis://[user:password@]host:port/db or rediss:// for TLS (empty, with no -redis-cluster or -redis-sentinel: an embedded development store on a free loopback port)")
-	var rcluster, rsentinel, passFile, sentinelPassFile string
-	fs.StringVar(&rcluster, "redis-cluster", "", "Redis Cluster (or Valkey cluster) seed addresses, comma-separated host:port, or redis[s]://[user:password@]host:port URLs; the node finds the other nodes")
-	fs.StringVar(&rsentinel, "redis-sentinel", "", "Sentinel addresses, comma-separated host:port, watching the master named by -redis-master")
-	fs.StringVar(&cfg.Redis.Master, "redis-master", "", "name of the master the Sentinels watch")
-	fs.StringVar(&cfg.Redis.Username, "redis-username", "", "Redis ACL user name (empty: the URL's, or the default user)")
-	fs.StringVar(&cfg.Redis.Password, "redis-password", "", "Redis password (prefer -redis-password-file or the environment)")
-	fs.StringVar(&passFile, "redis-password-file", "", "file holding the Redis password")
-	fs.StringVar(&cfg.Redis.SentinelUsername, "redis-sentinel-username", "", "user name for the Sentinels themselves, when they require one")
-	fs.StringVar(&cfg.Redis.SentinelPassword, "redis-sentinel-password", "", "password for the Sentinels themselves, when they require one")
-	fs.StringVar(&sentinelPassFile, "redis-sentinel-password-file", "", "file holding the Sentinels' password")
-	fs.BoolVar(&cfg.Redis.TLS, "redis-tls", false, "connect to Redis over TLS (a rediss:// URL does too)")
-	fs.StringVar(&cfg.Redis.TLSCA, "redis-tls-ca", "", "PEM file of the CAs that sign the Redis servers' certificates (empty: the system's roots)")
-	fs.StringVar(&cfg.Redis.TLSCert, "redis-tls-cert", "", "PEM client certificate, for servers that require one (tls-auth-clients)")
-	fs.StringVar(&cfg.Redis.TLSKey, "redis-tls-key", "", "PEM key of -redis-tls-cert")
-	fs.StringVar(&cfg.Redis.TLSServerName, "redis-tls-server-name", "", "name the servers' certificates must hold (empty: the host dialled)")
-	fs.BoolVar(&cfg.Redis.TLSInsecure, "redis-tls-insecure", false, "accept any Redis certificate: encrypted but not authenticated, for trials only")
-	fs.StringVar(&cfg.Prefix, "prefix", store.DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
-	fs.StringVar(&cfg.Name, "node-name", "", "node name shown to clients (default: the host name)")
-	fs.Int64Var(&cfg.MaxLen, "max-len", store.DefaultMaxLen, "approximate entries kept per stream on the node's own publishes (negative: no trimming)")
-	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "on the node's own publishes, also trim entries older than this (0: no age bound)")
-	fs.DurationVar(&cfg.ChannelTTL, "channel-ttl", store.DefaultChannelTTL, "a channel's stream expires this long after the node's last publish to it (negative: never)")
-	fs.DurationVar(&cfg.Transport.Retry, "retry", transport.DefaultRetry, "SSE reconnection time sent to browsers")
-	fs.DurationVar(&cfg.Transport.Heartbeat, "heartbeat", transport.DefaultHeartbeat, "keep-alive interval for idle connections")
-	fs.IntVar(&cfg.Transport.QueueBytes, "queue-bytes", transport.DefaultQueueBytes, "per-connection queue bound; a client that fills it is disconnected as a slow consumer")
-	fs.IntVar(&cfg.Transport.MaxPayload, "max-payload", transport.DefaultMaxPayload, "largest publish payload in bytes")
-	fs.IntVar(&cfg.Transport.MaxChannels, "max-channels", transport.DefaultMaxChannels, "channels one connection may subscribe to")
-	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", node.DefaultIdleTimeout, "close keep-alive connections idle this long (streams are not idle connections)")
-	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", node.DefaultReadTimeout, "longest time to read one request, body included")
-	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "SSE and WebSocket connections held; more are refused with 503 (0: what the open-file limit allows)")
-	fs.IntVar(&cfg.FanoutWorkers, "fanout-workers", 0, "goroutines writing one large channel's messages (0: one per CPU)")
-	fs.Int64Var(&cfg.ReplayCacheBytes, "replay-cache-bytes", hub.DefaultRecentBytes, "entry data, all channels together, kept of what was just delivered (its frames come on top) until 30 s after it was last replayed, so clients a burst cuts off resume from it without a Redis read each (negative: none)")
-	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "address serving net/http/pprof profiles (empty: off; keep it private)")
-	var join, key, keyFile, presence string
-	fs.StringVar(&presence, "presence-channels", "", "channels whose joins and leaves are published to <channel>.presence: comma-separated names, or prefixes ending in *")
-	fs.StringVar(&cfg.Cluster.Bind, "cluster-bind", "", "gossip address host:port, TCP and UDP (memberlist's usual port is 7946; empty: run alone)")
-	fs.StringVar(&cfg.Cluster.Advertise, "cluster-advertise", "", "gossip address peers use, host:port (default: the bind address)")
-	fs.StringVar(&join, "cluster-join", "", "peers to join: comma-separated host:port, or a DNS name resolving to every peer")
-	fs.StringVar(&key, "cluster-key", "", "gossip encryption key, base64 of 16, 24 or 32 bytes (prefer -cluster-key-file or the environment)")
-	fs.StringVar(&keyFile, "cluster-key-file", "", "file holding the gossip encryption key")
-	fs.StringVar(&cfg.Cluster.Profile, "cluster-profile", "lan", "gossip timers: lan, wan, or local (one host: failures seen in seconds)")
-	fs.DurationVar(&cfg.Transport.DrainTimeout, "drain-timeout", transport.DefaultDrainTimeout, "on SIGTERM, spread closing the connections over this long")
-	fs.Float64Var(&cfg.Rebalance.Factor, "rebalance-factor", node.DefaultRebalanceFactor, "shed connections while above the cluster mean times this (0: off)")
-	fs.DurationVar(&cfg.Rebalance.After, "rebalance-after", node.DefaultRebalanceAfter, "how long a node must be over before it sheds")
-	fs.Float64Var(&cfg.Rebalance.Rate, "rebalance-rate", node.DefaultRebalanceRate, "most connections shed per second, as a fraction of the node's")
-	sec := addSecurityFlags(fs, &cfg)
-	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
-	fs.Usage = func() { usage(fs) }
+	fs, x := newFlagSet(&cfg)
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
 			return nil
@@ -101,7 +50,10 @@ func run(args []string) error {
 	if err := applyEnv(fs); err != nil {
 		return err
 	}
-	logger, err := newLogger(logLevel, logFormat)
+	if err := checkNumbers(fs); err != nil {
+		return err
+	}
+	logger, err := newLogger(x.logLevel, x.logFormat)
 	if err != nil {
 		return err
 	}
@@ -110,28 +62,34 @@ func run(args []string) error {
 	if cfg.Rebalance.Factor == 0 {
 		cfg.Rebalance.Factor = -1 // 0 on the command line turns it off
 	}
-	if cfg.Transport.PresenceChannels, err = splitList(presence); err != nil {
+	if cfg.ReplayCacheBytes == 0 {
+		cfg.ReplayCacheBytes = -1 // 0 on the command line keeps nothing
+	}
+	if cfg.IsolationTimeout == 0 {
+		cfg.IsolationTimeout = -1 // 0 on the command line: never
+	}
+	if cfg.Transport.PresenceChannels, err = splitList(x.presence); err != nil {
 		return err
 	}
-	if cfg.Cluster.Join, err = splitList(join); err != nil {
+	if cfg.Cluster.Join, err = splitList(x.join); err != nil {
 		return err
 	}
-	if cfg.Cluster.Key, err = clusterKey(key, keyFile); err != nil {
+	if cfg.Cluster.Key, err = clusterKey(x.key, x.keyFile); err != nil {
 		return err
 	}
-	if cfg.Redis.Cluster, err = splitList(rcluster); err != nil {
+	if cfg.Redis.Cluster, err = splitList(x.rcluster); err != nil {
 		return err
 	}
-	if cfg.Redis.Sentinel, err = splitList(rsentinel); err != nil {
+	if cfg.Redis.Sentinel, err = splitList(x.rsentinel); err != nil {
 		return err
 	}
-	if cfg.Redis.Password, err = secretFile(cfg.Redis.Password, passFile, "-redis-password-file"); err != nil {
+	if cfg.Redis.Password, err = secretFile(cfg.Redis.Password, x.passFile, "-redis-password-file"); err != nil {
 		return err
 	}
-	if cfg.Redis.SentinelPassword, err = secretFile(cfg.Redis.SentinelPassword, sentinelPassFile, "-redis-sentinel-password-file"); err != nil {
+	if cfg.Redis.SentinelPassword, err = secretFile(cfg.Redis.SentinelPassword, x.sentinelPassFile, "-redis-sentinel-password-file"); err != nil {
 		return err
 	}
-	if err := sec.apply(&cfg); err != nil {
+	if err := x.sec.apply(&cfg); err != nil {
 		return err
 	}
 	node.SetRedisLogger(logger)
@@ -235,4 +193,71 @@ func secretFile(value, file, flag string) (string, error) {
 		return "", fmt.Errorf("failed to read %s: %w", flag, err)
 	}
 	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// flagValues are the flags that need reading or checking before they go
+// into a node.Config.
+type flagValues struct {
+	rcluster, rsentinel, passFile, sentinelPassFile string
+	join, key, keyFile, presence                    string
+	logLevel, logFormat                             string
+	sec                                             *securityFlags
+}
+
+// newFlagSet returns the node's flags, bound to cfg and the values it
+// returns.
+func newFlagSet(cfg *node.Config) (*flag.FlagSet, *flagValues) {
+	fs := flag.NewFlagSet("node", flag.ContinueOnError)
+	x := &flagValues{}
+	fs.StringVar(&cfg.Listen, "listen", node.DefaultListen, "HTTP listen address")
+	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis URL, redis://[user:password@]host:port/db or rediss:// for TLS (empty, with no -redis-cluster or -redis-sentinel: an embedded development store on a free loopback port)")
+	fs.StringVar(&x.rcluster, "redis-cluster", "", "Redis Cluster (or Valkey cluster) seed addresses, comma-separated host:port, or redis[s]://[user:password@]host:port URLs; the node finds the other nodes")
+	fs.StringVar(&x.rsentinel, "redis-sentinel", "", "Sentinel addresses, comma-separated host:port, watching the master named by -redis-master")
+	fs.StringVar(&cfg.Redis.Master, "redis-master", "", "name of the master the Sentinels watch")
+	fs.StringVar(&cfg.Redis.Username, "redis-username", "", "Redis ACL user name (empty: the URL's, or the default user)")
+	fs.StringVar(&cfg.Redis.Password, "redis-password", "", "Redis password (prefer -redis-password-file or the environment)")
+	fs.StringVar(&x.passFile, "redis-password-file", "", "file holding the Redis password")
+	fs.StringVar(&cfg.Redis.SentinelUsername, "redis-sentinel-username", "", "user name for the Sentinels themselves, when they require one")
+	fs.StringVar(&cfg.Redis.SentinelPassword, "redis-sentinel-password", "", "password for the Sentinels themselves, when they require one")
+	fs.StringVar(&x.sentinelPassFile, "redis-sentinel-password-file", "", "file holding the Sentinels' password")
+	fs.BoolVar(&cfg.Redis.TLS, "redis-tls", false, "connect to Redis over TLS (a rediss:// URL does too)")
+	fs.StringVar(&cfg.Redis.TLSCA, "redis-tls-ca", "", "PEM file of the CAs that sign the Redis servers' certificates (empty: the system's roots)")
+	fs.StringVar(&cfg.Redis.TLSCert, "redis-tls-cert", "", "PEM client certificate, for servers that require one (tls-auth-clients)")
+	fs.StringVar(&cfg.Redis.TLSKey, "redis-tls-key", "", "PEM key of -redis-tls-cert")
+	fs.StringVar(&cfg.Redis.TLSServerName, "redis-tls-server-name", "", "name the servers' certificates must hold (empty: the host dialled)")
+	fs.BoolVar(&cfg.Redis.TLSInsecure, "redis-tls-insecure", false, "accept any Redis certificate: encrypted but not authenticated, for trials only")
+	fs.StringVar(&cfg.Prefix, "prefix", store.DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
+	fs.StringVar(&cfg.Name, "node-name", "", "node name shown to clients (default: the host name)")
+	fs.Int64Var(&cfg.MaxLen, "max-len", store.DefaultMaxLen, "approximate entries kept per stream on the node's own publishes (negative: no trimming)")
+	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "on the node's own publishes, also trim entries older than this (0: no age bound)")
+	fs.DurationVar(&cfg.ChannelTTL, "channel-ttl", store.DefaultChannelTTL, "a channel's stream expires this long after the node's last publish to it (negative: never)")
+	fs.DurationVar(&cfg.Transport.Retry, "retry", transport.DefaultRetry, "SSE reconnection time sent to browsers")
+	fs.DurationVar(&cfg.Transport.Heartbeat, "heartbeat", transport.DefaultHeartbeat, "keep-alive interval for idle connections")
+	fs.IntVar(&cfg.Transport.QueueBytes, "queue-bytes", transport.DefaultQueueBytes, "per-connection queue bound; a client that fills it is disconnected as a slow consumer")
+	fs.IntVar(&cfg.Transport.MaxPayload, "max-payload", transport.DefaultMaxPayload, "largest publish payload in bytes")
+	fs.IntVar(&cfg.Transport.MaxChannels, "max-channels", transport.DefaultMaxChannels, "channels one connection may subscribe to")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", node.DefaultIdleTimeout, "close keep-alive connections idle this long (streams are not idle connections)")
+	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", node.DefaultReadTimeout, "longest time to read one request, body included")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "SSE and WebSocket connections held; more are refused with 503 (0: what the open-file limit allows)")
+	fs.IntVar(&cfg.FanoutWorkers, "fanout-workers", 0, "goroutines writing one large channel's messages (0: one per CPU)")
+	fs.Int64Var(&cfg.ReplayCacheBytes, "replay-cache-bytes", hub.DefaultRecentBytes, "entry data, all channels together, kept of what was just delivered (its frames come on top) until 30 s after it was last replayed, so clients a burst cuts off resume from it without a Redis read each (0: none)")
+	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "address serving net/http/pprof profiles (empty: off; keep it private)")
+	fs.StringVar(&x.presence, "presence-channels", "", "channels whose joins and leaves are published to <channel>.presence: comma-separated names, or prefixes ending in *")
+	fs.StringVar(&cfg.Cluster.Bind, "cluster-bind", "", "gossip address host:port, TCP and UDP (memberlist's usual port is 7946; empty: run alone)")
+	fs.StringVar(&cfg.Cluster.Advertise, "cluster-advertise", "", "gossip address peers use, host:port (default: the bind address)")
+	fs.StringVar(&x.join, "cluster-join", "", "peers to join: comma-separated host:port, or a DNS name resolving to every peer")
+	fs.StringVar(&x.key, "cluster-key", "", "gossip encryption key, base64 of 16, 24 or 32 bytes (prefer -cluster-key-file or the environment)")
+	fs.StringVar(&x.keyFile, "cluster-key-file", "", "file holding the gossip encryption key")
+	fs.BoolVar(&cfg.Cluster.Insecure, "cluster-insecure", false, "allow gossip without -cluster-key on a node with authentication on: only on a network that nothing but the nodes reaches")
+	fs.StringVar(&cfg.Cluster.Profile, "cluster-profile", "lan", "gossip timers: lan, wan, or local (one host: failures seen in seconds)")
+	fs.DurationVar(&cfg.IsolationTimeout, "isolation-timeout", node.DefaultIsolationTimeout, "a node in a cluster that reaches neither Redis nor any member for this long ends its connections, so their clients move to nodes that can serve them (0: never)")
+	fs.DurationVar(&cfg.Transport.DrainTimeout, "drain-timeout", transport.DefaultDrainTimeout, "on SIGTERM, spread closing the connections over this long")
+	fs.Float64Var(&cfg.Rebalance.Factor, "rebalance-factor", node.DefaultRebalanceFactor, "shed connections while above the cluster mean times this (0: off)")
+	fs.DurationVar(&cfg.Rebalance.After, "rebalance-after", node.DefaultRebalanceAfter, "how long a node must be over before it sheds")
+	fs.Float64Var(&cfg.Rebalance.Rate, "rebalance-rate", node.DefaultRebalanceRate, "most connections shed per second, as a fraction of the node's")
+	x.sec = addSecurityFlags(fs, cfg)
+	fs.StringVar(&x.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&x.logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() { usage(fs) }
+	return fs, x
 }

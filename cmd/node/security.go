@@ -33,8 +33,8 @@ type securityFlags struct {
 
 func addSecurityFlags(fs *flag.FlagSet, cfg *node.Config) *securityFlags {
 	f := &securityFlags{}
-	fs.StringVar(&f.secret, "jwt-secret", "", "HS256 secret verifying tokens, at least 32 bytes (prefer -jwt-secret-file or the environment)")
-	fs.StringVar(&f.secretFile, "jwt-secret-file", "", "file holding the HS256 secret")
+	fs.StringVar(&f.secret, "jwt-secret", "", "HS256 secret verifying tokens, at least 32 bytes, used as the text given (base64 text is not decoded); prefer -jwt-secret-file or the environment")
+	fs.StringVar(&f.secretFile, "jwt-secret-file", "", "file holding the HS256 secret: its text, surrounding white space trimmed, not decoded (base64 text is the key as is)")
 	fs.StringVar(&f.publicKey, "jwt-public-key", "", "PEM file of the RSA (RS256) or P-256 (ES256) public key verifying tokens")
 	fs.StringVar(&cfg.Auth.JWKSURL, "jwks-url", "", "JWKS URL whose keys verify RS256 and ES256 tokens by kid; refreshed hourly and on an unknown kid")
 	fs.StringVar(&cfg.Auth.Audience, "jwt-audience", "", "required aud of tokens (empty: not checked)")
@@ -83,9 +83,6 @@ func (f *securityFlags) apply(cfg *node.Config) error {
 	cfg.Transport.PublishRate, cfg.Transport.KeyPublishRate = noBound(f.connRate), noBound(f.keyRate)
 	if cfg.Transport.MaxConnectionsPerIP == 0 {
 		cfg.Transport.MaxConnectionsPerIP = -1
-	}
-	if cfg.Auth.TicketTTL <= 0 || cfg.ReadHeaderTimeout <= 0 || cfg.MaxHeaderBytes <= 0 {
-		errs = append(errs, errors.New("-ticket-ttl, -read-header-timeout and -max-header-bytes must be positive"))
 	}
 	return errors.Join(errs...)
 }

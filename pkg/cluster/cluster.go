@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/pushcluster/pushcluster/internal/ratelog"
 )
 
 // Defaults for Config.
@@ -52,6 +54,17 @@ type Config struct {
 	// Key, when set, encrypts and authenticates gossip (AES, 16, 24 or 32
 	// bytes); members with another key cannot join.
 	Key []byte
+	// Insecure says the operator runs gossip without a Key on purpose, on a
+	// network only members reach. The node refuses an unencrypted cluster
+	// when it authenticates its clients unless this is set. False means
+	// such a cluster is refused.
+	Insecure bool
+	// AuthRequired says this node authenticates its callers. It then acts
+	// on cluster questions (presence, client lists, messages to one client,
+	// disconnects) only from members that gossip that they do too: a
+	// member that lets anyone in would otherwise relay anyone's question.
+	// False means an open node, which answers every member.
+	AuthRequired bool
 	// HTTP is this node's HTTP address, gossiped to the others.
 	HTTP string
 	// Version is this node's version, gossiped to the others.
@@ -135,6 +148,8 @@ type Cluster struct {
 	joinFailures atomic.Uint64
 	gossipAddr   atomic.Pointer[string]
 	shut         atomic.Bool
+	gossipLog    *gossipLog
+	joinLog      *ratelog.Limiter
 
 	view  view
 	rpc   rpc
@@ -149,7 +164,8 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	c := &Cluster{cfg: cfg, log: cfg.Logger, started: time.Now()}
+	c := &Cluster{cfg: cfg, log: cfg.Logger, started: time.Now(), joinLog: ratelog.New(time.Minute)}
+	c.gossipLog = newGossipLog(cfg.Logger, &c.shut)
 	c.view.init(cfg.Name, cfg.UpdateInterval)
 	c.rpc.init(c)
 	c.where.init()
@@ -245,7 +261,7 @@ func (c *Cluster) memberlistConfig() (*memberlist.Config, error) {
 	}
 	mc.Delegate = (*delegate)(c)
 	mc.Events = (*events)(c)
-	mc.Logger = newMemberlistLogger(c.log)
+	mc.Logger = c.gossipLog.logger()
 	mc.LogOutput = nil
 	if c.cfg.Tune != nil {
 		c.cfg.Tune(mc)
@@ -266,7 +282,9 @@ func (c *Cluster) keepJoined(ctx context.Context) {
 			switch {
 			case err != nil && n == 0:
 				c.joinFailures.Add(1)
-				c.log.Debug("cluster join failed; retrying", "peers", c.cfg.Join, "err", err)
+				if times, ok := c.joinLog.Allow(); ok {
+					c.log.Warn("failed to join the cluster; retrying", "peers", c.cfg.Join, "times", times, "err", err)
+				}
 			case n > 0:
 				c.log.Info("joined cluster", "contacted", n, "members", c.mlp.Load().NumMembers())
 			}
@@ -340,8 +358,26 @@ func (c *Cluster) localMeta() meta {
 		SSE: l.SSE, WS: l.WS, Subs: l.Subscriptions,
 		Draining: c.cfg.Local.Draining(), Leaving: c.leaving.Load(),
 		Started: c.started.UnixMilli(), Seq: c.seq.Add(1),
-		Every: c.cfg.UpdateInterval.Milliseconds(),
+		Every: c.cfg.UpdateInterval.Milliseconds(), Auth: c.cfg.AuthRequired,
 	}
+}
+
+// Stats are the member's counters.
+type Stats struct {
+	// GossipProblems counts memberlist's errors and warnings: packets it
+	// refused (junk, another key or label) and connections that failed.
+	GossipProblems uint64
+	// JoinFailures counts attempts to join the configured peers that
+	// reached none of them.
+	JoinFailures uint64
+	// Refused counts questions from members this one did not act on, as
+	// they let anyone in and it does not.
+	Refused uint64
+}
+
+// Stats returns the member's counters.
+func (c *Cluster) Stats() Stats {
+	return Stats{GossipProblems: c.gossipLog.problems.Load(), JoinFailures: c.joinFailures.Load(), Refused: c.rpc.refused.Load()}
 }
 
 func splitHostPort(addr string) (string, int, error) {

@@ -358,6 +358,8 @@ func TestExcess(t *testing.T) {
 		{"balanced", []Member{m("a", 100, StateAlive, false), m("b", 100, StateAlive, false)}, 1.25, 0},
 		{"new empty node", []Member{m("a", 300, StateAlive, false), m("b", 300, StateAlive, false), m("c", 0, StateAlive, false)}, 1.25, 300 - 250},
 		{"a handful over is not worth moving", []Member{m("a", 12, StateAlive, false), m("b", 0, StateAlive, false)}, 1.25, 0},
+		{"a small cluster still moves", []Member{m("a", 58, StateAlive, false), m("b", 58, StateAlive, false), m("c", 4, StateAlive, false)}, 1.25, 58 - 50},
+		{"within the slack", []Member{m("a", 54, StateAlive, false), m("b", 54, StateAlive, false), m("c", 12, StateAlive, false)}, 1.25, 0},
 		{"off", []Member{m("a", 300, StateAlive, false), m("b", 0, StateAlive, false)}, 0, 0},
 		{"alone", []Member{m("a", 300, StateAlive, false)}, 1.25, 0},
 		{"draining and dead members do not count", []Member{m("a", 100, StateAlive, false), m("b", 0, StateDead, false), m("c", 0, StateAlive, true)}, 1.25, 0},

@@ -23,6 +23,10 @@ type meta struct {
 	// Every is the member's update interval in milliseconds: peers call it
 	// suspect after three of its own intervals without news.
 	Every int64 `json:"i,omitempty"`
+	// Auth says the member authenticates its callers (see
+	// Config.AuthRequired); members without it, older ones included, are
+	// taken to let anyone in.
+	Auth bool `json:"a,omitempty"`
 }
 
 var errMetaTooLarge = errors.New("cluster: metadata over memberlist's limit")

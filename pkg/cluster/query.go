@@ -35,7 +35,24 @@ func (c *Cluster) selfMember() Member {
 		Connections: Conns{SSE: l.SSE, WS: l.WS}, Subs: l.Subscriptions,
 		Draining: c.cfg.Local.Draining(), Version: c.cfg.Version,
 		Started: c.started.UTC().Truncate(time.Millisecond), Self: true,
+		Auth: authMode(c.cfg.AuthRequired),
 	}
+}
+
+// trusts reports whether this member acts on a question from the member
+// named from: always when it lets anyone in itself, else only when that
+// member authenticates its callers too. Members are trusted to relay only
+// what they were allowed to ask; who may be a member is the gossip key's
+// business (Config.Key).
+func (c *Cluster) trusts(from string) bool {
+	return !c.cfg.AuthRequired || c.view.authenticates(from)
+}
+
+func authMode(required bool) string {
+	if required {
+		return "required"
+	}
+	return "open"
 }
 
 // Presence lists the clients subscribed to channel on every member.
@@ -138,6 +155,15 @@ func (c *Cluster) askAll(ctx context.Context, q envelope) ([]*envelope, Answer) 
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.QueryTimeout)
 	defer cancel()
 	answers, missing := c.rpc.ask(ctx, c.view.peers(), q)
+	kept := answers[:0]
+	for _, e := range answers {
+		if e.Refused { // it would not act for this member: as if it had not answered
+			missing = append(missing, e.From)
+			continue
+		}
+		kept = append(kept, e)
+	}
+	answers = kept
 	slices.Sort(missing)
 	if missing == nil {
 		missing = []string{}

@@ -2,15 +2,19 @@ package cluster
 
 import "math"
 
-// RebalanceFloor is the smallest excess over the cluster mean, in
-// connections, that a member sheds: below it, moving clients costs more
-// than the imbalance, and small clusters would churn.
-const RebalanceFloor = 20
+// RebalanceSlack is how many connections over its bound (factor times the
+// mean) a member may carry before it sheds: a handful, so that the load
+// settles within the bound, give or take the clients that happen to
+// reconnect to the same member, instead of moving clients back and forth
+// over one or two. It is small enough that a new member in a small
+// cluster still gets its share.
+const RebalanceSlack = 4
 
 // Excess returns how many connections self should shed for the members'
-// load to be within factor of their mean: members that are draining or
-// not alive neither count towards the mean nor shed. Zero factor, or
-// fewer than two counted members, means none.
+// load to be within factor of their mean: none while self is within the
+// bound plus RebalanceSlack, else all it carries over the bound. Members
+// that are draining or not alive neither count towards the mean nor shed.
+// Zero factor, or fewer than two counted members, means none.
 func Excess(members []Member, self string, factor float64) int {
 	if factor <= 0 {
 		return 0
@@ -32,7 +36,7 @@ func Excess(members []Member, self string, factor float64) int {
 	}
 	mean := float64(total) / float64(n)
 	bound := int(math.Ceil(mean * factor))
-	if mine-bound <= 0 || float64(mine)-mean < RebalanceFloor {
+	if mine-bound <= RebalanceSlack {
 		return 0
 	}
 	return mine - bound

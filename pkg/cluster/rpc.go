@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/pushcluster/pushcluster/internal/ratelog"
 )
 
 // Limits of the question channel between members.
@@ -44,6 +46,9 @@ type envelope struct {
 	// Answers.
 	Clients []Client `json:"cs,omitempty"`
 	Count   int      `json:"k,omitempty"`
+	// Refused answers a question the member would not act on (see
+	// Config.AuthRequired).
+	Refused bool `json:"r,omitempty"`
 }
 
 func (e *envelope) encode() []byte {
@@ -81,7 +86,8 @@ type rpc struct {
 	closed  bool
 	wg      sync.WaitGroup
 
-	dropped, malformed atomic.Uint64
+	dropped, malformed, refused atomic.Uint64
+	refusedLog             *ratelog.Limiter
 }
 
 func (r *rpc) init(c *Cluster) {
@@ -89,6 +95,7 @@ func (r *rpc) init(c *Cluster) {
 	r.inbox = make(chan []byte, inboxSize)
 	r.sends = make(chan struct{}, maxSendsInFly)
 	r.pending = make(map[uint64]chan *envelope)
+	r.refusedLog = ratelog.New(problemLogEvery)
 }
 
 // receive queues a message from memberlist; it never blocks.
@@ -130,7 +137,17 @@ func (r *rpc) handle(b []byte) {
 		r.answered(e)
 		return
 	}
-	ans := r.c.answer(e)
+	var ans envelope
+	if r.c.trusts(e.From) {
+		ans = r.c.answer(e)
+	} else {
+		ans.Refused = true
+		r.refused.Add(1)
+		if n, ok := r.refusedLog.Allow(); ok {
+			r.c.log.Warn("refused cluster questions from a member that runs without authentication: give every member the same authentication, or none",
+				"member", e.From, "op", e.Op, "count", n)
+		}
+	}
 	ans.ID, ans.From = e.ID, r.c.cfg.Name
 	if to := r.c.view.node(e.From); to != nil {
 		r.send(to, ans.encode(), nil)

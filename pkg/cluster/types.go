@@ -71,6 +71,9 @@ type Member struct {
 	Version     string    `json:"version"`
 	Started     time.Time `json:"started"`
 	Self        bool      `json:"self,omitempty"`
+	// Auth is "required" when the member authenticates its callers, else
+	// "open"; members that require it answer only members that do too.
+	Auth string `json:"auth"`
 }
 
 // Conns is a member's connection counts by transport.

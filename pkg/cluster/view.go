@@ -115,6 +115,15 @@ func (v *view) node(name string) *memberlist.Node {
 	return nil
 }
 
+// authenticates reports whether the member gossips that it authenticates
+// its callers; an unknown member does not.
+func (v *view) authenticates(name string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	p := v.members[name]
+	return p != nil && !p.bad && p.meta.Auth
+}
+
 // every is the member's own update interval, or def when it gave none.
 func (p *peer) every(def time.Duration) time.Duration {
 	if p.meta.Every > 0 {
@@ -129,6 +138,7 @@ func (p *peer) member(state string, self bool) Member {
 		Name: p.node.Name, State: state, HTTP: m.HTTP, Gossip: p.node.Address(),
 		Connections: Conns{SSE: m.SSE, WS: m.WS}, Subs: m.Subs,
 		Draining: m.Draining || m.Leaving, Version: m.Version, Started: m.started(), Self: self,
+		Auth: authMode(m.Auth),
 	}
 }
 

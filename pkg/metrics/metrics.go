@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/transport"
 )
@@ -23,7 +24,8 @@ type Metrics struct {
 	readTime prometheus.Histogram
 	hub      func() hub.Stats
 	server   func() transport.Stats
-	refused  func() uint64 // by the listener; nil until WatchListener
+	refused  func() uint64        // by the listener; nil until WatchListener
+	cluster  func() cluster.Stats // nil until WatchCluster
 }
 
 // New returns a registry with the Go runtime and process collectors.
@@ -53,6 +55,10 @@ func (m *Metrics) Watch(h func() hub.Stats, s func() transport.Stats) {
 // WatchListener makes the registry report the connections the node's
 // listener refused at its limit. Call it before serving.
 func (m *Metrics) WatchListener(refused func() uint64) { m.refused = refused }
+
+// WatchCluster makes the registry report the cluster member's counters.
+// Call it before serving.
+func (m *Metrics) WatchCluster(stats func() cluster.Stats) { m.cluster = stats }
 
 // Handler serves the registry.
 func (m *Metrics) Handler() http.Handler {
@@ -88,13 +94,18 @@ var (
 	descForbidden     = newDesc("forbidden_total", "Subscribes, history reads and publishes a valid credential does not allow (403, WebSocket forbidden frames).", prometheus.CounterValue)
 	descRateLimited   = newDesc("publishes_rate_limited_total", "Publishes refused over their rate, by interface: per API key, user or address over HTTP (429), per connection over WebSocket.", prometheus.CounterValue, "via")
 	descExpired       = newDesc("token_expired_disconnects_total", "Connections ended because their token expired.", prometheus.CounterValue)
+	descSentOn        = newDesc("streams_sent_on_total", "New streams a draining or isolated node ended right after their handshake, so that their clients reconnect to another node.", prometheus.CounterValue)
+	descGossip        = newDesc("gossip_problems_total", "Errors and warnings of the gossip layer: packets refused (junk, another key or label) and failed connections; logged at most once per 10 s.", prometheus.CounterValue)
+	descJoinFailures  = newDesc("cluster_join_failures_total", "Attempts to join the configured peers that reached none of them.", prometheus.CounterValue)
+	descRefusedAsks   = newDesc("cluster_questions_refused_total", "Cluster questions not acted on because the member asking runs without authentication while this one requires it.", prometheus.CounterValue)
 )
 
 var allDescs = []desc{
 	descConnections, descSubscriptions, descChannels, descNotified, descDeliveries,
 	descSlow, descReplays, descReplayed, descGaps, descWakeups, descSweeps,
 	descReads, descReadErrors, descPublishes, descRefused,
-	descAuthFailed, descForbidden, descRateLimited, descExpired,
+	descAuthFailed, descForbidden, descRateLimited, descExpired, descSentOn,
+	descGossip, descJoinFailures, descRefusedAsks,
 }
 
 // Describe implements prometheus.Collector.
@@ -136,8 +147,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	emit(descRateLimited, float64(s.RateLimitedHTTP), "http")
 	emit(descRateLimited, float64(s.RateLimitedWS), "websocket")
 	emit(descExpired, float64(s.Expired))
+	emit(descSentOn, float64(s.SentOn))
 	if m.refused != nil {
 		emit(descRefused, float64(m.refused()), "connections")
+	}
+	if m.cluster != nil {
+		c := m.cluster()
+		emit(descGossip, float64(c.GossipProblems))
+		emit(descJoinFailures, float64(c.JoinFailures))
+		emit(descRefusedAsks, float64(c.Refused))
 	}
 }
 

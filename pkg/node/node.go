@@ -122,6 +122,10 @@ type Config struct {
 	Cluster cluster.Config
 	// Rebalance configures load shedding after a scale-out.
 	Rebalance RebalanceConfig
+	// IsolationTimeout is how long a node in a cluster may reach neither
+	// Redis nor any member before it ends its connections (see
+	// watchIsolation). Zero means DefaultIsolationTimeout; negative, never.
+	IsolationTimeout time.Duration
 	// Logger receives the node's logs. Nil means discard.
 	Logger *slog.Logger
 }
@@ -144,8 +148,8 @@ type Node struct {
 }
 
 // New connects the node's parts; Run starts them.
-func New(cfg Config) (n *Node, err error) {
-	n = &Node{cfg: cfg, log: cfg.Logger}
+func New(cfg Config) (*Node, error) {
+	n := &Node{cfg: cfg, log: cfg.Logger}
 	if n.log == nil {
 		n.log = slog.New(slog.DiscardHandler)
 	}
@@ -173,32 +177,50 @@ func New(cfg Config) (n *Node, err error) {
 	if n.cfg.MaxConnections < 0 || n.cfg.SpareConnections < 0 {
 		return nil, errors.New("node: connection limits must not be negative")
 	}
-	defer func() {
-		if err != nil {
-			n.Close()
-		}
-	}()
-	if err := n.openRedis(); err != nil {
+	if err := n.start(); err != nil {
+		n.Close() // n, not the nil the caller gets: what was opened is closed
 		return nil, err
+	}
+	return n, nil
+}
+
+// start opens Redis, builds the parts, listens and sets up membership.
+func (n *Node) start() error {
+	if err := n.openRedis(); err != nil {
+		return err
 	}
 	if err := n.build(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := n.listen(); err != nil {
-		return nil, err
+		return err
 	}
-	return n, n.join()
+	return n.join()
 }
+
+// ErrInsecureCluster refuses gossip without a key on a node that
+// authenticates its clients: anyone who reached the gossip port would join
+// as a member, list every client and disconnect them.
+var ErrInsecureCluster = errors.New("node: authentication is on but gossip is not encrypted: anyone who reaches -cluster-bind can join as a member, list the clients and disconnect them; " +
+	"set -cluster-key or -cluster-key-file (head -c32 /dev/urandom | base64), the same on every node, or -cluster-insecure on a network only the nodes reach")
 
 // join sets up membership; it starts gossiping in Run.
 func (n *Node) join() (err error) {
 	cc := n.cfg.Cluster
 	cc.Name, cc.Local, cc.Version, cc.Logger = n.cfg.Name, n.server, n.cfg.Version, n.log
 	cc.HTTP = advertisedHTTP(n.ln.Addr(), cc)
+	cc.AuthRequired = n.auth.Enabled()
+	if cc.Bind != "" && len(cc.Key) == 0 && cc.AuthRequired {
+		if !cc.Insecure {
+			return ErrInsecureCluster
+		}
+		n.log.Warn("gossip is not encrypted (-cluster-insecure): any process that reaches -cluster-bind can join as a member", "bind", cc.Bind)
+	}
 	if n.cluster, err = cluster.New(cc); err != nil {
 		return err
 	}
 	n.server.UseCluster(n.cluster)
+	n.metrics.WatchCluster(n.cluster.Stats)
 	return nil
 }
 
@@ -421,6 +443,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.server.Run(ctx)
 	})
 	run(func() { n.rebalance(ctx) })
+	run(func() { n.watchIsolation(ctx) })
 	serveErr := make(chan error, 1)
 	run(func() { serveErr <- hs.Serve(n.ln) })
 
@@ -432,8 +455,9 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.server.BeginDrain()
 	n.cluster.Update()
+	// Counted before the drain starts: its first batch may end at once.
+	n.log.Info("node draining", "node", n.cfg.Name, "connections", n.server.Connections(), "over", n.server.DrainTimeout())
 	stop()
-	n.log.Info("node draining", "node", n.cfg.Name, "connections", n.server.Connections())
 	<-drained
 	stopCluster()
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
@@ -460,5 +484,8 @@ func (n *Node) Close() {
 	}
 	if n.dev != nil {
 		n.dev.Close()
+	}
+	if n.ln != nil {
+		n.ln.Close() // Run's server has closed it already, or it never ran
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pushcluster/pushcluster/pkg/cluster"
@@ -23,7 +24,7 @@ const (
 // by themselves after a scale-out.
 type RebalanceConfig struct {
 	// Factor: a node sheds while its connections exceed the cluster mean
-	// times Factor (and by more than cluster.RebalanceFloor). Zero means
+	// times Factor by more than cluster.RebalanceSlack. Zero means
 	// DefaultRebalanceFactor; negative turns rebalancing off.
 	Factor float64
 	// After is how long the excess must last before shedding starts.
@@ -58,6 +59,7 @@ func (n *Node) rebalance(ctx context.Context) {
 	t := time.NewTicker(rebalanceTick)
 	defer t.Stop()
 	var over time.Time // when the excess began; zero when there is none
+	var counted string // the members the excess was computed over
 	budget := 0.0
 	for {
 		select {
@@ -65,7 +67,15 @@ func (n *Node) rebalance(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		excess := cluster.Excess(n.cluster.Members(), n.cfg.Name, rc.Factor)
+		members := n.cluster.Members()
+		excess := cluster.Excess(members, n.cfg.Name, rc.Factor)
+		// An excess seen over other members is not the same excess: a
+		// member that joins or goes starts the wait again, so nothing is
+		// shed sooner than After after a scale-out, however the loads
+		// gossiped before it looked.
+		if now := countedMembers(members); now != counted {
+			over, budget, counted = time.Time{}, 0, now
+		}
 		if excess == 0 || n.server.Draining() {
 			over, budget = time.Time{}, 0
 			continue
@@ -83,6 +93,19 @@ func (n *Node) rebalance(ctx context.Context) {
 			n.log.Info("shedding connections to even out the cluster", "shed", shed, "excess", excess)
 		}
 	}
+}
+
+// countedMembers names the members rebalancing counts: alive and not
+// draining.
+func countedMembers(members []cluster.Member) string {
+	var b strings.Builder
+	for _, m := range members { // sorted by name
+		if m.State == cluster.StateAlive && !m.Draining {
+			b.WriteString(m.Name)
+			b.WriteByte(0)
+		}
+	}
+	return b.String()
 }
 
 // advertisedHTTP is the HTTP address other members and /api/cluster show:

@@ -26,3 +26,18 @@ func TestRedisClientLogsThroughSlog(t *testing.T) {
 		t.Errorf("logged %+v", rec)
 	}
 }
+
+// A Redis that is away makes go-redis log every failed dial; the node logs
+// them at most once per interval, with their count.
+func TestRedisClientLogsAreBounded(t *testing.T) {
+	var buf bytes.Buffer
+	SetRedisLogger(slog.New(slog.NewJSONHandler(&buf, nil)))
+	t.Cleanup(func() { SetRedisLogger(slog.New(slog.DiscardHandler)) })
+	rdb := testredis.Client(t)
+	for range 50 {
+		rdb.PExpire(t.Context(), testredis.Prefix(t)+"k", 500*time.Microsecond)
+	}
+	if lines := bytes.Count(buf.Bytes(), []byte("\n")); lines != 1 {
+		t.Errorf("50 lines from go-redis logged as %d:\n%s", lines, buf.String())
+	}
+}

@@ -40,9 +40,25 @@ func (s *Server) drain(timeout time.Duration) {
 	s.stats.drained.Add(uint64(len(left)))
 }
 
+// DrainTimeout is how long a drain spreads the ends of the connections over.
+func (s *Server) DrainTimeout() time.Duration { return s.cfg.DrainTimeout }
+
 // BeginDrain makes /readyz fail, so load balancers stop sending clients,
-// ahead of the drain itself.
+// ahead of the drain itself, and sends new streams on (see sendingOn).
 func (s *Server) BeginDrain() { s.draining.Store(true) }
+
+// SetIsolated marks the node cut off from Redis and the cluster, or no
+// longer: new streams are sent on while it is.
+func (s *Server) SetIsolated(on bool) { s.isolated.Store(on) }
+
+// Isolated reports whether SetIsolated(true) is in force.
+func (s *Server) Isolated() bool { return s.isolated.Load() }
+
+// sendingOn reports whether new streams are sent to other nodes rather
+// than served: the node is draining or isolated. The load balancer has not
+// yet seen /readyz fail, or cannot; a client sent on at once loses nothing
+// and waits no drain.
+func (s *Server) sendingOn() bool { return s.draining.Load() || s.isolated.Load() }
 
 // Shed ends up to n randomly chosen connections so that their clients
 // reconnect, through the load balancer, to less loaded nodes. It returns

@@ -222,6 +222,7 @@ type Server struct {
 	closing   bool
 	stats     counters
 	draining  atomic.Bool
+	isolated  atomic.Bool
 	presenceQ chan presenceEvent
 
 	// conns counts tracked connections and the goroutines they start, so

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -57,12 +58,16 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := limit.ClientAddr(r, s.cfg.TrustedProxies)
-	if !s.admit(w, addr) {
-		return
-	}
 	c := &sseConn{srv: s, client: id, session: session, since: time.Now().UTC(),
 		channels: channels, hash: channelSetHash(channels), addr: addr}
 	c.pos = make([]store.ID, len(channels))
+	if s.sendingOn() {
+		c.sendOn(w, r, q)
+		return
+	}
+	if !s.admit(w, addr) {
+		return
+	}
 	since, gapReason := c.requestedPositions(r, q)
 
 	wire, err := openSSE(w, r, s.cfg.WriteTimeout)
@@ -101,6 +106,37 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		c.box.close(nil)
 		c.cleanup()
 	}
+}
+
+// sendOn answers a stream that a draining or isolated node will not serve
+// with its welcome and a short retry, then ends it, so that the browser
+// reconnects at once, through the load balancer, to another node: never a
+// non-200, which would close an EventSource for good. The welcome's id is
+// the position the client brought, unchanged, so the next node resumes it
+// (and reports any gap); a client that brought none gets no id, and starts
+// where the next node starts it.
+func (c *sseConn) sendOn(w http.ResponseWriter, r *http.Request, q url.Values) {
+	wire, err := openSSE(w, r, c.srv.cfg.WriteTimeout)
+	if err != nil {
+		return
+	}
+	wire.onClose = func() {}
+	c.chunked = wire.chunked
+	data, _ := json.Marshal(welcomeData{Client: c.client, Session: c.session, Node: c.srv.cfg.Node, Channels: c.channels})
+	id := ""
+	if since, reason := c.requestedPositions(r, q); since != nil && reason == "" {
+		id = encodeCursor(c.hash, since)
+	}
+	frame := append(sseRetry(sendOnRetry()), sseControl(EventWelcome, id, data)...)
+	wire.writeFrames([]queued{one(c.wrap(frame))})
+	wire.closeWire(errDrain)
+	c.srv.stats.sentOn.Add(1)
+}
+
+// sendOnRetry is the reconnection time of a stream a node sends on: short,
+// and spread, so that its clients do not all come back in one instant.
+func sendOnRetry() time.Duration {
+	return 250*time.Millisecond + rand.N(750*time.Millisecond)
 }
 
 // readableChannels authenticates r and returns the channels it asks for,

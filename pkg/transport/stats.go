@@ -27,6 +27,9 @@ type Stats struct {
 	RateLimitedHTTP, RateLimitedWS uint64
 	// Expired counts connections ended because their token expired.
 	Expired uint64
+	// SentOn counts streams a draining or isolated node sent to another
+	// node right after their handshake.
+	SentOn uint64
 }
 
 type counters struct {
@@ -38,7 +41,7 @@ type counters struct {
 	refused, refusedPerIP       atomic.Uint64
 	authFailed, forbidden       atomic.Uint64
 	limitedHTTP, limitedWS      atomic.Uint64
-	expired                     atomic.Uint64
+	expired, sentOn             atomic.Uint64
 }
 
 // Stats returns the server's counters.
@@ -53,7 +56,7 @@ func (s *Server) Stats() Stats {
 		Refused:         c.refused.Load(), RefusedPerIP: c.refusedPerIP.Load(),
 		AuthFailed: c.authFailed.Load(), Forbidden: c.forbidden.Load(),
 		RateLimitedHTTP: c.limitedHTTP.Load(), RateLimitedWS: c.limitedWS.Load(),
-		Expired: c.expired.Load(),
+		Expired: c.expired.Load(), SentOn: c.sentOn.Load(),
 	}
 }
 

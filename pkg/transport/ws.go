@@ -85,10 +85,19 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := limit.ClientAddr(r, s.cfg.TrustedProxies)
+	patterns, anyOrigin := originPatterns(s.cfg.AllowedOrigins)
+	if s.sendingOn() {
+		// A draining or isolated node: the client reconnects at once, through
+		// the load balancer, to another node, and resubscribes there.
+		if ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin}); err == nil {
+			s.stats.sentOn.Add(1)
+			ws.Close(websocket.StatusServiceRestart, "node draining: reconnect to another node")
+		}
+		return
+	}
 	if !s.admit(w, addr) {
 		return
 	}
-	patterns, anyOrigin := originPatterns(s.cfg.AllowedOrigins)
 	rec := &hijackRecorder{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
 	var c *wsConn // set before the library reads a frame
 	ws, err := websocket.Accept(rec, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin,
