@@ -266,6 +266,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	run(t, tab, chromedp.Navigate(a.base+"/status"))
 	rows := `Array.from(document.querySelectorAll('#nodes tr')).map(r => r.dataset.node + ':' + r.dataset.state).join(',')`
 	waitEval(t, tab, rows, "a:alive,b:alive")
+	gone := `document.querySelector('#gone-section').hidden ? "hidden" : "shown"`
+	waitEval(t, tab, gone, "hidden") // nobody is gone: no empty heading
 	s := openSSE(t, sseURL(b, "shown"), "")
 	s.waitWelcome()
 	waitEval(t, tab, `document.querySelector('#nodes tr[data-node="b"] td:nth-child(5)').textContent`, "1")
@@ -277,4 +279,5 @@ func TestStatusPageInChromium(t *testing.T) {
 	p.cmd.Wait()
 	waitEval(t, tab, rows, "a:alive,b:alive")
 	waitEval(t, tab, `document.querySelector('#gone li[data-node="p"]').textContent`, "p: dead")
+	waitEval(t, tab, gone, "shown")
 }
