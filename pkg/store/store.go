@@ -242,8 +242,23 @@ func (s *Store) Before(ctx context.Context, channel string, n int) (ID, error) {
 }
 
 // Ping reports whether Redis answers: in a Redis Cluster, every primary,
-// since each holds the channels of its slots.
+// since each holds the channels of its slots. It returns when ctx ends at
+// the latest: go-redis bounds a command by its own read timeout, not the
+// context's deadline, and a Redis that is paused (or a network that drops
+// packets) would hold a readiness probe for seconds, past a load
+// balancer's check timeout.
 func (s *Store) Ping(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- s.ping(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("store: no answer to PING: %w", ctx.Err())
+	}
+}
+
+func (s *Store) ping(ctx context.Context) error {
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
 		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
 			if err := c.Ping(ctx).Err(); err != nil {

@@ -52,7 +52,9 @@ type record struct {
 	gaps       map[string][]gapMark
 	nodes      []string // the node of every welcome, in order
 	connects   int      // successful connections, the first included
-	refused    int      // answers other than 200 / 101, and failed dials
+	refused    int      // answers other than 200 / 101: an EventSource gives up on them
+	failed     int      // attempts that got no answer at all: any client tries again
+	why        []string // the first few refusals and failures, for the log
 	errors     []string // error frames and push.error events
 	subscribed map[string]bool
 }
@@ -89,9 +91,21 @@ func (r *record) welcome(node string) {
 	r.mu.Unlock()
 }
 
-func (r *record) refusal() {
+func (r *record) refusal(why string) {
 	r.mu.Lock()
 	r.refused++
+	if len(r.why) < 3 {
+		r.why = append(r.why, why)
+	}
+	r.mu.Unlock()
+}
+
+func (r *record) failure(why string) {
+	r.mu.Lock()
+	r.failed++
+	if len(r.why) < 3 {
+		r.why = append(r.why, why)
+	}
 	r.mu.Unlock()
 }
 
@@ -166,14 +180,14 @@ func (c *sseClient) stream(ctx context.Context) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() == nil {
-			c.rec.refusal()
+			c.rec.failure(err.Error())
 		}
 		return
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		// A browser's EventSource would stop here for good.
-		c.rec.refusal()
+		c.rec.refusal(resp.Status)
 		return
 	}
 	for ev, err := range sse.Read(resp.Body, &sse.ReadConfig{MaxEventSize: 1 << 20}) {
@@ -270,10 +284,14 @@ type wsFrame struct {
 
 // session runs one connection until it closes.
 func (c *wsClient) session(ctx context.Context) {
-	conn, _, err := c.dialer.DialContext(ctx, c.url, nil)
+	conn, resp, err := c.dialer.DialContext(ctx, c.url, nil)
 	if err != nil {
-		if ctx.Err() == nil {
-			c.rec.refusal()
+		switch {
+		case ctx.Err() != nil:
+		case resp != nil:
+			c.rec.refusal(err.Error() + ": " + resp.Status)
+		default:
+			c.rec.failure(err.Error())
 		}
 		return
 	}

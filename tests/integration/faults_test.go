@@ -235,6 +235,9 @@ func runFault(t *testing.T, idx int, f fault) *tally {
 	stopClients()
 	tl := check(f.name, recs, pub, t0)
 	t.Logf("fault healed after %v\n%s%s", healed.Round(100*time.Millisecond), tableHeader, tl.row())
+	if len(tl.why) > 0 {
+		t.Logf("some of the refusals:\n  %s", strings.Join(tl.why, "\n  "))
+	}
 	for _, p := range tl.failures(f.lossy) {
 		t.Error(p)
 	}

@@ -25,6 +25,8 @@ type tally struct {
 	missingSignalled     int // acknowledged messages missing behind a gap signal
 	missingSilently      int // acknowledged messages missing with no gap: never allowed
 	connects, refused    int
+	failed               int
+	why                  []string // a sample of the refusals and failures
 	maxLatency, recovery time.Duration
 	problems             []string
 }
@@ -58,6 +60,12 @@ func check(fault string, recs []*record, pub *publisher, t0 time.Time) *tally {
 		r.mu.Lock()
 		t.connects += r.connects
 		t.refused += r.refused
+		t.failed += r.failed
+		for _, w := range r.why {
+			if len(t.why) < 5 {
+				t.why = append(t.why, r.name+": "+w)
+			}
+		}
 		for _, e := range r.errors {
 			t.problem("%s: %s", r.name, e)
 		}
@@ -135,6 +143,9 @@ func (t *tally) failures(lossy bool) []string {
 	if t.duplicates+t.outOfOrder+t.missingSilently > 0 {
 		out = append(out, fmt.Sprintf("%d duplicates, %d out of order, %d missing with no gap", t.duplicates, t.outOfOrder, t.missingSilently))
 	}
+	if t.refused > 0 {
+		out = append(out, fmt.Sprintf("%d answers other than 200 or 101: a browser's EventSource would give up for good (%v)", t.refused, t.why))
+	}
 	if !lossy && t.missingSignalled+t.gaps > 0 {
 		out = append(out, fmt.Sprintf("Redis kept its data, yet %d gaps were signalled and %d messages are missing behind them", t.gaps, t.missingSignalled))
 	}
@@ -144,16 +155,16 @@ func (t *tally) failures(lossy bool) []string {
 	return out
 }
 
-const tableHeader = "| fault | clients (SSE + WS) | published | delivered / expected | duplicates | out of order | gaps signalled | missing behind a gap | missing silently | connections | refused | max latency | full recovery |\n" +
-	"|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+const tableHeader = "| fault | clients (SSE + WS) | published | delivered / expected | duplicates | out of order | gaps signalled | missing behind a gap | missing silently | connections | refused | failed attempts | max latency | full recovery |\n" +
+	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 
 func (t *tally) row() string {
 	pub := fmt.Sprint(t.published)
 	if t.uncertain > 0 {
 		pub += fmt.Sprintf(" (+%d unanswered)", t.uncertain)
 	}
-	return fmt.Sprintf("| %s | %d + %d | %s | %d / %d | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n",
+	return fmt.Sprintf("| %s | %d + %d | %s | %d / %d | %d | %d | %d | %d | %d | %d | %d | %d | %s | %s |\n",
 		t.fault, t.sse, t.ws, pub, t.delivered, t.expected, t.duplicates, t.outOfOrder, t.gaps,
-		t.missingSignalled, t.missingSilently, t.connects, t.refused,
+		t.missingSignalled, t.missingSilently, t.connects, t.refused, t.failed,
 		t.maxLatency.Round(time.Millisecond), t.recovery.Round(100*time.Millisecond))
 }
