@@ -60,3 +60,24 @@ func TestSecurityFlagsRefuseBadProxies(t *testing.T) {
 		t.Error("a bad -trusted-proxies accepted")
 	}
 }
+
+// The HS256 key is the secret file's text as it stands: base64 text, as
+// the README makes it, is not decoded, so whoever mints tokens signs with
+// the same 44 bytes.
+func TestJWTSecretIsTheFilesText(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "jwt.secret")
+	text := "q2Vr1Q9dXk3Cj0S0m7m8bJ0k0Q6hXKc2l7V0bJm1F3E="
+	os.WriteFile(file, []byte(" "+text+"\n"), 0o600)
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var cfg node.Config
+	sec := addSecurityFlags(fs, &cfg)
+	if err := fs.Parse([]string{"-jwt-secret-file", file}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sec.apply(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if string(cfg.Auth.Secret) != text {
+		t.Errorf("secret %q, want the file's text %q", cfg.Auth.Secret, text)
+	}
+}
