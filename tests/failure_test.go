@@ -14,9 +14,9 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/pushcluster/pushcluster/internal/sseclient"
 	"github.com/pushcluster/pushcluster/internal/testredis"
 	"github.com/pushcluster/pushcluster/pkg/node"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/transport"
 )
 
@@ -181,7 +181,7 @@ func (s *stalledConn) drain(t *testing.T) ([]string, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := sseclient.NewParser(resp.Body)
+	p := protocol.NewSSEParser(resp.Body)
 	var got []string
 	for {
 		ev, err := p.Next()

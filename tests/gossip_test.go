@@ -177,8 +177,10 @@ func TestFailedJoinIsAWarning(t *testing.T) {
 	keyed := c.startMember("keyed", nil, withKey(gossipKey(t)))
 	for name, mod := range map[string]func(*node.Config){
 		"nobody": func(cfg *node.Config) { cfg.Cluster.Join = []string{net.JoinHostPort(nextHost(), "1")} },
-		"wrong":  func(cfg *node.Config) { cfg.Cluster.Join, cfg.Cluster.Key = []string{keyed.Cluster().GossipAddr()}, gossipKey(t) },
-		"nokey":  func(cfg *node.Config) { cfg.Cluster.Join = []string{keyed.Cluster().GossipAddr()} },
+		"wrong": func(cfg *node.Config) {
+			cfg.Cluster.Join, cfg.Cluster.Key = []string{keyed.Cluster().GossipAddr()}, gossipKey(t)
+		},
+		"nokey": func(cfg *node.Config) { cfg.Cluster.Join = []string{keyed.Cluster().GossipAddr()} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()

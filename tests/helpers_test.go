@@ -21,9 +21,9 @@ import (
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/pushcluster/pushcluster/internal/sseclient"
 	"github.com/pushcluster/pushcluster/internal/testredis"
 	"github.com/pushcluster/pushcluster/pkg/node"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/transport"
 )
 
@@ -185,7 +185,7 @@ type sseStream struct {
 	done   chan struct{}
 
 	mu       sync.Mutex
-	events   []sseclient.Event
+	events   []protocol.SSEEvent
 	lastID   string
 	comments int
 	retryMs  int
@@ -225,7 +225,7 @@ func openSSE(t testing.TB, u, lastEventID string) *sseStream {
 
 func (s *sseStream) read() {
 	defer close(s.done)
-	p := sseclient.NewParser(s.resp.Body)
+	p := protocol.NewSSEParser(s.resp.Body)
 	for {
 		ev, err := p.Next()
 		s.mu.Lock()
@@ -263,10 +263,10 @@ func (s *sseStream) lastEventID() string {
 }
 
 // named returns the events with the given event name.
-func (s *sseStream) named(name string) []sseclient.Event {
+func (s *sseStream) named(name string) []protocol.SSEEvent {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []sseclient.Event
+	var out []protocol.SSEEvent
 	for _, ev := range s.events {
 		if ev.Event == name {
 			out = append(out, ev)
@@ -453,7 +453,7 @@ func window(msgs []string, i int) []string {
 }
 
 // waitWelcome waits for the push.welcome event and returns it.
-func (s *sseStream) waitWelcome() sseclient.Event {
+func (s *sseStream) waitWelcome() protocol.SSEEvent {
 	s.t.Helper()
 	checkFor(s.t, 10*time.Second, func() error {
 		if len(s.named("push.welcome")) == 0 {
@@ -534,7 +534,7 @@ func readAll(t testing.TB, resp *http.Response) []byte {
 }
 
 // waitNamed waits for n events named name.
-func (s *sseStream) waitNamed(name string, n int) []sseclient.Event {
+func (s *sseStream) waitNamed(name string, n int) []protocol.SSEEvent {
 	s.t.Helper()
 	checkFor(s.t, defaultWait, func() error {
 		if got := len(s.named(name)); got < n {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/pushcluster/pushcluster/internal/sseclient"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // roamer is a client that keeps one subscription to one channel across
@@ -76,7 +76,7 @@ func (r *roamer) runSSE(ctx context.Context, n *testNode) error {
 	if resp.StatusCode != http.StatusOK {
 		return errors.New(resp.Status)
 	}
-	p := sseclient.NewParser(resp.Body)
+	p := protocol.NewSSEParser(resp.Body)
 	for {
 		ev, err := p.Next()
 		if err != nil {

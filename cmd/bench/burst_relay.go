@@ -15,6 +15,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // relayReadCount bounds the entries one XREAD returns.
@@ -129,7 +131,7 @@ func (rl *burstRelay) serveSSE(w http.ResponseWriter) {
 func (rl *burstRelay) addSSE(conn net.Conn) bool {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	welcome := chunk(fmt.Appendf(nil, "retry: 2000\nid: %s\nevent: %s\ndata: {\"node\":\"bare\"}\n\n", rl.pos, sseWelcome))
+	welcome := chunk(fmt.Appendf(nil, "retry: 2000\nid: %s\nevent: %s\ndata: {\"node\":\"bare\"}\n\n", rl.pos, protocol.EventWelcome))
 	if rl.closed {
 		return false
 	}
@@ -161,7 +163,7 @@ func (rl *burstRelay) serveWS(w http.ResponseWriter, r *http.Request) {
 func (rl *burstRelay) addWS(ctx context.Context, c *websocket.Conn) bool {
 	rl.mu.Lock()
 	defer rl.mu.Unlock()
-	sub, _ := json.Marshal(wsFrame{Type: "subscribed", Channel: rl.channel, Position: rl.pos})
+	sub, _ := json.Marshal(protocol.ServerFrame{Type: protocol.TypeSubscribed, Channel: rl.channel, Position: rl.pos})
 	if rl.closed || c.Write(ctx, websocket.MessageText, sub) != nil {
 		return false
 	}
@@ -233,15 +235,9 @@ func relaySSEFrame(id, data string) []byte {
 	return chunk(fmt.Appendf(nil, "id: %s\ndata: %s\n\n", id, data))
 }
 
-// relayWSFrame is the node's message frame (pkg/transport's serverFrame).
+// relayWSFrame is the node's message frame.
 func relayWSFrame(channel, id, data string) []byte {
-	b, _ := json.Marshal(struct {
-		Type    string `json:"type"`
-		Channel string `json:"channel"`
-		ID      string `json:"id"`
-		Data    string `json:"data"`
-	}{"message", channel, id, data})
-	return b
+	return (&protocol.ServerFrame{Type: protocol.TypeMessage, Channel: channel, ID: id, Data: &data}).Encode()
 }
 
 func (rl *burstRelay) closeAll() {

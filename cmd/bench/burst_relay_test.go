@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pushcluster/pushcluster/internal/sseclient"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // The relay's frames must read back through the tool's own clients'
@@ -21,15 +21,15 @@ func TestRelayFramesParseAsTheNodes(t *testing.T) {
 	if n, err := strconv.ParseInt(string(size), 16, 64); !ok || !crlf || err != nil || n != int64(len(body)) {
 		t.Fatalf("not one chunk: %q", sse)
 	}
-	ev, err := sseclient.NewParser(bytes.NewReader(body)).Next()
+	ev, err := protocol.NewSSEParser(bytes.NewReader(body)).Next()
 	if err != nil || ev.ID != "1-2" || ev.Data != data || ev.Event != "message" {
 		t.Fatalf("SSE event %+v, %v", ev, err)
 	}
-	var f wsFrame
-	if err := json.Unmarshal(relayWSFrame("c", "1-2", data), &f); err != nil || f.Type != "message" || f.Channel != "c" || f.ID != "1-2" || f.Data != data {
+	var f protocol.ServerFrame
+	if err := json.Unmarshal(relayWSFrame("c", "1-2", data), &f); err != nil || f.Type != "message" || f.Channel != "c" || f.ID != "1-2" || f.Data == nil || *f.Data != data {
 		t.Fatalf("WebSocket frame %+v, %v", f, err)
 	}
-	if st, err := parsePayload([]byte(f.Data)); err != nil || st.Seq != 3 || !strings.HasPrefix(f.Data, payloadMagic) {
+	if st, err := parsePayload([]byte(*f.Data)); err != nil || st.Seq != 3 || !strings.HasPrefix(*f.Data, payloadMagic) {
 		t.Fatalf("payload %+v, %v", st, err)
 	}
 }

@@ -11,14 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pushcluster/pushcluster/internal/sseclient"
-)
-
-// SSE event names the node sends besides messages.
-const (
-	sseWelcome = "push.welcome"
-	sseGap     = "push.gap"
-	sseError   = "push.error"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // sseStream is an EventSource over one HTTP/1.1 connection, parsed exactly
@@ -26,7 +19,7 @@ const (
 type sseStream struct {
 	conn   net.Conn
 	body   io.Closer
-	parser *sseclient.Parser
+	parser *protocol.SSEParser
 	stop   func() bool
 }
 
@@ -62,7 +55,7 @@ func (t *target) dialSSE(ctx context.Context, i int, channels []string, since st
 	}
 	conn.SetWriteDeadline(time.Time{})
 	s.body = resp.Body
-	s.parser = sseclient.NewParser(resp.Body)
+	s.parser = protocol.NewSSEParser(resp.Body)
 	return s, nil
 }
 
@@ -85,11 +78,11 @@ func (s *sseStream) next() (event, error) {
 		return event{}, err
 	}
 	switch ev.Event {
-	case sseWelcome:
+	case protocol.EventWelcome:
 		return event{kind: evReady, id: ev.ID, data: string(ev.Data)}, nil
-	case sseGap:
+	case protocol.EventGap:
 		return event{kind: evGap, id: ev.ID, data: string(ev.Data)}, nil
-	case sseError:
+	case protocol.EventError:
 		return event{kind: evError, id: ev.ID, data: string(ev.Data)}, nil
 	}
 	return event{kind: evMessage, id: ev.ID, payload: ev.Data}, nil

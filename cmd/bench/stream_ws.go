@@ -10,23 +10,12 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // wsReadLimit is the largest frame a WebSocket client accepts.
 const wsReadLimit = 16 << 20
-
-// wsFrame is every server frame field the tool reads.
-type wsFrame struct {
-	Type     string `json:"type"`
-	Channel  string `json:"channel"`
-	ID       string `json:"id"`
-	Data     string `json:"data"`
-	Position string `json:"position"`
-	Resume   string `json:"resume"`
-	Reason   string `json:"reason"`
-	Code     string `json:"code"`
-	Message  string `json:"message"`
-}
 
 // wsStream is one WebSocket subscribed to one channel at connect.
 type wsStream struct {
@@ -88,18 +77,22 @@ func (s *wsStream) next() (event, error) {
 	if ev, ok := fastMessage(b); ok {
 		return ev, nil
 	}
-	var f wsFrame
+	var f protocol.ServerFrame
 	if err := json.Unmarshal(b, &f); err != nil {
 		return event{}, fmt.Errorf("bench: bad WebSocket frame: %w", err)
 	}
 	switch f.Type {
-	case "subscribed":
+	case protocol.TypeSubscribed:
 		return event{kind: evReady, id: f.Position}, nil
-	case "message":
-		return event{kind: evMessage, id: f.ID, payload: []byte(f.Data)}, nil
-	case "gap":
+	case protocol.TypeMessage:
+		var data []byte
+		if f.Data != nil {
+			data = []byte(*f.Data)
+		}
+		return event{kind: evMessage, id: f.ID, payload: data}, nil
+	case protocol.TypeGap:
 		return event{kind: evGap, id: f.Resume, data: f.Reason}, nil
-	case "error":
+	case protocol.TypeError:
 		return event{kind: evError, data: f.Code + ": " + f.Message}, nil
 	}
 	return event{kind: evOther}, nil

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/pushcluster/pushcluster/pkg/hub"
-	"github.com/pushcluster/pushcluster/pkg/store"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // clientID is the client every counting connection claims to be.
@@ -32,7 +32,7 @@ type countingConn struct {
 	channel string
 
 	mu   sync.Mutex
-	last store.ID
+	last protocol.ID
 	got  uint32 // entries received in order
 }
 

@@ -87,7 +87,7 @@ type rpc struct {
 	wg      sync.WaitGroup
 
 	dropped, malformed, refused atomic.Uint64
-	refusedLog             *ratelog.Limiter
+	refusedLog                  *ratelog.Limiter
 }
 
 func (r *rpc) init(c *Cluster) {

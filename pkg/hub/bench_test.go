@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -71,7 +72,7 @@ func benchmarkDispatch(b *testing.B, workers, entries, nSubs int, payload string
 	for b.Loop() {
 		ms++
 		for i := range batch.Entries {
-			batch.Entries[i].ID = store.ID{Ms: ms, Seq: uint64(i)}
+			batch.Entries[i].ID = protocol.ID{Ms: ms, Seq: uint64(i)}
 		}
 		ch.dispatch(batch, f, nil)
 	}

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -20,7 +21,7 @@ type channel struct {
 	dirty bool // guarded by Hub.dirtyMu
 
 	mu     sync.Mutex
-	cursor store.ID // the last entry fanned out; written only by the read loop
+	cursor protocol.ID // the last entry fanned out; written only by the read loop
 	subs   []*Sub
 	// recent are the runs just fanned out, for replays (see recentRun).
 	recent []recentRun

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -128,7 +129,7 @@ func TestDispatchDeliversEachEntryOnceInOrder(t *testing.T) {
 	batches := make([]store.Batch, nBatches)
 	for i := range batches {
 		for j := range 1 + rng.IntN(5) {
-			e := store.Entry{ID: store.ID{Ms: uint64(i) + 1, Seq: uint64(j)}, Data: fmt.Sprint(i, "/", j)}
+			e := store.Entry{ID: protocol.ID{Ms: uint64(i) + 1, Seq: uint64(j)}, Data: fmt.Sprint(i, "/", j)}
 			switch rng.IntN(4) {
 			case 0:
 				e.To = conns[rng.IntN(nSubs)].client
@@ -220,7 +221,7 @@ func TestDispatchOffersGapToEverySubscriber(t *testing.T) {
 		name  string
 		batch store.Batch
 		want  func(client string) []string
-		last  store.ID
+		last  protocol.ID
 	}{
 		{
 			name:  "alone",
@@ -230,18 +231,18 @@ func TestDispatchOffersGapToEverySubscriber(t *testing.T) {
 		{
 			name: "resuming",
 			batch: store.Batch{Gap: &store.Gap{
-				Reason: store.GapTrimmed, From: store.ID{Ms: 1}, Resume: store.ID{Ms: 3},
+				Reason: store.GapTrimmed, From: protocol.ID{Ms: 1}, Resume: protocol.ID{Ms: 3},
 			}},
 			want: func(string) []string { return []string{"gap:trimmed"} },
-			last: store.ID{Ms: 3},
+			last: protocol.ID{Ms: 3},
 		},
 		{
 			name: "with entries",
 			batch: store.Batch{
-				Gap: &store.Gap{Reason: store.GapReset, From: store.ID{Ms: 9}, Resume: store.ID{Ms: 3}},
+				Gap: &store.Gap{Reason: store.GapReset, From: protocol.ID{Ms: 9}, Resume: protocol.ID{Ms: 3}},
 				Entries: []store.Entry{
-					{ID: store.ID{Ms: 4}, To: "c10"},
-					{ID: store.ID{Ms: 5}, Exclude: "c900"},
+					{ID: protocol.ID{Ms: 4}, To: "c10"},
+					{ID: protocol.ID{Ms: 5}, Exclude: "c900"},
 				},
 			},
 			want: func(client string) []string {
@@ -253,7 +254,7 @@ func TestDispatchOffersGapToEverySubscriber(t *testing.T) {
 				}
 				return []string{"gap:reset", "5-0"}
 			},
-			last: store.ID{Ms: 5},
+			last: protocol.ID{Ms: 5},
 		},
 	}
 	for _, tt := range tests {
@@ -292,11 +293,11 @@ func TestDispatchOffersGapToEverySubscriber(t *testing.T) {
 func TestDispatchSkipsEntriesUpToPosition(t *testing.T) {
 	t.Parallel()
 	ch, f, conns, subs := newTestChannel(t, 3, 1)
-	subs[1].pos = store.ID{Ms: 2, Seq: 1}
+	subs[1].pos = protocol.ID{Ms: 2, Seq: 1}
 	ch.dispatch(&store.Batch{Entries: []store.Entry{
-		{ID: store.ID{Ms: 1}}, {ID: store.ID{Ms: 2}}, {ID: store.ID{Ms: 2, Seq: 1}}, {ID: store.ID{Ms: 3}},
+		{ID: protocol.ID{Ms: 1}}, {ID: protocol.ID{Ms: 2}}, {ID: protocol.ID{Ms: 2, Seq: 1}}, {ID: protocol.ID{Ms: 3}},
 	}}, f, nil)
-	ch.dispatch(&store.Batch{Entries: []store.Entry{{ID: store.ID{Ms: 3}}, {ID: store.ID{Ms: 4}}}}, f, nil)
+	ch.dispatch(&store.Batch{Entries: []store.Entry{{ID: protocol.ID{Ms: 3}}, {ID: protocol.ID{Ms: 4}}}}, f, nil)
 	wants := [][]string{
 		{"1-0", "2-0", "2-1", "3-0", "4-0"},
 		{"3-0", "4-0"},

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pushcluster/pushcluster/pkg/store"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // Defaults for what channels keep of their latest reads.
@@ -28,8 +28,8 @@ const (
 // with it, so a run is kept for DefaultRecentFor after it was last read or
 // served, not after it was read.
 type recentRun struct {
-	after store.ID   // the position the run was read after
-	msgs  []*Message // the gap's notice first, if any
+	after protocol.ID // the position the run was read after
+	msgs  []*Message  // the gap's notice first, if any
 	bytes int
 	at    time.Time // read or last served
 }
@@ -87,7 +87,7 @@ func (ch *channel) dropOldest(used *atomic.Int64) {
 // start of whatever stream is there now, which after a reset is not the
 // one the runs were read from. ch.mu must be held; the run served is
 // marked used at now.
-func (ch *channel) recentAfter(pos store.ID, now time.Time) ([]*Message, bool) {
+func (ch *channel) recentAfter(pos protocol.ID, now time.Time) ([]*Message, bool) {
 	for i := len(ch.recent) - 1; i >= 0; i-- { // newest first: a run's end is the next one's start
 		r := &ch.recent[i]
 		if r.after == pos && !pos.IsZero() {
@@ -101,7 +101,7 @@ func (ch *channel) recentAfter(pos store.ID, now time.Time) ([]*Message, bool) {
 		if len(entries) == 0 || pos.Less(entries[0].Entry.ID) || entries[len(entries)-1].Entry.ID.Less(pos) {
 			continue
 		}
-		j, found := slices.BinarySearchFunc(entries, pos, func(m *Message, id store.ID) int {
+		j, found := slices.BinarySearchFunc(entries, pos, func(m *Message, id protocol.ID) int {
 			return m.Entry.ID.Compare(id)
 		})
 		if !found || j+1 == len(entries) {

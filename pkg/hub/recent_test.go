@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
 func entriesOf(ms ...uint64) *store.Batch {
 	b := &store.Batch{}
 	for _, m := range ms {
-		b.Entries = append(b.Entries, store.Entry{ID: store.ID{Ms: m}, Data: "xxxxxxxxxx"})
+		b.Entries = append(b.Entries, store.Entry{ID: protocol.ID{Ms: m}, Data: "xxxxxxxxxx"})
 	}
 	return b
 }
@@ -54,31 +55,31 @@ func TestRecentAfter(t *testing.T) {
 		{4, nil, false},  // not an entry: a gap, or not, is for the store to say
 		{10, nil, false}, // ahead of what was read
 	} {
-		got, ok := ch.recentAfter(store.ID{Ms: tt.pos}, now)
+		got, ok := ch.recentAfter(protocol.ID{Ms: tt.pos}, now)
 		if ok != tt.ok || !slices.Equal(idsOf(got), tt.want) {
 			t.Errorf("after %d: %v, %v; want %v, %v", tt.pos, idsOf(got), ok, tt.want, tt.ok)
 		}
 	}
-	if got, _ := ch.recentAfter(store.ID{Ms: 2}, now); &got[0] != &ch.recent[0].msgs[2] /* entry 3 */ {
+	if got, _ := ch.recentAfter(protocol.ID{Ms: 2}, now); &got[0] != &ch.recent[0].msgs[2] /* entry 3 */ {
 		t.Error("the replay is not a part of the run, so its frames are not shared")
 	}
 
 	// A run read across a gap is served whole from where it was read
 	// after, its notice first, as the live subscribers had it.
 	gapped := entriesOf(20, 21)
-	gapped.Gap = &store.Gap{Reason: store.GapTrimmed, From: store.ID{Ms: 9}, Resume: store.ID{Ms: 19}}
+	gapped.Gap = &store.Gap{Reason: store.GapTrimmed, From: protocol.ID{Ms: 9}, Resume: protocol.ID{Ms: 19}}
 	keep(gapped)
-	if got, ok := ch.recentAfter(store.ID{Ms: 9}, now); !ok || got[0].Gap != gapped.Gap || !slices.Equal(idsOf(got[1:]), []uint64{20, 21}) {
+	if got, ok := ch.recentAfter(protocol.ID{Ms: 9}, now); !ok || got[0].Gap != gapped.Gap || !slices.Equal(idsOf(got[1:]), []uint64{20, 21}) {
 		t.Errorf("after 9, which a gap follows: %v, %v; want the gap's notice, then 20 and 21", got, ok)
 	}
-	if got, ok := ch.recentAfter(store.ID{Ms: 20}, now); !ok || !slices.Equal(idsOf(got), []uint64{21}) {
+	if got, ok := ch.recentAfter(protocol.ID{Ms: 20}, now); !ok || !slices.Equal(idsOf(got), []uint64{21}) {
 		t.Errorf("after 20: %v, %v; want [21] from the runs kept", idsOf(got), ok)
 	}
 
 	// A run is kept for its time after it was last served: replays of a
 	// large burst outlast the time from its read.
 	later := now.Add(50 * time.Second)
-	ch.recentAfter(store.ID{Ms: 2}, later)
+	ch.recentAfter(protocol.ID{Ms: 2}, later)
 	ch.expire(now.Add(70*time.Second), time.Minute, &used)
 	if len(ch.recent) != 4 {
 		t.Fatalf("%d runs kept after the first was served 20 s ago; want all 4", len(ch.recent))

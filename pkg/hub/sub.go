@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -16,8 +17,8 @@ type Sub struct {
 
 	// pos is the last entry the subscriber has been given (or skipped);
 	// guarded by ch.mu once live.
-	pos     store.ID
-	start   store.ID
+	pos     protocol.ID
+	start   protocol.ID
 	pending *replayed
 	left    bool
 }
@@ -28,7 +29,7 @@ func (s *Sub) Channel() string { return s.ch.name }
 // Start returns the position the subscription starts after: the requested
 // position, or after a reset the stream's newest entry, or for a fresh
 // subscription the channel's current end.
-func (s *Sub) Start() store.ID { return s.start }
+func (s *Sub) Start() protocol.ID { return s.start }
 
 // Gap returns the gap found at the requested position, if any.
 func (s *Sub) Gap() *store.Gap {
@@ -41,7 +42,7 @@ func (s *Sub) Gap() *store.Gap {
 // Join subscribes conn to channel after since, or from now when since is
 // nil. It resolves the start position (finding any gap) but delivers
 // nothing until Attach.
-func (h *Hub) Join(ctx context.Context, conn Conn, channel string, since *store.ID) (*Sub, error) {
+func (h *Hub) Join(ctx context.Context, conn Conn, channel string, since *protocol.ID) (*Sub, error) {
 	ch, err := h.acquire(ctx, channel)
 	if err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ type replayed struct {
 }
 
 // last returns the position after r, given the one it follows.
-func (r *replayed) last(after store.ID) store.ID {
+func (r *replayed) last(after protocol.ID) protocol.ID {
 	if n := len(r.msgs); n > 0 {
 		if m := r.msgs[n-1]; m.Gap != nil {
 			return m.Gap.Resume
@@ -119,7 +120,7 @@ func (r *replayed) last(after store.ID) store.ID {
 // store. Concurrent replays from the same position share one read, and its
 // messages with their frames: when a node dies, or a burst cuts slow
 // consumers off, its clients come back at once.
-func (h *Hub) replayRead(ctx context.Context, ch *channel, pos store.ID) (*replayed, error) {
+func (h *Hub) replayRead(ctx context.Context, ch *channel, pos protocol.ID) (*replayed, error) {
 	ch.mu.Lock()
 	msgs, ok := ch.recentAfter(pos, time.Now())
 	ch.mu.Unlock()
@@ -213,7 +214,7 @@ func (h *Hub) Leave(s *Sub) {
 // acquire returns the channel, creating it (reading its current end and
 // watching it) for the first subscriber.
 func (h *Hub) acquire(ctx context.Context, name string) (*channel, error) {
-	if err := store.ValidateChannel(name); err != nil {
+	if err := protocol.ValidateChannel(name); err != nil {
 		return nil, err
 	}
 	h.mu.Lock()

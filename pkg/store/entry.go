@@ -1,5 +1,7 @@
 package store
 
+import "github.com/pushcluster/pushcluster/pkg/protocol"
+
 // Stream entry fields the node reads and writes. Other fields are kept in
 // Redis but ignored.
 const (
@@ -11,7 +13,7 @@ const (
 
 // Entry is one stream entry: one published message.
 type Entry struct {
-	ID    ID
+	ID    protocol.ID
 	Event string // SSE event name; "" for the default "message"
 	Data  string // payload, delivered exactly as stored
 	// To, when set, names the one client that receives the entry.
@@ -38,11 +40,11 @@ func (e *Entry) For(client string) bool {
 // that is reserved for control events is dropped: the entry is delivered
 // as if it had none, so no publisher with write access to Redis can make
 // subscribers see a forged control event.
-func entryFromValues(id ID, values map[string]any) Entry {
+func entryFromValues(id protocol.ID, values map[string]any) Entry {
 	e := Entry{ID: id}
 	e.Data, _ = values[FieldData].(string)
 	e.Event, _ = values[FieldEvent].(string)
-	if Reserved(e.Event) {
+	if protocol.Reserved(e.Event) {
 		e.Event = ""
 	}
 	e.To, _ = values[FieldTo].(string)

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // A position that is not in its stream is not by itself a gap: a client may
@@ -31,16 +33,16 @@ import (
 
 // streamState is what a stream says about itself when a position is not in it.
 type streamState struct {
-	latest ID // the newest entry; zero when none
+	latest protocol.ID // the newest entry; zero when none
 	// end is the last ID the stream issued (last-generated-id): a position
 	// beyond it is from no entry of this stream. The newest entry if unknown.
-	end ID
+	end protocol.ID
 	// The rest is known from Redis 7 on (knowsHistory).
 	knowsHistory bool
-	first        ID    // the oldest entry
-	length       int64 // entries held
-	removed      int64 // entries ever removed: entries-added less length
-	maxDeleted   ID    // the newest entry XDEL removed
+	first        protocol.ID // the oldest entry
+	length       int64       // entries held
+	removed      int64       // entries ever removed: entries-added less length
+	maxDeleted   protocol.ID // the newest entry XDEL removed
 }
 
 // lostAfter reports whether entries after c.After may have been removed.
@@ -182,7 +184,7 @@ func (s *Store) resolveTx(ctx context.Context, cursors []Cursor, batches []Batch
 func (p *streamProbe) state() (*streamState, error) {
 	st := &streamState{}
 	if msgs, _ := p.latest.Result(); len(msgs) > 0 {
-		id, err := ParseID(msgs[0].ID)
+		id, err := protocol.ParseID(msgs[0].ID)
 		if err != nil {
 			return nil, err
 		}
@@ -193,17 +195,17 @@ func (p *streamProbe) state() (*streamState, error) {
 	if err != nil {
 		return st, nil
 	}
-	if end, err := ParseID(info.LastGeneratedID); err == nil && st.latest.Less(end) {
+	if end, err := protocol.ParseID(info.LastGeneratedID); err == nil && st.latest.Less(end) {
 		st.end = end
 	}
 	if info.MaxDeletedEntryID == "" { // before Redis 7
 		return st, nil
 	}
-	if st.maxDeleted, err = ParseID(info.MaxDeletedEntryID); err != nil {
+	if st.maxDeleted, err = protocol.ParseID(info.MaxDeletedEntryID); err != nil {
 		return nil, err
 	}
 	if info.Length > 0 {
-		if st.first, err = ParseID(info.FirstEntry.ID); err != nil {
+		if st.first, err = protocol.ParseID(info.FirstEntry.ID); err != nil {
 			return nil, err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pushcluster/pushcluster/internal/testredis"
 	"github.com/pushcluster/pushcluster/internal/waitfor"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 type quietLogger struct{}
@@ -55,22 +56,22 @@ func newTestStore(t *testing.T, cfg Config) *Store {
 }
 
 // xadd appends an entry with an explicit ID (or "*") to channel.
-func xadd(t *testing.T, s *Store, channel, id, data string) ID {
+func xadd(t *testing.T, s *Store, channel, id, data string) protocol.ID {
 	t.Helper()
 	raw, err := s.rdb.XAdd(t.Context(), &redis.XAddArgs{Stream: s.Key(channel), ID: id, Values: []any{FieldData, data}}).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ParseID(raw)
+	got, err := protocol.ParseID(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return got
 }
 
-func mustID(t testing.TB, s string) ID {
+func mustID(t testing.TB, s string) protocol.ID {
 	t.Helper()
-	id, err := ParseID(s)
+	id, err := protocol.ParseID(s)
 	if err != nil {
 		t.Fatal(err)
 	}

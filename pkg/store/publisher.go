@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // Defaults for PublisherConfig.
@@ -55,7 +57,7 @@ type publishReq struct {
 	ctx     context.Context
 	channel string
 	msg     Message
-	id      ID
+	id      protocol.ID
 	err     error
 	done    chan struct{}
 }
@@ -80,19 +82,19 @@ func NewPublisher(cfg PublisherConfig) (*Publisher, error) {
 // Publish appends m to channel, in a pipeline with whatever else is being
 // published, and returns its entry ID. Publishes from one caller keep
 // their order only if the caller waits for each.
-func (p *Publisher) Publish(ctx context.Context, channel string, m Message) (ID, error) {
+func (p *Publisher) Publish(ctx context.Context, channel string, m Message) (protocol.ID, error) {
 	if err := validate(channel, m); err != nil {
-		return ID{}, err
+		return protocol.ID{}, err
 	}
 	r := &publishReq{ctx: ctx, channel: channel, msg: m, done: make(chan struct{})}
 	if err := p.enqueue(ctx, r); err != nil {
-		return ID{}, err
+		return protocol.ID{}, err
 	}
 	select {
 	case <-r.done:
 		return r.id, r.err
 	case <-ctx.Done():
-		return ID{}, ctx.Err()
+		return protocol.ID{}, ctx.Err()
 	}
 }
 

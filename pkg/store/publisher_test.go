@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // runPublisher starts p, stopped when the test ends.
@@ -51,7 +53,7 @@ func TestPublisherConcurrentPublishes(t *testing.T) {
 	}
 	runPublisher(t, p)
 	const n = 200
-	ids := make([]ID, n)
+	ids := make([]protocol.ID, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -82,8 +84,8 @@ func TestPublisherConcurrentPublishes(t *testing.T) {
 	if len(msgs) != n {
 		t.Errorf("%d entries, want %d", len(msgs), n)
 	}
-	if _, err := p.Publish(t.Context(), "a b", Message{}); !errors.Is(err, ErrInvalidChannel) {
-		t.Errorf("invalid channel: %v, want ErrInvalidChannel", err)
+	if _, err := p.Publish(t.Context(), "a b", Message{}); !errors.Is(err, protocol.ErrInvalidChannel) {
+		t.Errorf("invalid channel: %v, want protocol.ErrInvalidChannel", err)
 	}
 }
 

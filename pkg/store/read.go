@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // Gap reasons: why a position could not be served exactly.
@@ -25,15 +27,15 @@ const (
 type Gap struct {
 	Reason string
 	// From is the position that could not be served.
-	From ID
+	From protocol.ID
 	// Resume is the position delivery continues after.
-	Resume ID
+	Resume protocol.ID
 }
 
 // Cursor names a channel and the last entry ID a reader has seen on it.
 type Cursor struct {
 	Channel string
-	After   ID
+	After   protocol.ID
 	// Seen reports that After is an entry the reader itself read from the
 	// stream (a live reader's own position), not one a client brought.
 	// Such an entry leaves the stream only when removed, so if it is gone
@@ -59,7 +61,7 @@ type Batch struct {
 }
 
 // Last returns the position after this batch, given the cursor it was read from.
-func (b *Batch) Last(after ID) ID {
+func (b *Batch) Last(after protocol.ID) protocol.ID {
 	if n := len(b.Entries); n > 0 {
 		return b.Entries[n-1].ID
 	}
@@ -73,7 +75,7 @@ func (b *Batch) Last(after ID) ID {
 // It reads inclusively so that it can tell whether after is still in the
 // stream: if not, and entries after it may be missing, the batch carries a
 // Gap.
-func (s *Store) ReadAfter(ctx context.Context, channel string, after ID, limit int) (Batch, error) {
+func (s *Store) ReadAfter(ctx context.Context, channel string, after protocol.ID, limit int) (Batch, error) {
 	b, err := s.ReadMany(ctx, []Cursor{{Channel: channel, After: after}}, limit)
 	if err != nil {
 		return Batch{}, err
@@ -129,14 +131,14 @@ func (s *Store) ReadMany(ctx context.Context, cursors []Cursor, limit int) (batc
 
 // holds reports whether msgs, read inclusively from after, start with after
 // itself. The zero position means the start of the stream: always held.
-func holds(after ID, msgs []redis.XMessage) (bool, error) {
+func holds(after protocol.ID, msgs []redis.XMessage) (bool, error) {
 	if after.IsZero() {
 		return true, nil
 	}
 	if len(msgs) == 0 {
 		return false, nil
 	}
-	first, err := ParseID(msgs[0].ID)
+	first, err := protocol.ParseID(msgs[0].ID)
 	return first == after, err
 }
 
@@ -152,7 +154,7 @@ func batchOf(msgs []redis.XMessage, skipFirst bool, limit int) (Batch, error) {
 	}
 	b.Entries = make([]Entry, len(msgs))
 	for i, m := range msgs {
-		id, err := ParseID(m.ID)
+		id, err := protocol.ParseID(m.ID)
 		if err != nil {
 			return b, err
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pushcluster/pushcluster/pkg/devstore"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 type readCase struct {
@@ -66,7 +67,7 @@ func TestReadAfterGaps(t *testing.T) {
 
 	cases := []readCase{
 		{name: "before the first entry of a stream never trimmed", channel: "whole", after: "1-0", want: []string{"10-0", "20-0", "30-0"}},
-		{name: "the README's example ID, before a stream never trimmed", channel: "now", after: "1732590000000-0", want: []string{now}},
+		{name: "the README's example protocol.ID, before a stream never trimmed", channel: "now", after: "1732590000000-0", want: []string{now}},
 		// Not an entry, inside the stream: a failover that promoted a replica
 		// without it looks the same, and then what follows it is lost too.
 		{name: "between entries, never an entry", channel: "whole", after: "15-0", want: []string{"20-0", "30-0"}, gap: GapTrimmed, resume: "15-0"},
@@ -198,7 +199,7 @@ func TestReservedEventsOfRawEntriesAreDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b, err := s.ReadAfter(t.Context(), "c", ID{}, 10)
+	b, err := s.ReadAfter(t.Context(), "c", protocol.ID{}, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +211,7 @@ func TestReservedEventsOfRawEntriesAreDropped(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("data=event read %v, want %v", got, want)
 	}
-	if _, err := s.Publish(t.Context(), "c", Message{Event: "push.gap", Data: "x"}); !errors.Is(err, ErrInvalidEvent) {
-		t.Errorf("publishing a reserved event: %v, want ErrInvalidEvent", err)
+	if _, err := s.Publish(t.Context(), "c", Message{Event: "push.gap", Data: "x"}); !errors.Is(err, protocol.ErrInvalidEvent) {
+		t.Errorf("publishing a reserved event: %v, want protocol.ErrInvalidEvent", err)
 	}
 }

@@ -7,20 +7,22 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // publishers are the two ways the store publishes: a round trip of its own,
 // and a Publisher's shared pipeline.
-func publishers(t *testing.T, s *Store) map[string]func(channel string, m Message) (ID, error) {
+func publishers(t *testing.T, s *Store) map[string]func(channel string, m Message) (protocol.ID, error) {
 	t.Helper()
 	p, err := NewPublisher(PublisherConfig{Store: s})
 	if err != nil {
 		t.Fatal(err)
 	}
 	runPublisher(t, p)
-	return map[string]func(string, Message) (ID, error){
-		"Store": func(ch string, m Message) (ID, error) { return s.Publish(t.Context(), ch, m) },
-		"Publisher": func(ch string, m Message) (ID, error) {
+	return map[string]func(string, Message) (protocol.ID, error){
+		"Store": func(ch string, m Message) (protocol.ID, error) { return s.Publish(t.Context(), ch, m) },
+		"Publisher": func(ch string, m Message) (protocol.ID, error) {
 			return p.Publish(t.Context(), ch, m)
 		},
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // Defaults for Config.
@@ -138,9 +140,9 @@ func (s *Store) Client() redis.UniversalClient { return s.rdb }
 
 // Publish appends m to channel and returns its entry ID, in a round trip
 // of its own; a Publisher shares round trips between concurrent publishes.
-func (s *Store) Publish(ctx context.Context, channel string, m Message) (ID, error) {
+func (s *Store) Publish(ctx context.Context, channel string, m Message) (protocol.ID, error) {
 	if err := validate(channel, m); err != nil {
-		return ID{}, err
+		return protocol.ID{}, err
 	}
 	if !s.upkept() {
 		return s.added(channel, s.rdb.XAdd(ctx, s.addArgs(channel, &m)))
@@ -153,10 +155,10 @@ func (s *Store) Publish(ctx context.Context, channel string, m Message) (ID, err
 }
 
 func validate(channel string, m Message) error {
-	if err := ValidateChannel(channel); err != nil {
+	if err := protocol.ValidateChannel(channel); err != nil {
 		return err
 	}
-	return ValidateEvent(m.Event)
+	return protocol.ValidateEvent(m.Event)
 }
 
 // addArgs is the XADD of m, trimmed to the store's length bound or, without
@@ -193,38 +195,38 @@ func (s *Store) upkeep(ctx context.Context, pipe redis.Pipeliner, channel string
 
 // minID is the oldest entry ID the age bound keeps at now.
 func (s *Store) minID(now time.Time) string {
-	return ID{Ms: uint64(max(now.Add(-s.maxAge).UnixMilli(), 0))}.String()
+	return protocol.ID{Ms: uint64(max(now.Add(-s.maxAge).UnixMilli(), 0))}.String()
 }
 
 // added reads the entry ID an XADD returned.
-func (s *Store) added(channel string, cmd *redis.StringCmd) (id ID, err error) {
+func (s *Store) added(channel string, cmd *redis.StringCmd) (id protocol.ID, err error) {
 	defer wrap(&err, "failed to publish")
 	raw, err := cmd.Result()
 	if isReply(err) {
-		return ID{}, unreadable(channel, err)
+		return protocol.ID{}, unreadable(channel, err)
 	}
 	if err != nil {
-		return ID{}, err
+		return protocol.ID{}, err
 	}
-	return ParseID(raw)
+	return protocol.ParseID(raw)
 }
 
 // Latest returns the ID of the newest entry of channel, or the zero ID when
 // the stream is empty or missing.
-func (s *Store) Latest(ctx context.Context, channel string) (id ID, err error) {
+func (s *Store) Latest(ctx context.Context, channel string) (id protocol.ID, err error) {
 	defer wrap(&err, "failed to read the latest entry")
 	msgs, err := s.rdb.XRevRangeN(ctx, s.Key(channel), "+", "-", 1).Result()
 	if isReply(err) {
-		return ID{}, unreadable(channel, err)
+		return protocol.ID{}, unreadable(channel, err)
 	}
 	if err != nil || len(msgs) == 0 {
-		return ID{}, err
+		return protocol.ID{}, err
 	}
-	return ParseID(msgs[0].ID)
+	return protocol.ParseID(msgs[0].ID)
 }
 
 func wrap(err *error, msg string) {
-	if *err != nil && !errors.Is(*err, ErrInvalidChannel) && !errors.Is(*err, ErrInvalidEvent) && !errors.Is(*err, ErrUnreadable) {
+	if *err != nil && !errors.Is(*err, protocol.ErrInvalidChannel) && !errors.Is(*err, protocol.ErrInvalidEvent) && !errors.Is(*err, ErrUnreadable) {
 		*err = fmt.Errorf("store: %s: %w", msg, *err)
 	}
 }
@@ -233,12 +235,12 @@ func wrap(err *error, msg string) {
 // channel: reading after it yields them. It is the zero ID when the stream
 // holds n entries or fewer, or cannot be read (the read that follows says
 // why).
-func (s *Store) Before(ctx context.Context, channel string, n int) (ID, error) {
+func (s *Store) Before(ctx context.Context, channel string, n int) (protocol.ID, error) {
 	msgs, err := s.rdb.XRevRangeN(ctx, s.Key(channel), "+", "-", int64(n+1)).Result()
 	if err != nil || len(msgs) <= n {
-		return ID{}, nil
+		return protocol.ID{}, nil
 	}
-	return ParseID(msgs[n].ID)
+	return protocol.ParseID(msgs[n].ID)
 }
 
 // Ping reports whether Redis answers: in a Redis Cluster, every primary,

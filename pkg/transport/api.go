@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -18,18 +19,6 @@ const (
 	defaultHistoryLimit = 100
 	maxHistoryLimit     = 1000
 )
-
-// publishRequest is the body of POST /api/publish and the WebSocket publish
-// frame's payload fields.
-type publishRequest struct {
-	Channel string `json:"channel"`
-	Event   string `json:"event,omitempty"`
-	Data    string `json:"data"`
-	To      string `json:"to,omitempty"`
-	Exclude string `json:"exclude,omitempty"`
-	// Client, instead of Channel, sends to that one client wherever it is.
-	Client string `json:"client,omitempty"`
-}
 
 // publishError is a rejected publish: an HTTP status, a code and why.
 type publishError struct {
@@ -41,30 +30,30 @@ type publishError struct {
 func (e *publishError) Error() string { return e.err.Error() }
 
 // publish validates and appends one message.
-func (s *Server) publish(ctx context.Context, p publishRequest) (store.ID, *publishError) {
+func (s *Server) publish(ctx context.Context, p protocol.PublishRequest) (protocol.ID, *publishError) {
 	switch {
 	case len(p.Data) > s.cfg.MaxPayload:
-		return store.ID{}, &publishError{http.StatusRequestEntityTooLarge, codeTooLarge,
+		return protocol.ID{}, &publishError{http.StatusRequestEntityTooLarge, protocol.CodeTooLarge,
 			fmt.Errorf("data is %d bytes, more than %d", len(p.Data), s.cfg.MaxPayload)}
 	case !utf8.ValidString(p.Data):
-		return store.ID{}, &publishError{http.StatusBadRequest, codeBadJSON, errors.New("data is not UTF-8")}
+		return protocol.ID{}, &publishError{http.StatusBadRequest, protocol.CodeBadJSON, errors.New("data is not UTF-8")}
 	case len(p.To) > 64 || len(p.Exclude) > 64:
-		return store.ID{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("client ID longer than 64 bytes")}
+		return protocol.ID{}, &publishError{http.StatusBadRequest, protocol.CodeInvalidClient, errors.New("client ID longer than 64 bytes")}
 	case p.To != "" && p.To == p.Exclude:
-		return store.ID{}, &publishError{http.StatusBadRequest, codeInvalidClient,
+		return protocol.ID{}, &publishError{http.StatusBadRequest, protocol.CodeInvalidClient,
 			fmt.Errorf("to and exclude both name client %q: nobody would receive it", p.To)}
 	}
 	id, err := s.cfg.Publisher.Publish(ctx, p.Channel, store.Message{Event: p.Event, Data: p.Data, To: p.To, Exclude: p.Exclude})
 	switch {
-	case errors.Is(err, store.ErrInvalidChannel):
-		return id, &publishError{http.StatusBadRequest, codeInvalidChannel, err}
-	case errors.Is(err, store.ErrInvalidEvent):
-		return id, &publishError{http.StatusBadRequest, codeInvalidEvent, err}
+	case errors.Is(err, protocol.ErrInvalidChannel):
+		return id, &publishError{http.StatusBadRequest, protocol.CodeInvalidChannel, err}
+	case errors.Is(err, protocol.ErrInvalidEvent):
+		return id, &publishError{http.StatusBadRequest, protocol.CodeInvalidEvent, err}
 	case errors.Is(err, store.ErrUnreadable):
-		return id, &publishError{http.StatusConflict, codeUnreadable, err}
+		return id, &publishError{http.StatusConflict, protocol.CodeUnreadable, err}
 	case err != nil:
 		s.cfg.Logger.Warn("publish failed", "channel", p.Channel, "err", err)
-		return id, &publishError{http.StatusServiceUnavailable, codeUnavailable, errors.New("the store is unavailable")}
+		return id, &publishError{http.StatusServiceUnavailable, protocol.CodeUnavailable, errors.New("the store is unavailable")}
 	}
 	return id, nil
 }
@@ -74,23 +63,23 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); !isJSONContent(ct) {
-		writeError(w, http.StatusUnsupportedMediaType, codeMediaType,
+	if ct := r.Header.Get("Content-Type"); !protocol.IsJSONContent(ct) {
+		protocol.WriteError(w, http.StatusUnsupportedMediaType, protocol.CodeMediaType,
 			fmt.Errorf("Content-Type %q: send application/json", ct))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(2*s.cfg.MaxPayload+4096)))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, errors.New("request body too large"))
+		protocol.WriteError(w, http.StatusRequestEntityTooLarge, protocol.CodeTooLarge, errors.New("request body too large"))
 		return
 	}
-	p, err := decodePublish(body)
-	if errors.Is(err, errEmptyClient) {
-		writeError(w, http.StatusBadRequest, codeInvalidClient, err)
+	p, err := protocol.DecodePublish(body)
+	if errors.Is(err, protocol.ErrEmptyClient) {
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidClient, err)
 		return
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, codeBadJSON, err)
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeBadJSON, err)
 		return
 	}
 	switch {
@@ -108,11 +97,11 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	id, perr := s.publish(r.Context(), p)
 	if perr != nil {
-		writeError(w, perr.status, perr.code, perr.err)
+		protocol.WriteError(w, perr.status, perr.code, perr.err)
 		return
 	}
 	s.stats.pubHTTP.Add(1)
-	writeJSON(w, http.StatusOK, map[string]string{"id": id.String()})
+	protocol.WriteJSON(w, http.StatusOK, map[string]string{"id": id.String()})
 }
 
 type historyEntry struct {
@@ -127,7 +116,7 @@ type historyResponse struct {
 	// Last is the position to pass as since next time.
 	Last string     `json:"last"`
 	More bool       `json:"more"`
-	Gap  *gapNotice `json:"gap,omitempty"`
+	Gap  *protocol.Gap `json:"gap,omitempty"`
 }
 
 // serveHistory answers GET /api/history?channel=a&since=<id>&limit=N: the
@@ -136,7 +125,7 @@ type historyResponse struct {
 func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 	q, err := query(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidQuery, err)
 		return
 	}
 	who, ok := s.authenticate(w, r)
@@ -144,8 +133,8 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	channel := q.Get("channel")
-	if err := store.ValidateChannel(channel); err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+	if err := protocol.ValidateChannel(channel); err != nil {
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidChannel, err)
 		return
 	}
 	if !who.CanRead(channel) {
@@ -154,27 +143,27 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 	}
 	limit, err := historyLimit(q.Get("limit"))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_limit", err)
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidLimit, err)
 		return
 	}
 	since, err := s.historyStart(r.Context(), channel, q.Get("since"), limit)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidID, err)
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidID, err)
 		return
 	}
 	b, err := s.cfg.Store.ReadAfter(r.Context(), channel, since, limit)
 	if errors.Is(err, store.ErrUnreadable) {
-		writeError(w, http.StatusConflict, codeUnreadable, err)
+		protocol.WriteError(w, http.StatusConflict, protocol.CodeUnreadable, err)
 		return
 	}
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, codeUnavailable, errors.New("the store is unavailable"))
+		protocol.WriteError(w, http.StatusServiceUnavailable, protocol.CodeUnavailable, errors.New("the store is unavailable"))
 		return
 	}
-	writeJSON(w, http.StatusOK, historyOf(channel, since, &b))
+	protocol.WriteJSON(w, http.StatusOK, historyOf(channel, since, &b))
 }
 
-func historyOf(channel string, since store.ID, b *store.Batch) historyResponse {
+func historyOf(channel string, since protocol.ID, b *store.Batch) historyResponse {
 	resp := historyResponse{Channel: channel, Entries: []historyEntry{}, Last: b.Last(since).String(), More: b.Full}
 	for _, e := range b.Entries {
 		if e.To == "" {
@@ -182,7 +171,7 @@ func historyOf(channel string, since store.ID, b *store.Batch) historyResponse {
 		}
 	}
 	if g := b.Gap; g != nil {
-		resp.Gap = &gapNotice{Channels: []string{channel}, Reason: g.Reason, From: g.From.String(), Resume: g.Resume.String()}
+		resp.Gap = &protocol.Gap{Channels: []string{channel}, Reason: g.Reason, From: g.From.String(), Resume: g.Resume.String()}
 	}
 	return resp
 }
@@ -200,15 +189,15 @@ func historyLimit(raw string) (int, error) {
 
 // historyStart parses since; without it, it finds the position just before
 // the newest limit entries.
-func (s *Server) historyStart(ctx context.Context, channel, raw string, limit int) (store.ID, error) {
+func (s *Server) historyStart(ctx context.Context, channel, raw string, limit int) (protocol.ID, error) {
 	if raw != "" {
-		return store.ParseID(raw)
+		return protocol.ParseID(raw)
 	}
 	return s.cfg.Store.Before(ctx, channel, limit)
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": s.cfg.Node})
+	protocol.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "node": s.cfg.Node})
 }
 
 type readiness struct {
@@ -250,7 +239,7 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 	if !st.Ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, st)
+	protocol.WriteJSON(w, status, st)
 }
 
 // worstDelivery sums up the shards: stalled before starting before poll

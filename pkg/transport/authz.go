@@ -11,6 +11,7 @@ import (
 
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/limit"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // Authenticator tells who a request comes from. Its methods are safe for
@@ -46,30 +47,19 @@ func (openAuth) IssueTicket(context.Context, *auth.Principal) (string, time.Dura
 }
 func (openAuth) Mode() string { return "open" }
 
-// Auth error codes.
-const (
-	codeUnauthorized  = "unauthorized"
-	codeInvalidToken  = "invalid_token"
-	codeTokenExpired  = "token_expired"
-	codeInvalidTicket = "invalid_ticket"
-	codeForbidden     = "forbidden"
-	codeRateLimited   = "rate_limited"
-	codeTooManyFromIP = "too_many_connections_per_ip"
-)
-
 // authCode maps an authentication failure to its status and code.
 func authCode(err error) (int, string) {
 	switch {
 	case errors.Is(err, auth.ErrUnavailable):
-		return http.StatusServiceUnavailable, codeUnavailable
+		return http.StatusServiceUnavailable, protocol.CodeUnavailable
 	case errors.Is(err, auth.ErrTokenExpired):
-		return http.StatusUnauthorized, codeTokenExpired
+		return http.StatusUnauthorized, protocol.CodeTokenExpired
 	case errors.Is(err, auth.ErrInvalidTicket):
-		return http.StatusUnauthorized, codeInvalidTicket
+		return http.StatusUnauthorized, protocol.CodeInvalidTicket
 	case errors.Is(err, auth.ErrNoCredentials):
-		return http.StatusUnauthorized, codeUnauthorized
+		return http.StatusUnauthorized, protocol.CodeUnauthorized
 	}
-	return http.StatusUnauthorized, codeInvalidToken
+	return http.StatusUnauthorized, protocol.CodeInvalidToken
 }
 
 // authenticate answers 401 (or 503 when tickets cannot be read) and
@@ -87,14 +77,14 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (*auth.Pri
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="pushcluster"`)
 	}
-	writeError(w, status, code, err)
+	protocol.WriteError(w, status, code, err)
 	return nil, false
 }
 
 // forbid answers 403: the credential is valid but does not allow this.
 func (s *Server) forbid(w http.ResponseWriter, err error) {
 	s.stats.forbidden.Add(1)
-	writeError(w, http.StatusForbidden, codeForbidden, err)
+	protocol.WriteError(w, http.StatusForbidden, protocol.CodeForbidden, err)
 }
 
 // admin authenticates r and requires an API key (or an open node).
@@ -128,7 +118,7 @@ func (s *Server) allowHTTPPublish(w http.ResponseWriter, r *http.Request, p *aut
 	}
 	s.stats.limitedHTTP.Add(1)
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	writeError(w, http.StatusTooManyRequests, codeRateLimited, fmt.Errorf("too many publishes: retry in %v", wait.Round(time.Millisecond)))
+	protocol.WriteError(w, http.StatusTooManyRequests, protocol.CodeRateLimited, fmt.Errorf("too many publishes: retry in %v", wait.Round(time.Millisecond)))
 	return false
 }
 
@@ -150,14 +140,14 @@ func (s *Server) serveTicket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Subject == "" {
-		writeError(w, http.StatusBadRequest, codeInvalidToken, errors.New("a ticket carries a token's claims: authenticate with a token"))
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidToken, errors.New("a ticket carries a token's claims: authenticate with a token"))
 		return
 	}
 	t, ttl, err := s.cfg.Auth.IssueTicket(r.Context(), p)
 	if err != nil {
 		status, code := authCode(err)
-		writeError(w, status, code, err)
+		protocol.WriteError(w, status, code, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ticketResponse{Ticket: t, ExpiresIn: ttl.Seconds()})
+	protocol.WriteJSON(w, http.StatusOK, ticketResponse{Ticket: t, ExpiresIn: ttl.Seconds()})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pushcluster/pushcluster/internal/testredis"
 	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -38,7 +39,7 @@ func benchPayload(size, breaks int) string {
 
 func benchMessage(channel, event, data string) *hub.Message {
 	return &hub.Message{Channel: channel, Entry: store.Entry{
-		ID: store.ID{Ms: 1_767_225_600_000, Seq: 7}, Event: event, Data: data,
+		ID: protocol.ID{Ms: 1_767_225_600_000, Seq: 7}, Event: event, Data: data,
 	}}
 }
 
@@ -69,7 +70,7 @@ func BenchmarkAppendSSEData(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(p.data)))
 			for b.Loop() {
-				buf = appendSSEData(buf[:0], p.data)
+				buf = protocol.AppendSSEData(buf[:0], p.data)
 			}
 		})
 	}
@@ -97,7 +98,7 @@ func BenchmarkSSEConnFrame(b *testing.B) {
 				sub := subs[len(subs)/2]
 				msgs := []*hub.Message{benchMessage(sub.Channel(), "", p.data)}
 				q := c.frames(sub, msgs)
-				if f := q.bytes(); !strings.Contains(string(f), "id: "+encodeCursor(c.hash, c.pos)+"\n") {
+				if f := q.bytes(); !strings.Contains(string(f), "id: "+protocol.EncodeCursor(c.hash, c.pos)+"\n") {
 					b.Fatalf("frame %.80q lacks the connection's cursor", f)
 				}
 				b.ReportAllocs()
@@ -130,8 +131,8 @@ func benchHub(b *testing.B) *hub.Hub {
 func benchSSEConn(b *testing.B, hb *hub.Hub, channels []string, chunked bool) (*sseConn, []*hub.Sub) {
 	b.Helper()
 	c := &sseConn{
-		client: "bench", channels: channels, hash: channelSetHash(channels),
-		chunked: chunked, pos: make([]store.ID, len(channels)),
+		client: "bench", channels: channels, hash: protocol.ChannelSetHash(channels),
+		chunked: chunked, pos: make([]protocol.ID, len(channels)),
 	}
 	subs := make([]*hub.Sub, len(channels))
 	for i, ch := range channels {
@@ -163,24 +164,24 @@ func BenchmarkWSMessageFrame(b *testing.B) {
 func BenchmarkCursor(b *testing.B) {
 	for _, n := range []int{1, 8} {
 		channels := make([]string, n)
-		pos := make([]store.ID, n)
+		pos := make([]protocol.ID, n)
 		for i := range n {
 			channels[i] = fmt.Sprintf("room.%02d", i)
-			pos[i] = store.ID{Ms: 1_767_225_600_000 + uint64(i)*977, Seq: uint64(i)}
+			pos[i] = protocol.ID{Ms: 1_767_225_600_000 + uint64(i)*977, Seq: uint64(i)}
 		}
-		hash := channelSetHash(channels)
-		cursor := encodeCursor(hash, pos)
+		hash := protocol.ChannelSetHash(channels)
+		cursor := protocol.EncodeCursor(hash, pos)
 		b.Run(fmt.Sprintf("encode/channels=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				encodeCursor(hash, pos)
+				protocol.EncodeCursor(hash, pos)
 			}
 		})
 		b.Run(fmt.Sprintf("decode/channels=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(cursor)))
 			for b.Loop() {
-				if _, err := decodeCursor(cursor, channels); err != nil {
+				if _, err := protocol.DecodeCursor(cursor, channels); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -250,7 +251,7 @@ func benchmarkBurst(b *testing.B, hb *hub.Hub, kind string, taken bool, entries,
 	for b.Loop() {
 		ms++
 		for i := range batch.Entries {
-			batch.Entries[i] = store.Entry{ID: store.ID{Ms: ms, Seq: uint64(i)}, Data: data}
+			batch.Entries[i] = store.Entry{ID: protocol.ID{Ms: ms, Seq: uint64(i)}, Data: data}
 		}
 		msgs := hub.Messages("b", batch)
 		for _, t := range targets {

@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pushcluster/pushcluster/pkg/cluster"
-	"github.com/pushcluster/pushcluster/pkg/store"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // Cluster answers questions about every node of the cluster. Its methods
@@ -49,7 +49,7 @@ func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
 	if !s.admin(w, r) {
 		return
 	}
-	writeJSON(w, http.StatusOK, clusterResponse{Self: s.cfg.Node, Nodes: s.cluster.Members(), Auth: s.cfg.Auth.Mode()})
+	protocol.WriteJSON(w, http.StatusOK, clusterResponse{Self: s.cfg.Node, Nodes: s.cluster.Members(), Auth: s.cfg.Auth.Mode()})
 }
 
 type presenceResponse struct {
@@ -66,8 +66,8 @@ func (s *Server) servePresence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	channel := r.URL.Query().Get("channel")
-	if err := store.ValidateChannel(channel); err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+	if err := protocol.ValidateChannel(channel); err != nil {
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidChannel, err)
 		return
 	}
 	if !who.CanRead(channel) {
@@ -78,7 +78,7 @@ func (s *Server) servePresence(w http.ResponseWriter, r *http.Request) {
 	if clients == nil {
 		clients = []cluster.Client{}
 	}
-	writeJSON(w, http.StatusOK, presenceResponse{Channel: channel, Clients: clients, Partial: a.Partial, Missing: a.Missing})
+	protocol.WriteJSON(w, http.StatusOK, presenceResponse{Channel: channel, Clients: clients, Partial: a.Partial, Missing: a.Missing})
 }
 
 type clientsResponse struct {
@@ -100,7 +100,7 @@ func (s *Server) serveClients(w http.ResponseWriter, r *http.Request) {
 	if raw := q.Get("limit"); raw != "" {
 		n, err := strconv.Atoi(raw)
 		if err != nil || n < 1 || n > maxClientsLimit {
-			writeError(w, http.StatusBadRequest, "invalid_limit", fmt.Errorf("limit must be a number from 1 to %d", maxClientsLimit))
+			protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidLimit, fmt.Errorf("limit must be a number from 1 to %d", maxClientsLimit))
 			return
 		}
 		limit = n
@@ -113,51 +113,42 @@ func (s *Server) serveClients(w http.ResponseWriter, r *http.Request) {
 	if more {
 		resp.Next = clients[len(clients)-1].ID
 	}
-	writeJSON(w, http.StatusOK, resp)
+	protocol.WriteJSON(w, http.StatusOK, resp)
 }
 
-type directResult struct {
-	ID          string   `json:"id"`
-	Delivered   bool     `json:"delivered"`
-	Connections int      `json:"connections"`
-	Nodes       []string `json:"nodes"`
-	Partial     bool     `json:"partial"`
-	Missing     []string `json:"missing"`
-}
-
-func (s *Server) servePublishDirect(w http.ResponseWriter, r *http.Request, p publishRequest) {
+func (s *Server) servePublishDirect(w http.ResponseWriter, r *http.Request, p protocol.PublishRequest) {
 	res, perr := s.publishDirect(r.Context(), p)
 	if perr != nil {
-		writeError(w, perr.status, perr.code, perr.err)
+		protocol.WriteError(w, perr.status, perr.code, perr.err)
 		return
 	}
 	s.stats.pubHTTP.Add(1)
-	writeJSON(w, http.StatusOK, res)
+	protocol.WriteJSON(w, http.StatusOK, res)
 }
 
 // publishDirect sends a message to one client on whichever node holds it.
-func (s *Server) publishDirect(ctx context.Context, p publishRequest) (directResult, *publishError) {
+func (s *Server) publishDirect(ctx context.Context, p protocol.PublishRequest) (protocol.DirectAnswer, *publishError) {
 	switch {
 	case p.Channel != "":
-		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("give channel or client, not both")}
+		return protocol.DirectAnswer{}, &publishError{http.StatusBadRequest, protocol.CodeInvalidClient, errors.New("give channel or client, not both")}
 	case p.To != "" || p.Exclude != "":
-		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("to and exclude go with a channel")}
+		return protocol.DirectAnswer{}, &publishError{http.StatusBadRequest, protocol.CodeInvalidClient, errors.New("to and exclude go with a channel")}
 	case len(p.Client) > 64:
-		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidClient, errors.New("client ID longer than 64 bytes")}
+		return protocol.DirectAnswer{}, &publishError{http.StatusBadRequest, protocol.CodeInvalidClient, errors.New("client ID longer than 64 bytes")}
 	case p.Data == "":
-		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidData, errors.New("a message to one client needs data")}
+		return protocol.DirectAnswer{}, &publishError{http.StatusBadRequest, protocol.CodeInvalidData, errors.New("a message to one client needs data")}
 	case len(p.Data) > s.cfg.MaxPayload:
-		return directResult{}, &publishError{http.StatusRequestEntityTooLarge, codeTooLarge,
+		return protocol.DirectAnswer{}, &publishError{http.StatusRequestEntityTooLarge, protocol.CodeTooLarge,
 			fmt.Errorf("data is %d bytes, more than %d", len(p.Data), s.cfg.MaxPayload)}
 	case !utf8.ValidString(p.Data):
-		return directResult{}, &publishError{http.StatusBadRequest, codeBadJSON, errors.New("data is not UTF-8")}
+		return protocol.DirectAnswer{}, &publishError{http.StatusBadRequest, protocol.CodeBadJSON, errors.New("data is not UTF-8")}
 	}
-	if err := store.ValidateEvent(p.Event); err != nil {
-		return directResult{}, &publishError{http.StatusBadRequest, codeInvalidEvent, err}
+	if err := protocol.ValidateEvent(p.Event); err != nil {
+		return protocol.DirectAnswer{}, &publishError{http.StatusBadRequest, protocol.CodeInvalidEvent, err}
 	}
 	m := cluster.Direct{ID: newDirectID(), Event: p.Event, Data: p.Data}
 	d, err := s.cluster.Deliver(ctx, p.Client, m)
-	res := directResult{ID: m.ID, Delivered: d.Connections > 0, Connections: d.Connections,
+	res := protocol.DirectAnswer{ID: m.ID, Delivered: d.Connections > 0, Connections: d.Connections,
 		Nodes: d.Nodes, Partial: d.Partial, Missing: d.Missing}
 	if res.Nodes == nil {
 		res.Nodes = []string{}
@@ -167,9 +158,9 @@ func (s *Server) publishDirect(ctx context.Context, p publishRequest) (directRes
 	}
 	switch {
 	case errors.Is(err, cluster.ErrNotFound):
-		return res, &publishError{http.StatusNotFound, codeNotFound, fmt.Errorf("no node holds client %q", p.Client)}
+		return res, &publishError{http.StatusNotFound, protocol.CodeNotFound, fmt.Errorf("no node holds client %q", p.Client)}
 	case !res.Delivered && res.Partial:
-		return res, &publishError{http.StatusServiceUnavailable, codePartial,
+		return res, &publishError{http.StatusServiceUnavailable, protocol.CodePartial,
 			fmt.Errorf("client %q not found on the nodes that answered; %v did not", p.Client, res.Missing)}
 	}
 	return res, nil
@@ -198,29 +189,29 @@ func (s *Server) serveDisconnect(w http.ResponseWriter, r *http.Request) {
 	if !s.admin(w, r) {
 		return
 	}
-	if ct := r.Header.Get("Content-Type"); !isJSONContent(ct) {
-		writeError(w, http.StatusUnsupportedMediaType, codeMediaType,
+	if ct := r.Header.Get("Content-Type"); !protocol.IsJSONContent(ct) {
+		protocol.WriteError(w, http.StatusUnsupportedMediaType, protocol.CodeMediaType,
 			fmt.Errorf("Content-Type %q: send application/json", ct))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
 	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, codeTooLarge, errors.New("request body too large"))
+		protocol.WriteError(w, http.StatusRequestEntityTooLarge, protocol.CodeTooLarge, errors.New("request body too large"))
 		return
 	}
 	var req disconnectRequest
-	if err := decodeJSON(body, &req); err != nil {
-		writeError(w, http.StatusBadRequest, codeBadJSON, err)
+	if err := protocol.DecodeJSON(body, &req); err != nil {
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeBadJSON, err)
 		return
 	}
 	if req.Client == "" || len(req.Client) > 64 {
-		writeError(w, http.StatusBadRequest, codeInvalidClient, errors.New("client is required, up to 64 bytes"))
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidClient, errors.New("client is required, up to 64 bytes"))
 		return
 	}
 	d, err := s.cluster.Disconnect(r.Context(), req.Client)
 	if errors.Is(err, cluster.ErrNotFound) || d.Connections == 0 {
-		writeError(w, http.StatusNotFound, codeNotFound, fmt.Errorf("no node holds client %q", req.Client))
+		protocol.WriteError(w, http.StatusNotFound, protocol.CodeNotFound, fmt.Errorf("no node holds client %q", req.Client))
 		return
 	}
-	writeJSON(w, http.StatusOK, disconnectResponse{Client: req.Client, Disconnected: d.Connections, Nodes: d.Nodes})
+	protocol.WriteJSON(w, http.StatusOK, disconnectResponse{Client: req.Client, Disconnected: d.Connections, Nodes: d.Nodes})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/limit"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -197,7 +198,7 @@ func (cfg Config) withDefaults() Config {
 // Publisher appends a message to a channel and returns its entry ID. It
 // must be safe for concurrent use.
 type Publisher interface {
-	Publish(ctx context.Context, channel string, m store.Message) (store.ID, error)
+	Publish(ctx context.Context, channel string, m store.Message) (protocol.ID, error)
 }
 
 var (
@@ -439,7 +440,7 @@ func (s *Server) refusePerIP(w http.ResponseWriter) {
 		s.cfg.Logger.Warn("refused streams: an address at its connection limit", "refused", n, "limit", s.cfg.MaxConnectionsPerIP)
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
-	writeError(w, http.StatusTooManyRequests, codeTooManyFromIP,
+	protocol.WriteError(w, http.StatusTooManyRequests, protocol.CodeTooManyFromIP,
 		fmt.Errorf("more than %d connections from one address", s.cfg.MaxConnectionsPerIP))
 }
 
@@ -453,7 +454,7 @@ func (s *Server) refuse(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
 	h.Set("Connection", "close")
-	writeError(w, http.StatusServiceUnavailable, codeTooManyConns, errors.New("the node is at its connection limit"))
+	protocol.WriteError(w, http.StatusServiceUnavailable, protocol.CodeTooManyConns, errors.New("the node is at its connection limit"))
 }
 
 // query parses the request's query. r.URL.Query drops what it cannot
@@ -470,16 +471,16 @@ func query(r *http.Request) (url.Values, error) {
 // parseChannels validates, sorts and deduplicates the requested channels.
 func (s *Server) parseChannels(raw []string) ([]string, error) {
 	if len(raw) == 0 {
-		return nil, fmt.Errorf("%w: no channel given", store.ErrInvalidChannel)
+		return nil, fmt.Errorf("%w: no channel given", protocol.ErrInvalidChannel)
 	}
 	chs := slices.Clone(raw)
 	slices.Sort(chs)
 	chs = slices.Compact(chs)
 	if len(chs) > s.cfg.MaxChannels {
-		return nil, fmt.Errorf("%w: more than %d channels", store.ErrInvalidChannel, s.cfg.MaxChannels)
+		return nil, fmt.Errorf("%w: more than %d channels", protocol.ErrInvalidChannel, s.cfg.MaxChannels)
 	}
 	for _, ch := range chs {
-		if err := store.ValidateChannel(ch); err != nil {
+		if err := protocol.ValidateChannel(ch); err != nil {
 			return nil, err
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // A session is a client's identity across connections. Its token is a
@@ -78,5 +80,5 @@ func (s *Server) serveSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, client := newSession(p.Subject)
-	writeJSON(w, http.StatusOK, sessionResponse{Client: client, Session: token})
+	protocol.WriteJSON(w, http.StatusOK, sessionResponse{Client: client, Session: token})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/limit"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -32,7 +33,7 @@ type sseConn struct {
 	hash     string
 	chunked  bool // frames carry HTTP/1.1 chunk framing: the wire is hijacked
 	box      *outbox
-	pos      []store.ID
+	pos      []protocol.ID
 	ctx      context.Context
 	cancel   context.CancelFunc
 	subs     []*hub.Sub // guarded by the handler until the watcher owns cleanup
@@ -45,7 +46,7 @@ var _ hub.Conn = (*sseConn)(nil)
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	q, err := query(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidQuery, err)
 		return
 	}
 	who, channels, ok := s.readableChannels(w, r, q)
@@ -54,13 +55,13 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 	session, id, err := requestSession(q, who.Subject)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidSession, err)
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidSession, err)
 		return
 	}
 	addr := limit.ClientAddr(r, s.cfg.TrustedProxies)
 	c := &sseConn{srv: s, client: id, session: session, since: time.Now().UTC(),
-		channels: channels, hash: channelSetHash(channels), addr: addr}
-	c.pos = make([]store.ID, len(channels))
+		channels: channels, hash: protocol.ChannelSetHash(channels), addr: addr}
+	c.pos = make([]protocol.ID, len(channels))
 	if s.sendingOn() {
 		c.sendOn(w, r, q)
 		return
@@ -122,12 +123,12 @@ func (c *sseConn) sendOn(w http.ResponseWriter, r *http.Request, q url.Values) {
 	}
 	wire.onClose = func() {}
 	c.chunked = wire.chunked
-	data, _ := json.Marshal(welcomeData{Client: c.client, Session: c.session, Node: c.srv.cfg.Node, Channels: c.channels})
+	data, _ := json.Marshal(protocol.Welcome{Client: c.client, Session: c.session, Node: c.srv.cfg.Node, Channels: c.channels})
 	id := ""
 	if since, reason := c.requestedPositions(r, q); since != nil && reason == "" {
-		id = encodeCursor(c.hash, since)
+		id = protocol.EncodeCursor(c.hash, since)
 	}
-	frame := append(sseRetry(sendOnRetry()), sseControl(EventWelcome, id, data)...)
+	frame := append(protocol.SSERetry(sendOnRetry()), protocol.SSEControl(protocol.EventWelcome, id, data)...)
 	wire.writeFrames([]queued{one(c.wrap(frame))})
 	wire.closeWire(errDrain)
 	c.srv.stats.sentOn.Add(1)
@@ -148,7 +149,7 @@ func (s *Server) readableChannels(w http.ResponseWriter, r *http.Request, q url.
 	}
 	channels, err := s.parseChannels(q["channel"])
 	if err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidChannel, err)
 		return nil, nil, false
 	}
 	for _, ch := range channels {
@@ -163,7 +164,7 @@ func (s *Server) readableChannels(w http.ResponseWriter, r *http.Request, q url.
 // requestedPositions reads Last-Event-ID (or the lastEventId query
 // parameter). A bad one is not an error: browsers give up for good on a
 // non-200 answer, so the client is told with push.gap instead.
-func (c *sseConn) requestedPositions(r *http.Request, q url.Values) (since []store.ID, gapReason string) {
+func (c *sseConn) requestedPositions(r *http.Request, q url.Values) (since []protocol.ID, gapReason string) {
 	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
 		last = q.Get("lastEventId")
@@ -171,9 +172,9 @@ func (c *sseConn) requestedPositions(r *http.Request, q url.Values) (since []sto
 	if last == "" {
 		return nil, ""
 	}
-	since, err := decodeCursor(last, c.channels)
+	since, err := protocol.DecodeCursor(last, c.channels)
 	switch {
-	case errors.Is(err, errCursorMismatch):
+	case errors.Is(err, protocol.ErrCursorMismatch):
 		c.srv.stats.gapsMismatch.Add(1)
 		return nil, "mismatch"
 	case err != nil:
@@ -185,10 +186,10 @@ func (c *sseConn) requestedPositions(r *http.Request, q url.Values) (since []sto
 
 // start joins every channel, sends the welcome and any gap, then replays
 // and hands each subscription over to live delivery.
-func (c *sseConn) start(since []store.ID, gapReason string) error {
+func (c *sseConn) start(since []protocol.ID, gapReason string) error {
 	hb := c.srv.cfg.Hub
 	for i, ch := range c.channels {
-		var from *store.ID
+		var from *protocol.ID
 		if since != nil {
 			from = &since[i]
 		}
@@ -204,8 +205,8 @@ func (c *sseConn) start(since []store.ID, gapReason string) error {
 		return err
 	}
 	if gapReason != "" {
-		data, _ := json.Marshal(gapNotice{Channels: c.channels, Reason: gapReason})
-		if err := c.box.send(c.ctx, c.wrap(sseControl(EventGap, "", data))); err != nil {
+		data, _ := json.Marshal(protocol.Gap{Channels: c.channels, Reason: gapReason})
+		if err := c.box.send(c.ctx, c.wrap(protocol.SSEControl(protocol.EventGap, "", data))); err != nil {
 			return err
 		}
 	}
@@ -219,11 +220,11 @@ func (c *sseConn) start(since []store.ID, gapReason string) error {
 
 // joinRetrying joins channel, retrying while Redis is away: the connection
 // stays open and the subscription starts once it is back.
-func joinRetrying(ctx context.Context, hb *hub.Hub, c hub.Conn, channel string, since *store.ID) (*hub.Sub, error) {
+func joinRetrying(ctx context.Context, hb *hub.Hub, c hub.Conn, channel string, since *protocol.ID) (*hub.Sub, error) {
 	backoff := 50 * time.Millisecond
 	for {
 		sub, err := hb.Join(ctx, c, channel, since)
-		if err == nil || ctx.Err() != nil || errors.Is(err, store.ErrInvalidChannel) || errors.Is(err, store.ErrUnreadable) {
+		if err == nil || ctx.Err() != nil || errors.Is(err, protocol.ErrInvalidChannel) || errors.Is(err, store.ErrUnreadable) {
 			return sub, err
 		}
 		t := time.NewTimer(backoff)
@@ -241,33 +242,19 @@ func joinRetrying(ctx context.Context, hb *hub.Hub, c hub.Conn, channel string, 
 // other than the connection closing.
 func (c *sseConn) fail(err error) {
 	if errors.Is(err, store.ErrUnreadable) {
-		data, _ := json.Marshal(errorDetail{Code: codeUnreadable, Message: err.Error()})
-		c.box.send(c.ctx, c.wrap(sseControl(EventError, "", data)))
+		data, _ := json.Marshal(protocol.ErrorDetail{Code: protocol.CodeUnreadable, Message: err.Error()})
+		c.box.send(c.ctx, c.wrap(protocol.SSEControl(protocol.EventError, "", data)))
 	}
 	c.box.closeAfterFlush(err)
-}
-
-type welcomeData struct {
-	Client   string   `json:"client"`
-	Session  string   `json:"session"`
-	Node     string   `json:"node"`
-	Channels []string `json:"channels"`
-}
-
-type gapNotice struct {
-	Channels []string `json:"channels"`
-	Reason   string   `json:"reason"`
-	From     string   `json:"from,omitempty"`
-	Resume   string   `json:"resume,omitempty"`
 }
 
 // welcome is the first event: the reconnection time, the starting cursor as
 // its ID (so even a client that saw nothing resumes without loss), and who
 // served it.
 func (c *sseConn) welcome() []byte {
-	data, _ := json.Marshal(welcomeData{Client: c.client, Session: c.session, Node: c.srv.cfg.Node, Channels: c.channels})
-	b := sseRetry(c.srv.cfg.Retry)
-	return append(b, sseControl(EventWelcome, encodeCursor(c.hash, c.pos), data)...)
+	data, _ := json.Marshal(protocol.Welcome{Client: c.client, Session: c.session, Node: c.srv.cfg.Node, Channels: c.channels})
+	b := protocol.SSERetry(c.srv.cfg.Retry)
+	return append(b, protocol.SSEControl(protocol.EventWelcome, protocol.EncodeCursor(c.hash, c.pos), data)...)
 }
 
 func (c *sseConn) Client() string { return c.client }
@@ -364,7 +351,7 @@ func (c *sseConn) owned(i int, msgs []*hub.Message) queued {
 		raw := m.Frame(hub.FrameSSERaw, sseFrame)
 		body := raw[bytes.IndexByte(raw, '\n')+1:]
 		var line [256]byte
-		id := append(appendCursor(append(line[:0], "id: "...), c.hash, c.pos), '\n')
+		id := append(protocol.AppendCursor(append(line[:0], "id: "...), c.hash, c.pos), '\n')
 		if c.chunked {
 			own = strconv.AppendUint(own, uint64(len(id)+len(body)), 16)
 			own, open = append(own, crlf...), true
@@ -381,11 +368,11 @@ func (c *sseConn) owned(i int, msgs []*hub.Message) queued {
 // gapFrame is a gap notice carrying this stream's cursor after it.
 func (c *sseConn) gapFrame(i int, m *hub.Message) []byte {
 	c.pos[i] = m.Gap.Resume
-	data, _ := json.Marshal(gapNotice{
+	data, _ := json.Marshal(protocol.Gap{
 		Channels: []string{m.Channel}, Reason: m.Gap.Reason,
 		From: m.Gap.From.String(), Resume: m.Gap.Resume.String(),
 	})
-	return c.wrap(sseControl(EventGap, encodeCursor(c.hash, c.pos), data))
+	return c.wrap(protocol.SSEControl(protocol.EventGap, protocol.EncodeCursor(c.hash, c.pos), data))
 }
 
 func (c *sseConn) Kick(reason error) { c.box.close(reason) }
@@ -394,7 +381,7 @@ func (c *sseConn) heartbeat() {
 	if c.chunked {
 		c.box.offer(sseHeartbeatChunk)
 	} else {
-		c.box.offer(sseHeartbeat)
+		c.box.offer(protocol.SSEHeartbeat)
 	}
 }
 
@@ -403,8 +390,8 @@ func (c *sseConn) heartbeat() {
 // stream that simply ends.
 func (c *sseConn) end(reason error) {
 	if errors.Is(reason, errDisconnected) {
-		data, _ := json.Marshal(errorDetail{Code: codeDisconnected, Message: reason.Error()})
-		c.box.offer(c.wrap(sseControl(EventError, "", data)))
+		data, _ := json.Marshal(protocol.ErrorDetail{Code: protocol.CodeDisconnected, Message: reason.Error()})
+		c.box.offer(c.wrap(protocol.SSEControl(protocol.EventError, "", data)))
 	}
 	c.box.closeAfterFlush(reason)
 }
@@ -425,7 +412,7 @@ func (c *sseConn) subscribedTo(channel string) bool {
 // the channels.
 func (c *sseConn) direct(m cluster.Direct) bool {
 	data, _ := json.Marshal(m)
-	return c.box.offer(c.wrap(sseControl(EventDirect, "", data))) && !c.box.isClosed()
+	return c.box.offer(c.wrap(protocol.SSEControl(protocol.EventDirect, "", data))) && !c.box.isClosed()
 }
 
 // wrap adds the chunk framing of a hijacked HTTP/1.1 response.
@@ -444,8 +431,8 @@ func (c *sseConn) index(channel string) int {
 // rather than reconnect with the old, and ends the stream.
 func (c *sseConn) expire() {
 	c.srv.stats.expired.Add(1)
-	data, _ := json.Marshal(errorDetail{Code: codeTokenExpired, Message: errTokenExpired.Error()})
-	c.box.offer(c.wrap(sseControl(EventError, "", data)))
+	data, _ := json.Marshal(protocol.ErrorDetail{Code: protocol.CodeTokenExpired, Message: errTokenExpired.Error()})
+	c.box.offer(c.wrap(protocol.SSEControl(protocol.EventError, "", data)))
 	c.box.closeAfterFlush(errTokenExpired)
 }
 

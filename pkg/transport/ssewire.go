@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+
 )
 
 // sseWire writes an event stream. It hijacks the connection from net/http

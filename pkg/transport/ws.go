@@ -18,6 +18,7 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/limit"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -65,7 +66,7 @@ var _ hub.Conn = (*wsConn)(nil)
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	q, err := query(r)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidQuery, err)
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidQuery, err)
 		return
 	}
 	who, ok := s.authenticate(w, r)
@@ -75,13 +76,13 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	var channels []string
 	if len(q["channel"]) > 0 {
 		if channels, err = s.parseChannels(q["channel"]); err != nil {
-			writeError(w, http.StatusBadRequest, codeInvalidChannel, err)
+			protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidChannel, err)
 			return
 		}
 	}
 	session, id, err := requestSession(q, who.Subject)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, codeInvalidSession, err)
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidSession, err)
 		return
 	}
 	addr := limit.ClientAddr(r, s.cfg.TrustedProxies)
@@ -122,14 +123,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.box.spawn = s.spawn
 	s.writeBackedUp(c.box, c.wire.raw)
 	s.expiries.add(c, who.Expires)
-	c.box.offer((&serverFrame{Type: "welcome", Client: c.client, Session: c.session, Node: s.cfg.Node}).frame())
+	c.box.offer(wsEncode(&protocol.ServerFrame{Type: "welcome", Client: c.client, Session: c.session, Node: s.cfg.Node}))
 	since := q.Get("since")
 	if len(channels) > 1 && since != "" {
-		c.reject(nil, codeInvalidID, errors.New("since needs exactly one channel; subscribe to each with its own since"))
+		c.reject(nil, protocol.CodeInvalidID, errors.New("since needs exactly one channel; subscribe to each with its own since"))
 		channels = nil
 	}
 	for _, ch := range channels {
-		c.subscribe(clientFrame{Type: frameSubscribe, Channel: ch, Since: since})
+		c.subscribe(protocol.ClientFrame{Type: protocol.TypeSubscribe, Channel: ch, Since: since})
 	}
 	s.spawn(c.readLoop)
 }
@@ -160,9 +161,9 @@ func (c *wsConn) readLoop() {
 				c.box.close(err)
 				return
 			}
-			c.reject(nil, codeTooLarge, fmt.Errorf("frame larger than %d bytes", limit))
+			c.reject(nil, protocol.CodeTooLarge, fmt.Errorf("frame larger than %d bytes", limit))
 		case typ != websocket.MessageText:
-			c.reject(nil, codeBinary, errors.New("frames must be JSON text"))
+			c.reject(nil, protocol.CodeBinary, errors.New("frames must be JSON text"))
 		default:
 			done := make(chan struct{})
 			go func() {
@@ -175,31 +176,31 @@ func (c *wsConn) readLoop() {
 }
 
 func (c *wsConn) handle(b []byte) {
-	f, ferr := decodeClientFrame(b)
+	f, ferr := protocol.DecodeClientFrame(b)
 	if ferr != nil {
-		c.reject(f.Ref, ferr.code, ferr.err)
+		c.reject(f.Ref, ferr.Code, ferr.Err)
 		return
 	}
 	switch f.Type {
-	case frameSubscribe:
+	case protocol.TypeSubscribe:
 		c.subscribe(f)
-	case frameUnsubscribe:
+	case protocol.TypeUnsubscribe:
 		c.unsubscribe(f)
-	case framePublish:
+	case protocol.TypePublish:
 		c.publish(f)
-	case framePing:
-		c.reply(&serverFrame{Type: "pong", Ref: f.Ref})
-	case frameAuth:
+	case protocol.TypePing:
+		c.reply(&protocol.ServerFrame{Type: "pong", Ref: f.Ref})
+	case protocol.TypeAuth:
 		c.reauth(f)
 	}
 }
 
-func (c *wsConn) subscribe(f clientFrame) {
-	var since *store.ID
+func (c *wsConn) subscribe(f protocol.ClientFrame) {
+	var since *protocol.ID
 	if f.Since != "" {
-		id, err := store.ParseID(f.Since)
+		id, err := protocol.ParseID(f.Since)
 		if err != nil {
-			c.reject(f.Ref, codeInvalidID, err)
+			c.reject(f.Ref, protocol.CodeInvalidID, err)
 			return
 		}
 		since = &id
@@ -211,25 +212,25 @@ func (c *wsConn) subscribe(f clientFrame) {
 	switch {
 	case !c.who.CanRead(f.Channel):
 		c.srv.stats.forbidden.Add(1)
-		c.reject(f.Ref, codeForbidden, errCannotRead(f.Channel))
+		c.reject(f.Ref, protocol.CodeForbidden, errCannotRead(f.Channel))
 		return
 	case dup:
-		c.reject(f.Ref, codeAlreadySub, fmt.Errorf("already subscribed to %q", f.Channel))
+		c.reject(f.Ref, protocol.CodeAlreadySub, fmt.Errorf("already subscribed to %q", f.Channel))
 		return
 	case n >= c.srv.cfg.MaxChannels:
-		c.reject(f.Ref, codeTooMany, fmt.Errorf("more than %d channels", c.srv.cfg.MaxChannels))
+		c.reject(f.Ref, protocol.CodeTooMany, fmt.Errorf("more than %d channels", c.srv.cfg.MaxChannels))
 		return
 	}
 	sub, err := c.srv.cfg.Hub.Join(c.ctx, c, f.Channel, since)
 	switch {
-	case errors.Is(err, store.ErrInvalidChannel):
-		c.reject(f.Ref, codeInvalidChannel, err)
+	case errors.Is(err, protocol.ErrInvalidChannel):
+		c.reject(f.Ref, protocol.CodeInvalidChannel, err)
 		return
 	case errors.Is(err, store.ErrUnreadable):
-		c.reject(f.Ref, codeUnreadable, err)
+		c.reject(f.Ref, protocol.CodeUnreadable, err)
 		return
 	case err != nil:
-		c.reject(f.Ref, codeUnavailable, errors.New("the store is unavailable; subscribe again"))
+		c.reject(f.Ref, protocol.CodeUnavailable, errors.New("the store is unavailable; subscribe again"))
 		return
 	}
 	c.mu.Lock()
@@ -239,28 +240,28 @@ func (c *wsConn) subscribe(f clientFrame) {
 	c.subs[f.Channel] = sub
 	c.mu.Unlock()
 	c.srv.joined(c, f.Channel)
-	c.reply(&serverFrame{Type: "subscribed", Ref: f.Ref, Channel: f.Channel, Position: sub.Start().String()})
+	c.reply(&protocol.ServerFrame{Type: "subscribed", Ref: f.Ref, Channel: f.Channel, Position: sub.Start().String()})
 	if err := c.srv.cfg.Hub.Attach(c.ctx, sub); err != nil {
 		c.box.close(err)
 	}
 }
 
-func (c *wsConn) unsubscribe(f clientFrame) {
+func (c *wsConn) unsubscribe(f protocol.ClientFrame) {
 	c.mu.Lock()
 	sub := c.subs[f.Channel]
 	delete(c.subs, f.Channel)
 	c.mu.Unlock()
 	if sub == nil {
-		c.reject(f.Ref, codeNotSub, fmt.Errorf("not subscribed to %q", f.Channel))
+		c.reject(f.Ref, protocol.CodeNotSub, fmt.Errorf("not subscribed to %q", f.Channel))
 		return
 	}
 	c.srv.cfg.Hub.Leave(sub)
 	c.srv.left(c, f.Channel)
-	c.reply(&serverFrame{Type: "unsubscribed", Ref: f.Ref, Channel: f.Channel})
+	c.reply(&protocol.ServerFrame{Type: "unsubscribed", Ref: f.Ref, Channel: f.Channel})
 }
 
-func (c *wsConn) publish(f clientFrame) {
-	p := publishRequest{Channel: f.Channel, Client: f.Client, Event: f.Event, Data: f.Data, To: f.To}
+func (c *wsConn) publish(f protocol.ClientFrame) {
+	p := protocol.PublishRequest{Channel: f.Channel, Client: f.Client, Event: f.Event, Data: f.Data, To: f.To}
 	if f.ExceptSelf {
 		p.Exclude = c.client
 	}
@@ -279,27 +280,27 @@ func (c *wsConn) publish(f clientFrame) {
 		return
 	}
 	c.srv.stats.pubWS.Add(1)
-	c.reply(&serverFrame{Type: "ack", Ref: f.Ref, Channel: f.Channel, ID: id.String()})
+	c.reply(&protocol.ServerFrame{Type: "ack", Ref: f.Ref, Channel: f.Channel, ID: id.String()})
 }
 
 // publishDirect sends a message to one client wherever it is.
-func (c *wsConn) publishDirect(ctx context.Context, f clientFrame, p publishRequest) {
+func (c *wsConn) publishDirect(ctx context.Context, f protocol.ClientFrame, p protocol.PublishRequest) {
 	res, perr := c.srv.publishDirect(ctx, p)
 	if perr != nil {
 		c.reject(f.Ref, perr.code, perr.err)
 		return
 	}
 	c.srv.stats.pubWS.Add(1)
-	c.reply(&serverFrame{Type: "ack", Ref: f.Ref, Client: p.Client, ID: res.ID, Delivered: &res.Delivered})
+	c.reply(&protocol.ServerFrame{Type: "ack", Ref: f.Ref, Client: p.Client, ID: res.ID, Delivered: &res.Delivered})
 }
 
 // reply queues a reply behind whatever is already queued, waiting for room.
-func (c *wsConn) reply(f *serverFrame) {
-	c.box.send(c.ctx, f.frame())
+func (c *wsConn) reply(f *protocol.ServerFrame) {
+	c.box.send(c.ctx, wsEncode(f))
 }
 
 func (c *wsConn) reject(ref []byte, code string, err error) {
-	c.reply(&serverFrame{Type: "error", Ref: ref, Code: code, Message: err.Error()})
+	c.reply(&protocol.ServerFrame{Type: "error", Ref: ref, Code: code, Message: err.Error()})
 }
 
 func (c *wsConn) Client() string { return c.client }
@@ -325,16 +326,16 @@ func wsFrames(msgs []*hub.Message) queued {
 func wsFrame(m *hub.Message) []byte {
 	if m.Gap != nil {
 		g := m.Gap
-		return (&serverFrame{Type: "gap", Channel: m.Channel, Reason: g.Reason,
-			From: g.From.String(), Resume: g.Resume.String()}).frame()
+		return wsEncode(&protocol.ServerFrame{Type: protocol.TypeGap, Channel: m.Channel, Reason: g.Reason,
+			From: g.From.String(), Resume: g.Resume.String()})
 	}
 	return m.Frame(hub.FrameWS, wsMessageFrame)
 }
 
 func wsMessageFrame(m *hub.Message) []byte {
 	e := &m.Entry
-	return (&serverFrame{Type: "message", Channel: m.Channel,
-		ID: e.ID.String(), Event: e.Event, Data: &e.Data}).frame()
+	return wsEncode(&protocol.ServerFrame{Type: protocol.TypeMessage, Channel: m.Channel,
+		ID: e.ID.String(), Event: e.Event, Data: &e.Data})
 }
 
 func (c *wsConn) Kick(reason error) { c.box.close(reason) }
@@ -384,8 +385,8 @@ func (c *wsConn) subscribedTo(channel string) bool {
 }
 
 func (c *wsConn) direct(m cluster.Direct) bool {
-	f := &serverFrame{Type: "direct", ID: m.ID, Event: m.Event, Data: &m.Data}
-	return c.box.offer(f.frame()) && !c.box.isClosed()
+	f := &protocol.ServerFrame{Type: "direct", ID: m.ID, Event: m.Event, Data: &m.Data}
+	return c.box.offer(wsEncode(f)) && !c.box.isClosed()
 }
 
 func (c *wsConn) writeFrames(qs []queued) error { return c.wire.writeFrames(qs) }
@@ -440,3 +441,6 @@ func (c *wsConn) cleanup() {
 	c.srv.untrack(c)
 	c.cancel()
 }
+
+// wsEncode is f as a WebSocket text frame, ready for the wire.
+func wsEncode(f *protocol.ServerFrame) []byte { return wsText(f.Encode()) }

@@ -7,19 +7,20 @@ import (
 	"time"
 
 	"github.com/pushcluster/pushcluster/pkg/limit"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // allowPublish checks a publish frame against the token's publish claim
 // and the connection's rate, answering an error frame when refused.
-func (c *wsConn) allowPublish(f clientFrame, p publishRequest) bool {
+func (c *wsConn) allowPublish(f protocol.ClientFrame, p protocol.PublishRequest) bool {
 	switch {
 	case p.Client != "" && !c.who.CanPublishDirect():
 		c.srv.stats.forbidden.Add(1)
-		c.reject(f.Ref, codeForbidden, errors.New(`publishing to one client needs a publish claim of "*"`))
+		c.reject(f.Ref, protocol.CodeForbidden, errors.New(`publishing to one client needs a publish claim of "*"`))
 		return false
 	case p.Client == "" && !c.who.CanPublish(p.Channel):
 		c.srv.stats.forbidden.Add(1)
-		c.reject(f.Ref, codeForbidden, errCannotPublish(p.Channel))
+		c.reject(f.Ref, protocol.CodeForbidden, errCannotPublish(p.Channel))
 		return false
 	}
 	if c.pubLimit == nil {
@@ -27,7 +28,7 @@ func (c *wsConn) allowPublish(f clientFrame, p publishRequest) bool {
 	}
 	if ok, wait := limit.Allow(c.pubLimit); !ok {
 		c.srv.stats.limitedWS.Add(1)
-		c.reject(f.Ref, codeRateLimited, fmt.Errorf("too many publishes: retry in %v", wait.Round(time.Millisecond)))
+		c.reject(f.Ref, protocol.CodeRateLimited, fmt.Errorf("too many publishes: retry in %v", wait.Round(time.Millisecond)))
 		return false
 	}
 	return true
@@ -37,7 +38,7 @@ func (c *wsConn) allowPublish(f clientFrame, p publishRequest) bool {
 // user before the old one expires: the connection stays open, and
 // subscriptions the new claims no longer allow end with an unsubscribed
 // frame whose reason is "forbidden".
-func (c *wsConn) reauth(f clientFrame) {
+func (c *wsConn) reauth(f protocol.ClientFrame) {
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
 	defer cancel()
 	p, err := c.srv.cfg.Auth.Verify(ctx, f.Token)
@@ -49,11 +50,11 @@ func (c *wsConn) reauth(f clientFrame) {
 	}
 	if p.Subject != c.who.Subject {
 		c.srv.stats.forbidden.Add(1)
-		c.reject(f.Ref, codeForbidden, errors.New("the token is for another user: open a new connection"))
+		c.reject(f.Ref, protocol.CodeForbidden, errors.New("the token is for another user: open a new connection"))
 		return
 	}
 	if !c.who.Expires.IsZero() && !c.srv.expiries.remove(c) {
-		c.reject(f.Ref, codeTokenExpired, errTokenExpired) // too late: the close is under way
+		c.reject(f.Ref, protocol.CodeTokenExpired, errTokenExpired) // too late: the close is under way
 		return
 	}
 	c.who = p
@@ -61,7 +62,7 @@ func (c *wsConn) reauth(f clientFrame) {
 	for _, ch := range c.unreadable() {
 		c.revoke(ch)
 	}
-	reply := &serverFrame{Type: "authed", Ref: f.Ref, Client: c.client}
+	reply := &protocol.ServerFrame{Type: "authed", Ref: f.Ref, Client: c.client}
 	if !p.Expires.IsZero() {
 		reply.Expires = p.Expires.UTC().Format(time.RFC3339)
 	}
@@ -79,7 +80,7 @@ func (c *wsConn) revoke(channel string) {
 	}
 	c.srv.cfg.Hub.Leave(sub)
 	c.srv.left(c, channel)
-	c.reply(&serverFrame{Type: "unsubscribed", Channel: channel, Reason: codeForbidden})
+	c.reply(&protocol.ServerFrame{Type: "unsubscribed", Channel: channel, Reason: protocol.CodeForbidden})
 }
 
 // unreadable lists the subscribed channels the current token does not allow.
@@ -99,6 +100,6 @@ func (c *wsConn) unreadable() []string {
 // frame saying so.
 func (c *wsConn) expire() {
 	c.srv.stats.expired.Add(1)
-	c.box.offer((&serverFrame{Type: "error", Code: codeTokenExpired, Message: errTokenExpired.Error()}).frame())
+	c.box.offer(wsEncode(&protocol.ServerFrame{Type: "error", Code: protocol.CodeTokenExpired, Message: errTokenExpired.Error()}))
 	c.box.closeAfterFlush(errTokenExpired)
 }

@@ -16,6 +16,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	sse "github.com/tmaxmax/go-sse"
+
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // The clients are written against docs/PROTOCOL.md with libraries that are
@@ -196,14 +198,14 @@ func (c *sseClient) stream(ctx context.Context) {
 		}
 		c.lastID = ev.LastEventID
 		switch ev.Type {
-		case "push.welcome":
+		case protocol.EventWelcome:
 			var w struct{ Node string }
 			json.Unmarshal([]byte(ev.Data), &w)
 			c.rec.welcome(w.Node)
 			for _, ch := range c.rec.channels {
 				c.rec.setSubscribed(ch)
 			}
-		case "push.gap":
+		case protocol.EventGap:
 			var g struct {
 				Channels []string
 				Reason   string
@@ -212,7 +214,7 @@ func (c *sseClient) stream(ctx context.Context) {
 			for _, ch := range g.Channels {
 				c.rec.gap(ch, g.Reason)
 			}
-		case "push.error":
+		case protocol.EventError:
 			c.rec.error("push.error " + ev.Data)
 		case "", "message":
 			c.rec.message(ev.Data)
@@ -268,20 +270,6 @@ func (c *wsClient) run(ctx context.Context) {
 	}
 }
 
-type wsFrame struct {
-	Type     string `json:"type"`
-	Channel  string `json:"channel"`
-	ID       string `json:"id"`
-	Data     string `json:"data"`
-	Node     string `json:"node"`
-	Position string `json:"position"`
-	Reason   string `json:"reason"`
-	Resume   string `json:"resume"`
-	Code     string `json:"code"`
-	Message  string `json:"message"`
-	Ref      string `json:"ref"`
-}
-
 // session runs one connection until it closes.
 func (c *wsClient) session(ctx context.Context) {
 	conn, resp, err := c.dialer.DialContext(ctx, c.url, nil)
@@ -300,10 +288,8 @@ func (c *wsClient) session(ctx context.Context) {
 	defer stop()
 	var wmu sync.Mutex
 	subscribe := func(ch string) {
-		f := map[string]any{"type": "subscribe", "channel": ch, "ref": ch}
-		if s := c.position(ch); s != "" {
-			f["since"] = s
-		}
+		ref, _ := json.Marshal(ch)
+		f := protocol.ClientFrame{Type: protocol.TypeSubscribe, Channel: ch, Since: c.position(ch), Ref: ref}
 		wmu.Lock()
 		defer wmu.Unlock()
 		conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -313,7 +299,7 @@ func (c *wsClient) session(ctx context.Context) {
 		subscribe(ch)
 	}
 	for {
-		var f wsFrame
+		var f protocol.ServerFrame
 		if err := conn.ReadJSON(&f); err != nil {
 			var syntax *json.SyntaxError
 			if errors.As(err, &syntax) {
@@ -325,34 +311,35 @@ func (c *wsClient) session(ctx context.Context) {
 	}
 }
 
-func (c *wsClient) frame(ctx context.Context, f wsFrame, subscribe func(string)) {
+func (c *wsClient) frame(ctx context.Context, f protocol.ServerFrame, subscribe func(string)) {
 	switch f.Type {
-	case "welcome":
+	case protocol.TypeWelcome:
 		c.rec.welcome(f.Node)
-	case "subscribed":
+	case protocol.TypeSubscribed:
 		c.advance(f.Channel, f.Position, true)
 		c.rec.setSubscribed(f.Channel)
-	case "message":
-		if c.rec.message(f.Data) {
+	case protocol.TypeMessage:
+		if f.Data != nil && c.rec.message(*f.Data) {
 			c.advance(f.Channel, f.ID, false)
 		}
-	case "gap":
+	case protocol.TypeGap:
 		c.rec.gap(f.Channel, f.Reason)
 		if f.Resume != "" {
 			c.advance(f.Channel, f.Resume, false)
 		}
-	case "error":
-		if f.Code == "unavailable" && f.Ref != "" {
+	case protocol.TypeError:
+		var ch string
+		if f.Code == protocol.CodeUnavailable && json.Unmarshal(f.Ref, &ch) == nil && ch != "" {
 			// Redis is away: subscribe again in a while (PROTOCOL: retry).
 			time.AfterFunc(reconnectDelay(), func() {
 				if ctx.Err() == nil {
-					subscribe(f.Ref)
+					subscribe(ch)
 				}
 			})
 			return
 		}
 		c.rec.error("error " + f.Code + ": " + f.Message)
-	case "pong", "ack", "unsubscribed":
+	case protocol.TypePong, protocol.TypeAck, protocol.TypeUnsubscribed:
 	default:
 		c.rec.error("unexpected frame " + f.Type)
 	}

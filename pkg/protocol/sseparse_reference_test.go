@@ -1,4 +1,4 @@
-package sseclient
+package protocol
 
 import (
 	"bufio"
@@ -31,14 +31,14 @@ func newRefParser(r io.Reader) *refParser {
 
 func (p *refParser) LastEventID() string { return p.lastEventID }
 
-func (p *refParser) Next() (Event, error) {
+func (p *refParser) Next() (SSEEvent, error) {
 	var data strings.Builder
 	var event string
 	hasData := false
 	for {
 		line, err := p.readLine()
 		if err != nil {
-			return Event{}, err
+			return SSEEvent{}, err
 		}
 		if line == "" {
 			p.lastEventID = p.idBuffer
@@ -51,7 +51,7 @@ func (p *refParser) Next() (Event, error) {
 			if event == "" {
 				event = "message"
 			}
-			return Event{ID: p.lastEventID, Event: event, Data: d}, nil
+			return SSEEvent{ID: p.lastEventID, Event: event, Data: d}, nil
 		}
 		p.field(line, &data, &event, &hasData)
 	}
@@ -147,14 +147,14 @@ func (r *chunkReader) Read(b []byte) (int, error) {
 }
 
 type result struct {
-	ev     Event
+	ev     SSEEvent
 	err    error
 	lastID string
 }
 
 // drain reads events (and errors, up to two non-EOF ones) until io.EOF,
 // recording the last event ID after each.
-func drain(next func() (Event, error), lastID func() string) []result {
+func drain(next func() (SSEEvent, error), lastID func() string) []result {
 	var out []result
 	errs := 0
 	for {
@@ -174,7 +174,7 @@ func drain(next func() (Event, error), lastID func() string) []result {
 // FuzzParserMatchesReference checks that Parser and the byte-at-a-time
 // refParser see the same events, errors, last event IDs, retry and comment
 // counts for any stream, however the reader splits it.
-func FuzzParserMatchesReference(f *testing.F) {
+func FuzzSSEParserMatchesReference(f *testing.F) {
 	for _, s := range []string{
 		"data: YHOO\ndata: +2\ndata: 10\n\n",
 		": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n",
@@ -204,7 +204,7 @@ func FuzzParserMatchesReference(f *testing.F) {
 		for name, mk := range readers {
 			ref := newRefParser(mk())
 			want := drain(ref.Next, ref.LastEventID)
-			p := NewParser(mk())
+			p := NewSSEParser(mk())
 			got := drain(p.Next, p.LastEventID)
 			if len(got) != len(want) {
 				t.Fatalf("%s: %d results, reference %d:\n got %+v\nwant %+v", name, len(got), len(want), got, want)

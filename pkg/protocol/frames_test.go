@@ -1,4 +1,4 @@
-package transport
+package protocol
 
 import (
 	"bytes"
@@ -11,121 +11,121 @@ import (
 
 func TestDecodeClientFrame(t *testing.T) {
 	t.Parallel()
-	longRef := `"` + strings.Repeat("r", maxRefLen-1) + `"` // maxRefLen+1 bytes
+	longRef := `"` + strings.Repeat("r", MaxRefLen-1) + `"` // MaxRefLen+1 bytes
 	tests := []struct {
 		name string
 		in   string
-		want clientFrame // Ref compared as a string
+		want ClientFrame // Ref compared as a string
 		code string      // "" means accepted
 	}{
 		{
 			name: "subscribe",
 			in:   `{"type":"subscribe","channel":"news","since":"1-0"}`,
-			want: clientFrame{Type: "subscribe", Channel: "news", Since: "1-0"},
+			want: ClientFrame{Type: "subscribe", Channel: "news", Since: "1-0"},
 		},
 		{
 			name: "subscribe with string ref",
 			in:   `{"type":"subscribe","channel":"news","ref":"abc"}`,
-			want: clientFrame{Type: "subscribe", Channel: "news", Ref: json.RawMessage(`"abc"`)},
+			want: ClientFrame{Type: "subscribe", Channel: "news", Ref: json.RawMessage(`"abc"`)},
 		},
 		{
 			name: "unsubscribe with numeric ref",
 			in:   `{"type":"unsubscribe","channel":"news","ref":42}`,
-			want: clientFrame{Type: "unsubscribe", Channel: "news", Ref: json.RawMessage(`42`)},
+			want: ClientFrame{Type: "unsubscribe", Channel: "news", Ref: json.RawMessage(`42`)},
 		},
 		{
 			name: "publish",
 			in:   `{"type":"publish","channel":"c","event":"e","data":"d\r\n","to":"x","exceptSelf":true,"ref":[1,{"a":2}]}`,
-			want: clientFrame{Type: "publish", Channel: "c", Event: "e", Data: "d\r\n", To: "x", ExceptSelf: true, Ref: json.RawMessage(`[1,{"a":2}]`)},
+			want: ClientFrame{Type: "publish", Channel: "c", Event: "e", Data: "d\r\n", To: "x", ExceptSelf: true, Ref: json.RawMessage(`[1,{"a":2}]`)},
 		},
 		{
 			name: "ping",
 			in:   `{"type":"ping"}`,
-			want: clientFrame{Type: "ping"},
+			want: ClientFrame{Type: "ping"},
 		},
 		{
 			name: "ping with ref",
 			in:   `{"type":"ping","ref":"7"}`,
-			want: clientFrame{Type: "ping", Ref: json.RawMessage(`"7"`)},
+			want: ClientFrame{Type: "ping", Ref: json.RawMessage(`"7"`)},
 		},
 		{
 			name: "null ref is no ref",
 			in:   `{"type":"ping","ref":null}`,
-			want: clientFrame{Type: "ping"},
+			want: ClientFrame{Type: "ping"},
 		},
 		{
-			name: "ref of exactly maxRefLen bytes",
-			in:   `{"type":"ping","ref":"` + strings.Repeat("r", maxRefLen-2) + `"}`,
-			want: clientFrame{Type: "ping", Ref: json.RawMessage(`"` + strings.Repeat("r", maxRefLen-2) + `"`)},
+			name: "ref of exactly MaxRefLen bytes",
+			in:   `{"type":"ping","ref":"` + strings.Repeat("r", MaxRefLen-2) + `"}`,
+			want: ClientFrame{Type: "ping", Ref: json.RawMessage(`"` + strings.Repeat("r", MaxRefLen-2) + `"`)},
 		},
 		{
 			name: "unknown fields are ignored",
 			in:   `{"type":"ping","extra":{"deep":[1,2]}}`,
-			want: clientFrame{Type: "ping"},
+			want: ClientFrame{Type: "ping"},
 		},
 		{
 			name: "ref too long is dropped",
 			in:   `{"type":"ping","ref":` + longRef + `}`,
-			want: clientFrame{Type: "ping"},
-			code: codeBadJSON,
+			want: ClientFrame{Type: "ping"},
+			code: CodeBadJSON,
 		},
-		{name: "malformed JSON", in: `{"type":"ping"`, code: codeBadJSON},
-		{name: "not an object", in: `[1,2]`, code: codeBadJSON},
-		{name: "empty", in: ``, code: codeBadJSON},
-		{name: "wrong field type", in: `{"type":"ping","ref":"7","channel":5}`, code: codeBadJSON},
-		{name: "trailing garbage", in: `{"type":"ping","ref":"7"} x`, code: codeBadJSON},
+		{name: "malformed JSON", in: `{"type":"ping"`, code: CodeBadJSON},
+		{name: "not an object", in: `[1,2]`, code: CodeBadJSON},
+		{name: "empty", in: ``, code: CodeBadJSON},
+		{name: "wrong field type", in: `{"type":"ping","ref":"7","channel":5}`, code: CodeBadJSON},
+		{name: "trailing garbage", in: `{"type":"ping","ref":"7"} x`, code: CodeBadJSON},
 		{
 			name: "missing type",
 			in:   `{"channel":"news"}`,
-			want: clientFrame{Channel: "news"},
-			code: codeUnknownType,
+			want: ClientFrame{Channel: "news"},
+			code: CodeUnknownType,
 		},
 		{
 			name: "unknown type keeps ref",
 			in:   `{"type":"dance","ref":"7"}`,
-			want: clientFrame{Type: "dance", Ref: json.RawMessage(`"7"`)},
-			code: codeUnknownType,
+			want: ClientFrame{Type: "dance", Ref: json.RawMessage(`"7"`)},
+			code: CodeUnknownType,
 		},
 		{
 			name: "subscribe without channel keeps ref",
 			in:   `{"type":"subscribe","ref":3}`,
-			want: clientFrame{Type: "subscribe", Ref: json.RawMessage(`3`)},
-			code: codeInvalidChannel,
+			want: ClientFrame{Type: "subscribe", Ref: json.RawMessage(`3`)},
+			code: CodeInvalidChannel,
 		},
 		{
 			name: "unsubscribe without channel",
 			in:   `{"type":"unsubscribe"}`,
-			want: clientFrame{Type: "unsubscribe"},
-			code: codeInvalidChannel,
+			want: ClientFrame{Type: "unsubscribe"},
+			code: CodeInvalidChannel,
 		},
 		{
 			name: "publish with empty channel",
 			in:   `{"type":"publish","channel":"","data":"x"}`,
-			want: clientFrame{Type: "publish", Data: "x"},
-			code: codeInvalidChannel,
+			want: ClientFrame{Type: "publish", Data: "x"},
+			code: CodeInvalidChannel,
 		},
 	}
 	for _, tt := range tests {
-		f, ferr := decodeClientFrame([]byte(tt.in))
+		f, ferr := DecodeClientFrame([]byte(tt.in))
 		switch {
 		case tt.code == "" && ferr != nil:
-			t.Errorf("%s: decodeClientFrame(%s) error %s: %v", tt.name, tt.in, ferr.code, ferr)
+			t.Errorf("%s: DecodeClientFrame(%s) error %s: %v", tt.name, tt.in, ferr.Code, ferr)
 			continue
 		case tt.code != "" && ferr == nil:
-			t.Errorf("%s: decodeClientFrame(%s) accepted, want code %s", tt.name, tt.in, tt.code)
+			t.Errorf("%s: DecodeClientFrame(%s) accepted, want code %s", tt.name, tt.in, tt.code)
 			continue
-		case tt.code != "" && ferr.code != tt.code:
-			t.Errorf("%s: decodeClientFrame(%s) code %s (%v), want %s", tt.name, tt.in, ferr.code, ferr, tt.code)
+		case tt.code != "" && ferr.Code != tt.code:
+			t.Errorf("%s: DecodeClientFrame(%s) code %s (%v), want %s", tt.name, tt.in, ferr.Code, ferr, tt.code)
 		}
 		if string(f.Ref) != string(tt.want.Ref) {
 			t.Errorf("%s: Ref = %#q, want %#q", tt.name, f.Ref, tt.want.Ref)
 		}
-		if tt.code == codeBadJSON {
+		if tt.code == CodeBadJSON {
 			continue // the other fields are whatever was decoded
 		}
 		f.Ref, tt.want.Ref = nil, nil
 		if !reflect.DeepEqual(f, tt.want) {
-			t.Errorf("%s: decodeClientFrame(%s) = %+v, want %+v", tt.name, tt.in, f, tt.want)
+			t.Errorf("%s: DecodeClientFrame(%s) = %+v, want %+v", tt.name, tt.in, f, tt.want)
 		}
 	}
 }
@@ -133,8 +133,8 @@ func TestDecodeClientFrame(t *testing.T) {
 func TestServerFrameEncodeKeepsData(t *testing.T) {
 	t.Parallel()
 	for _, data := range []string{"", "\r\n", "\u2028\u2029", "</script>", `"quoted" \ back`, "\x00\x1f", "新闻 🎉", "<&>"} {
-		f := serverFrame{Type: "message", Ref: json.RawMessage(`"7"`), Channel: "c", ID: "1-0", Data: &data}
-		b := f.encode()
+		f := ServerFrame{Type: "message", Ref: json.RawMessage(`"7"`), Channel: "c", ID: "1-0", Data: &data}
+		b := f.Encode()
 		if !json.Valid(b) {
 			t.Errorf("encode with data %q gave invalid JSON %s", data, b)
 			continue
@@ -159,11 +159,11 @@ func TestServerFrameEncodeKeepsData(t *testing.T) {
 
 func TestServerFrameEncodeOmitsEmpty(t *testing.T) {
 	t.Parallel()
-	if got := string((&serverFrame{Type: "pong"}).encode()); got != `{"type":"pong"}` {
+	if got := string((&ServerFrame{Type: "pong"}).Encode()); got != `{"type":"pong"}` {
 		t.Errorf("encode = %s, want {\"type\":\"pong\"}", got)
 	}
 	empty := ""
-	if got := string((&serverFrame{Type: "message", Data: &empty}).encode()); got != `{"type":"message","data":""}` {
+	if got := string((&ServerFrame{Type: "message", Data: &empty}).Encode()); got != `{"type":"message","data":""}` {
 		t.Errorf("encode = %s, want empty data kept", got)
 	}
 }
@@ -172,9 +172,9 @@ func TestServerFrameEncodeOmitsEmpty(t *testing.T) {
 // browser fails the connection on anything else.
 func TestDecodeClientFrameRefIsUTF8(t *testing.T) {
 	t.Parallel()
-	f, ferr := decodeClientFrame([]byte("{\"type\":\"ping\",\"ref\":\"\xff\"}"))
+	f, ferr := DecodeClientFrame([]byte("{\"type\":\"ping\",\"ref\":\"\xff\"}"))
 	if ferr == nil {
-		if reply := (&serverFrame{Type: "pong", Ref: f.Ref}).encode(); !utf8.Valid(reply) {
+		if reply := (&ServerFrame{Type: "pong", Ref: f.Ref}).Encode(); !utf8.Valid(reply) {
 			t.Errorf("reply %q is not UTF-8", reply)
 		}
 	}
@@ -196,8 +196,8 @@ func FuzzDecodeClientFrame(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fr, ferr := decodeClientFrame(b)
-		if len(fr.Ref) > maxRefLen {
+		fr, ferr := DecodeClientFrame(b)
+		if len(fr.Ref) > MaxRefLen {
 			t.Fatalf("Ref of %d bytes returned", len(fr.Ref))
 		}
 		if fr.Ref != nil && !json.Valid(fr.Ref) {
@@ -207,10 +207,10 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			t.Fatal("null Ref returned")
 		}
 		if ferr != nil {
-			switch ferr.code {
-			case codeBadJSON, codeUnknownType, codeInvalidChannel:
+			switch ferr.Code {
+			case CodeBadJSON, CodeUnknownType, CodeInvalidChannel:
 			default:
-				t.Fatalf("unexpected code %q", ferr.code)
+				t.Fatalf("unexpected code %q", ferr.Code)
 			}
 			if ferr.Error() == "" {
 				t.Fatal("empty error message")
@@ -218,11 +218,11 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			return
 		}
 		switch fr.Type {
-		case frameSubscribe, frameUnsubscribe, framePublish:
+		case TypeSubscribe, TypeUnsubscribe, TypePublish:
 			if fr.Channel == "" {
 				t.Fatalf("%s accepted without a channel", fr.Type)
 			}
-		case framePing:
+		case TypePing:
 		default:
 			t.Fatalf("accepted unknown type %q", fr.Type)
 		}
@@ -234,7 +234,7 @@ func FuzzDecodeClientFrame(f *testing.F) {
 			}
 		}
 		// The ref is echoed in a reply, which must still encode.
-		reply := (&serverFrame{Type: "pong", Ref: fr.Ref}).encode()
+		reply := (&ServerFrame{Type: "pong", Ref: fr.Ref}).Encode()
 		if !json.Valid(reply) {
 			t.Fatalf("reply %q is not valid JSON", reply)
 		}

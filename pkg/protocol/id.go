@@ -1,4 +1,4 @@
-package store
+package protocol
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 )
 
 // ErrMalformedID is returned when a string is not a Redis stream entry ID.
-var ErrMalformedID = errors.New("store: malformed entry ID")
+var ErrMalformedID = errors.New("protocol: malformed entry ID")
 
 // ID is a Redis stream entry ID: milliseconds and a sequence number. The zero
 // ID ("0-0") sorts before every entry and means "from the beginning".

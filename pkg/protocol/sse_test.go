@@ -1,4 +1,4 @@
-package transport
+package protocol
 
 import (
 	"bytes"
@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pushcluster/pushcluster/internal/sseclient"
-	"github.com/pushcluster/pushcluster/pkg/store"
 )
+
+// entry is an event's name and data, as a stream entry holds them.
+type entry struct{ Event, Data string }
 
 // normalizeLines turns CRLF and CR into LF, as an SSE parser does.
 func normalizeLines(s string) string {
@@ -19,10 +19,10 @@ func normalizeLines(s string) string {
 }
 
 // parseSSE parses a whole stream with the WHATWG-conformant test client.
-func parseSSE(t *testing.T, stream []byte) []sseclient.Event {
+func parseSSE(t *testing.T, stream []byte) []SSEEvent {
 	t.Helper()
-	p := sseclient.NewParser(bytes.NewReader(stream))
-	var events []sseclient.Event
+	p := NewSSEParser(bytes.NewReader(stream))
+	var events []SSEEvent
 	for {
 		ev, err := p.Next()
 		if errors.Is(err, io.EOF) {
@@ -54,8 +54,8 @@ func TestAppendSSEData(t *testing.T) {
 		{"\u2028", "data: \u2028\n"},
 	}
 	for _, tt := range tests {
-		if got := string(appendSSEData([]byte("pre\n"), tt.in)); got != "pre\n"+tt.want {
-			t.Errorf("appendSSEData(%q) = %q, want %q", tt.in, got, "pre\n"+tt.want)
+		if got := string(AppendSSEData([]byte("pre\n"), tt.in)); got != "pre\n"+tt.want {
+			t.Errorf("AppendSSEData(%q) = %q, want %q", tt.in, got, "pre\n"+tt.want)
 		}
 	}
 }
@@ -71,8 +71,8 @@ func TestSSEEventName(t *testing.T) {
 		"a\r\nb":      "",
 		"evil\nid: 9": "",
 	} {
-		if got := sseEventName(in); got != want {
-			t.Errorf("sseEventName(%q) = %q, want %q", in, got, want)
+		if got := SSEEventName(in); got != want {
+			t.Errorf("SSEEventName(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -80,28 +80,28 @@ func TestSSEEventName(t *testing.T) {
 func TestSSEBody(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		entry store.Entry
+		entry entry
 		want  string
 	}{
-		{store.Entry{Data: "hi"}, "data: hi\n\n"},
-		{store.Entry{Event: "update", Data: "hi"}, "event: update\ndata: hi\n\n"},
-		{store.Entry{Event: "update"}, "event: update\ndata: \n\n"},
-		{store.Entry{Event: "bad\nid: 9", Data: "hi"}, "data: hi\n\n"},
-		{store.Entry{Data: "a\nb"}, "data: a\ndata: b\n\n"},
+		{entry{Data: "hi"}, "data: hi\n\n"},
+		{entry{Event: "update", Data: "hi"}, "event: update\ndata: hi\n\n"},
+		{entry{Event: "update"}, "event: update\ndata: \n\n"},
+		{entry{Event: "bad\nid: 9", Data: "hi"}, "data: hi\n\n"},
+		{entry{Data: "a\nb"}, "data: a\ndata: b\n\n"},
 	}
 	for _, tt := range tests {
-		if got := string(sseBody(&tt.entry)); got != tt.want {
-			t.Errorf("sseBody(%+v) = %q, want %q", tt.entry, got, tt.want)
+		if got := string(SSEBody(tt.entry.Event, tt.entry.Data)); got != tt.want {
+			t.Errorf("SSEBody(%+v) = %q, want %q", tt.entry, got, tt.want)
 		}
 	}
-	if got := string(sseIDLine("1-2")); got != "id: 1-2\n" {
-		t.Errorf("sseIDLine = %q", got)
+	if got := string(SSEIDLine("1-2")); got != "id: 1-2\n" {
+		t.Errorf("SSEIDLine = %q", got)
 	}
-	if got := string(sseRetry(1500 * time.Millisecond)); got != "retry: 1500\n" {
-		t.Errorf("sseRetry = %q", got)
+	if got := string(SSERetry(1500 * time.Millisecond)); got != "retry: 1500\n" {
+		t.Errorf("SSERetry = %q", got)
 	}
-	if got := string(sseControl(EventGap, "", []byte(`{"a":1}`))); got != "event: push.gap\ndata: {\"a\":1}\n\n" {
-		t.Errorf("sseControl = %q", got)
+	if got := string(SSEControl(EventGap, "", []byte(`{"a":1}`))); got != "event: push.gap\ndata: {\"a\":1}\n\n" {
+		t.Errorf("SSEControl = %q", got)
 	}
 }
 
@@ -110,25 +110,25 @@ func TestSSEBody(t *testing.T) {
 func TestSSEFrameCannotInjectFields(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		entry     store.Entry
+		entry     entry
 		wantEvent string
 	}{
-		{store.Entry{Event: "update", Data: "x\n\nevent: evil\nid: 9"}, "update"},
-		{store.Entry{Data: "x\r\rdata: y\r\nretry: 1\r\n\r\n"}, "message"},
-		{store.Entry{Event: "evil\nid: 9\n", Data: "x"}, "message"},
-		{store.Entry{Event: "evil\r", Data: ""}, "message"},
-		{store.Entry{Data: ""}, "message"},
-		{store.Entry{Data: "\n"}, "message"},
-		{store.Entry{Data: ":comment\n"}, "message"},
+		{entry{Event: "update", Data: "x\n\nevent: evil\nid: 9"}, "update"},
+		{entry{Data: "x\r\rdata: y\r\nretry: 1\r\n\r\n"}, "message"},
+		{entry{Event: "evil\nid: 9\n", Data: "x"}, "message"},
+		{entry{Event: "evil\r", Data: ""}, "message"},
+		{entry{Data: ""}, "message"},
+		{entry{Data: "\n"}, "message"},
+		{entry{Data: ":comment\n"}, "message"},
 	}
 	for _, tt := range tests {
-		frame := append(sseIDLine("5-0"), sseBody(&tt.entry)...)
+		frame := append(SSEIDLine("5-0"), SSEBody(tt.entry.Event, tt.entry.Data)...)
 		events := parseSSE(t, frame)
 		if len(events) != 1 {
 			t.Errorf("frame %q parses to %d events %q, want 1", frame, len(events), events)
 			continue
 		}
-		want := sseclient.Event{ID: "5-0", Event: tt.wantEvent, Data: normalizeLines(tt.entry.Data)}
+		want := SSEEvent{ID: "5-0", Event: tt.wantEvent, Data: normalizeLines(tt.entry.Data)}
 		if events[0] != want {
 			t.Errorf("frame %q parses to %q, want %q", frame, events[0], want)
 		}
@@ -137,10 +137,10 @@ func TestSSEFrameCannotInjectFields(t *testing.T) {
 
 func TestSSEControlParses(t *testing.T) {
 	t.Parallel()
-	stream := append(sseRetry(time.Second), sseControl(EventWelcome, "1-0", []byte(`{"client":"c"}`))...)
-	stream = append(stream, sseHeartbeat...)
+	stream := append(SSERetry(time.Second), SSEControl(EventWelcome, "1-0", []byte(`{"client":"c"}`))...)
+	stream = append(stream, SSEHeartbeat...)
 	events := parseSSE(t, stream)
-	want := sseclient.Event{ID: "1-0", Event: EventWelcome, Data: `{"client":"c"}`}
+	want := SSEEvent{ID: "1-0", Event: EventWelcome, Data: `{"client":"c"}`}
 	if len(events) != 1 || events[0] != want {
 		t.Errorf("events = %q, want [%q]", events, want)
 	}
@@ -157,8 +157,8 @@ func FuzzSSERoundTrip(f *testing.F) {
 		if !utf8.ValidString(data) || !utf8.ValidString(event) || strings.ContainsAny(event, "\r\n\x00") {
 			t.Skip()
 		}
-		id := store.ID{Ms: ms, Seq: seq}.String()
-		frame := append(sseIDLine(id), sseBody(&store.Entry{Event: event, Data: data})...)
+		id := ID{Ms: ms, Seq: seq}.String()
+		frame := append(SSEIDLine(id), SSEBody(event, data)...)
 		events := parseSSE(t, frame)
 		if len(events) != 1 {
 			t.Fatalf("frame %q parses to %d events, want 1", frame, len(events))
@@ -167,7 +167,7 @@ func FuzzSSERoundTrip(f *testing.F) {
 		if wantEvent == "" {
 			wantEvent = "message"
 		}
-		want := sseclient.Event{ID: id, Event: wantEvent, Data: normalizeLines(data)}
+		want := SSEEvent{ID: id, Event: wantEvent, Data: normalizeLines(data)}
 		if events[0] != want {
 			t.Fatalf("frame %q parses to %q, want %q", frame, events[0], want)
 		}

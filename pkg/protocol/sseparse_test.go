@@ -1,4 +1,4 @@
-package sseclient
+package protocol
 
 import (
 	"errors"
@@ -9,10 +9,10 @@ import (
 
 // readAll parses stream to its end, returning every dispatched event and
 // the parser, for its LastEventID, Retry and Comments.
-func readAll(t *testing.T, stream string) ([]Event, *Parser) {
+func readAll(t *testing.T, stream string) ([]SSEEvent, *SSEParser) {
 	t.Helper()
-	p := NewParser(strings.NewReader(stream))
-	var events []Event
+	p := NewSSEParser(strings.NewReader(stream))
+	var events []SSEEvent
 	for {
 		ev, err := p.Next()
 		if errors.Is(err, io.EOF) {
@@ -25,7 +25,7 @@ func readAll(t *testing.T, stream string) ([]Event, *Parser) {
 	}
 }
 
-func equalEvents(a, b []Event) bool {
+func equalEvents(a, b []SSEEvent) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -39,39 +39,39 @@ func equalEvents(a, b []Event) bool {
 
 func TestParserStreams(t *testing.T) {
 	t.Parallel()
-	msg := func(id, data string) Event { return Event{ID: id, Event: "message", Data: data} }
+	msg := func(id, data string) SSEEvent { return SSEEvent{ID: id, Event: "message", Data: data} }
 	tests := []struct {
 		name   string
 		stream string
-		want   []Event
+		want   []SSEEvent
 		lastID string
 	}{
 		// The examples of the WHATWG HTML standard, "Server-sent events".
 		{
 			name:   "spec: three data lines join with LF",
 			stream: "data: YHOO\ndata: +2\ndata: 10\n\n",
-			want:   []Event{msg("", "YHOO\n+2\n10")},
+			want:   []SSEEvent{msg("", "YHOO\n+2\n10")},
 		},
 		{
 			name:   "spec: comment, ids, id without value, unterminated block",
 			stream: ": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n",
-			want:   []Event{msg("1", "first event"), msg("", "second event")},
+			want:   []SSEEvent{msg("1", "first event"), msg("", "second event")},
 			lastID: "",
 		},
 		{
 			name:   "spec: data without colon, empty and single-LF data",
 			stream: "data\n\ndata\ndata\n\ndata:\n",
-			want:   []Event{msg("", ""), msg("", "\n")},
+			want:   []SSEEvent{msg("", ""), msg("", "\n")},
 		},
 		{
 			name:   "spec: one optional space after the colon",
 			stream: "data:test\n\ndata: test\n\n",
-			want:   []Event{msg("", "test"), msg("", "test")},
+			want:   []SSEEvent{msg("", "test"), msg("", "test")},
 		},
 		{
 			name:   "spec: named events",
 			stream: "event: add\ndata: 73857293\n\nevent: remove\ndata: 2153\n\nevent: add\ndata: 113411\n\n",
-			want: []Event{
+			want: []SSEEvent{
 				{Event: "add", Data: "73857293"},
 				{Event: "remove", Data: "2153"},
 				{Event: "add", Data: "113411"},
@@ -80,40 +80,40 @@ func TestParserStreams(t *testing.T) {
 		{
 			name:   "only the first space is removed",
 			stream: "data:  two\n\n",
-			want:   []Event{msg("", " two")},
+			want:   []SSEEvent{msg("", " two")},
 		},
 		{
 			name:   "colon in value",
 			stream: "data: a: b\n\n",
-			want:   []Event{msg("", "a: b")},
+			want:   []SSEEvent{msg("", "a: b")},
 		},
 		{
 			name:   "CR line endings",
 			stream: "id: 7\rdata: a\rdata: b\r\r",
-			want:   []Event{msg("7", "a\nb")},
+			want:   []SSEEvent{msg("7", "a\nb")},
 			lastID: "7",
 		},
 		{
 			name:   "CRLF line endings",
 			stream: "id: 7\r\ndata: a\r\ndata: b\r\n\r\n",
-			want:   []Event{msg("7", "a\nb")},
+			want:   []SSEEvent{msg("7", "a\nb")},
 			lastID: "7",
 		},
 		{
 			name:   "mixed line endings",
 			stream: "data: a\r\ndata: b\rdata: c\n\r\n",
-			want:   []Event{msg("", "a\nb\nc")},
+			want:   []SSEEvent{msg("", "a\nb\nc")},
 		},
 		{
 			name:   "id with NUL is ignored",
 			stream: "id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n",
-			want:   []Event{msg("1", "a"), msg("1", "b")},
+			want:   []SSEEvent{msg("1", "a"), msg("1", "b")},
 			lastID: "1",
 		},
 		{
 			name:   "id persists across events",
 			stream: "id: 5\ndata: a\n\ndata: b\n\n",
-			want:   []Event{msg("5", "a"), msg("5", "b")},
+			want:   []SSEEvent{msg("5", "a"), msg("5", "b")},
 			lastID: "5",
 		},
 		{
@@ -124,22 +124,22 @@ func TestParserStreams(t *testing.T) {
 		{
 			name:   "event type resets after each dispatch",
 			stream: "event: x\ndata: 1\n\ndata: 2\n\n",
-			want:   []Event{{Event: "x", Data: "1"}, msg("", "2")},
+			want:   []SSEEvent{{Event: "x", Data: "1"}, msg("", "2")},
 		},
 		{
 			name:   "event type of a block without data does not carry over",
 			stream: "event: x\n\ndata: 1\n\n",
-			want:   []Event{msg("", "1")},
+			want:   []SSEEvent{msg("", "1")},
 		},
 		{
 			name:   "event without value means message",
 			stream: "event\ndata: 1\n\n",
-			want:   []Event{msg("", "1")},
+			want:   []SSEEvent{msg("", "1")},
 		},
 		{
 			name:   "field names are case-sensitive; unknown fields are ignored",
 			stream: "Data: x\nfoo: bar\ndata: y\n\n",
-			want:   []Event{msg("", "y")},
+			want:   []SSEEvent{msg("", "y")},
 		},
 		{
 			name:   "comments only",
@@ -148,7 +148,7 @@ func TestParserStreams(t *testing.T) {
 		{
 			name:   "unterminated last line is discarded",
 			stream: "data: a\n\ndata: b",
-			want:   []Event{msg("", "a")},
+			want:   []SSEEvent{msg("", "a")},
 		},
 		{
 			name:   "empty stream",
@@ -205,7 +205,7 @@ func TestParserCountsComments(t *testing.T) {
 func TestParserSkipsLeadingBOM(t *testing.T) {
 	t.Parallel()
 	got, _ := readAll(t, "\ufeffdata: a\n\n")
-	want := []Event{{Event: "message", Data: "a"}}
+	want := []SSEEvent{{Event: "message", Data: "a"}}
 	if !equalEvents(got, want) {
 		t.Errorf("events = %q, want %q", got, want)
 	}
@@ -244,7 +244,7 @@ func (r *aheadReader) Read(b []byte) (int, error) {
 func TestParserDispatchesOnCRWithoutReadingAhead(t *testing.T) {
 	t.Parallel()
 	r := &aheadReader{chunks: []string{"data: a\r\r"}}
-	ev, err := NewParser(r).Next()
+	ev, err := NewSSEParser(r).Next()
 	if err != nil || ev.Data != "a" {
 		t.Fatalf("Next() = %q, %v; want data \"a\"", ev, err)
 	}
@@ -253,7 +253,7 @@ func TestParserDispatchesOnCRWithoutReadingAhead(t *testing.T) {
 	}
 }
 
-func FuzzParser(f *testing.F) {
+func FuzzSSEParser(f *testing.F) {
 	for _, s := range []string{
 		"data: YHOO\ndata: +2\ndata: 10\n\n",
 		": test stream\n\ndata: first event\nid: 1\n\ndata:second event\nid\n\ndata:  third event\n",
@@ -264,7 +264,7 @@ func FuzzParser(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p := NewParser(strings.NewReader(s))
+		p := NewSSEParser(strings.NewReader(s))
 		for i := 0; ; i++ {
 			ev, err := p.Next()
 			if err != nil {

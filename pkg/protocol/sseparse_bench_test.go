@@ -1,4 +1,4 @@
-package sseclient
+package protocol
 
 import (
 	"errors"
@@ -36,17 +36,17 @@ func BenchmarkParser(b *testing.B) {
 		stream := benchStream(size.n, size.bytes, size.line)
 		for _, impl := range []struct {
 			name string
-			new  func(io.Reader) func() (Event, error)
+			new  func(io.Reader) func() (SSEEvent, error)
 		}{
-			{"new", func(r io.Reader) func() (Event, error) { return NewParser(r).Next }},
-			{"raw", func(r io.Reader) func() (Event, error) {
-				p := NewParser(r)
-				return func() (Event, error) {
+			{"new", func(r io.Reader) func() (SSEEvent, error) { return NewSSEParser(r).Next }},
+			{"raw", func(r io.Reader) func() (SSEEvent, error) {
+				p := NewSSEParser(r)
+				return func() (SSEEvent, error) {
 					ev, err := p.NextRaw()
-					return Event{ID: ev.ID, Event: ev.Event}, err
+					return SSEEvent{ID: ev.ID, Event: ev.Event}, err
 				}
 			}},
-			{"ref", func(r io.Reader) func() (Event, error) { return newRefParser(r).Next }},
+			{"ref", func(r io.Reader) func() (SSEEvent, error) { return newRefParser(r).Next }},
 		} {
 			b.Run(size.name+"/"+impl.name, func(b *testing.B) {
 				b.ReportAllocs()

@@ -1,4 +1,4 @@
-package transport
+package protocol
 
 import (
 	"encoding/json"
@@ -10,38 +10,69 @@ import (
 )
 
 var (
-	errBodyNotUTF8   = errors.New("body is not UTF-8")
-	errLoneSurrogate = errors.New("a \\u escape of a lone UTF-16 surrogate is not text")
-	// errEmptyClient: a publish names "client" but leaves it empty, which
+	// ErrBodyNotUTF8: a body or frame holds bytes that are not UTF-8.
+	ErrBodyNotUTF8 = errors.New("body is not UTF-8")
+	// ErrLoneSurrogate: a \\u escape of a lone UTF-16 surrogate, which a
+	// JavaScript string can hold and UTF-8 cannot.
+	ErrLoneSurrogate = errors.New("a \\u escape of a lone UTF-16 surrogate is not text")
+	// ErrEmptyClient: a publish names "client" but leaves it empty, which
 	// is a mistake in the caller, not a channel publish without a channel.
-	errEmptyClient = errors.New("client is empty: give the ID of the client to send to")
+	ErrEmptyClient = errors.New("client is empty: give the ID of the client to send to")
 )
 
-// decodePublish parses the body of POST /api/publish. Data is delivered
+// PublishRequest is the body of POST /api/publish, and what a WebSocket
+// publish frame asks for: a message to a channel (optionally to one of its
+// clients, or to all but one), or to one client wherever it is connected.
+type PublishRequest struct {
+	Channel string `json:"channel,omitempty"`
+	Event   string `json:"event,omitempty"`
+	Data    string `json:"data"`
+	To      string `json:"to,omitempty"`
+	Exclude string `json:"exclude,omitempty"`
+	// Client, instead of Channel, sends to that one client wherever it is.
+	Client string `json:"client,omitempty"`
+}
+
+// PublishAnswer is the answer to a publish to a channel.
+type PublishAnswer struct {
+	ID string `json:"id"`
+}
+
+// DirectAnswer is the answer to a publish to one client.
+type DirectAnswer struct {
+	ID          string   `json:"id"`
+	Delivered   bool     `json:"delivered"`
+	Connections int      `json:"connections"`
+	Nodes       []string `json:"nodes"`
+	Partial     bool     `json:"partial"`
+	Missing     []string `json:"missing"`
+}
+
+// DecodePublish parses the body of POST /api/publish. Data is delivered
 // exactly as sent or not at all, so it refuses what encoding/json would
 // quietly replace with U+FFFD: bytes that are not UTF-8, and \u escapes of
 // lone surrogates (which a JavaScript string can hold, and UTF-8 cannot).
-func decodePublish(body []byte) (publishRequest, error) {
+func DecodePublish(body []byte) (PublishRequest, error) {
 	var b struct {
-		publishRequest
+		PublishRequest
 		Client *string `json:"client"` // shadows the embedded one: given, or not
 	}
-	if err := decodeJSON(body, &b); err != nil {
-		return publishRequest{}, err
+	if err := DecodeJSON(body, &b); err != nil {
+		return PublishRequest{}, err
 	}
 	if b.Client != nil && *b.Client == "" {
-		return publishRequest{}, errEmptyClient
+		return PublishRequest{}, ErrEmptyClient
 	}
-	p := b.publishRequest
+	p := b.PublishRequest
 	if b.Client != nil {
 		p.Client = *b.Client
 	}
 	return p, nil
 }
 
-// decodeJSON decodes a request body into v, refusing what cannot decode
-// to the very text it spells (see decodePublish).
-func decodeJSON(body []byte, v any) error {
+// DecodeJSON decodes a request body into v, refusing what cannot decode
+// to the very text it spells (see DecodePublish).
+func DecodeJSON(body []byte, v any) error {
 	if err := checkJSONText(body); err != nil {
 		return err
 	}
@@ -55,10 +86,10 @@ func decodeJSON(body []byte, v any) error {
 // spells, if it cannot.
 func checkJSONText(b []byte) error {
 	if !utf8.Valid(b) {
-		return errBodyNotUTF8
+		return ErrBodyNotUTF8
 	}
 	if escapesLoneSurrogate(b) {
-		return errLoneSurrogate
+		return ErrLoneSurrogate
 	}
 	return nil
 }
@@ -117,11 +148,11 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-// isJSONContent reports whether a Content-Type names JSON in UTF-8. Only
+// IsJSONContent reports whether a Content-Type names JSON in UTF-8. Only
 // that is accepted: a text/plain or form POST from another origin needs no
 // CORS preflight, so any page could otherwise make a visitor's browser
 // publish to a node it can reach (an intranet one, say).
-func isJSONContent(contentType string) bool {
+func IsJSONContent(contentType string) bool {
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil || mt != "application/json" {
 		return false

@@ -1,7 +1,8 @@
-// Package sseclient reads a text/event-stream exactly as the WHATWG HTML
-// spec's EventSource parser does. Tests and the load tool use it to see what
-// a browser would see.
-package sseclient
+package protocol
+
+// SSEParser reads a text/event-stream exactly as the WHATWG HTML spec's
+// EventSource parser does: what a browser would see. The Go client, the
+// load tool and the tests read streams with it.
 
 import (
 	"bufio"
@@ -12,24 +13,24 @@ import (
 	"sync"
 )
 
-// Event is one dispatched event.
-type Event struct {
+// SSEEvent is one dispatched event.
+type SSEEvent struct {
 	// ID is the event source's last event ID when the event was dispatched.
 	ID    string
 	Event string // "message" when the stream named none
 	Data  string
 }
 
-// RawEvent is an Event whose data is the parser's own buffer, valid until
+// SSERawEvent is an SSEEvent whose data is the parser's own buffer, valid until
 // the next call: for a reader of large events that needs only part of each.
-type RawEvent struct {
+type SSERawEvent struct {
 	ID    string
 	Event string
 	Data  []byte
 }
 
-// Parser reads events from a stream.
-type Parser struct {
+// SSEParser reads events from a stream.
+type SSEParser struct {
 	r           *bufio.Reader
 	started     bool   // a leading byte-order mark has been skipped
 	afterCR     bool   // the last line ended with CR: an LF next ends nothing
@@ -46,7 +47,7 @@ type Parser struct {
 
 // readSize is the read buffer of each parser. The load tool holds thousands
 // of idle streams, so it is kept small; lines longer than it are assembled
-// in Parser.line.
+// in SSEParser.line.
 const readSize = 4 << 10
 
 // keepSize is the largest line or data buffer a parser keeps for the next
@@ -83,31 +84,31 @@ func release(b []byte) {
 	}
 }
 
-// NewParser returns a parser of r.
-func NewParser(r io.Reader) *Parser {
-	return &Parser{r: bufio.NewReaderSize(r, readSize), Retry: -1}
+// NewSSEParser returns a parser of r.
+func NewSSEParser(r io.Reader) *SSEParser {
+	return &SSEParser{r: bufio.NewReaderSize(r, readSize), Retry: -1}
 }
 
 // LastEventID returns the last event ID set by the stream, as a browser
 // would send it in Last-Event-ID.
-func (p *Parser) LastEventID() string { return p.lastEventID }
+func (p *SSEParser) LastEventID() string { return p.lastEventID }
 
 // Next returns the next dispatched event, skipping blocks that dispatch
 // nothing (but still applying their id and retry fields). After an error,
 // the block being read is discarded.
-func (p *Parser) Next() (Event, error) {
+func (p *SSEParser) Next() (SSEEvent, error) {
 	ev, err := p.NextRaw()
 	if err != nil {
-		return Event{}, err
+		return SSEEvent{}, err
 	}
 	d := string(ev.Data)
 	p.trim()
-	return Event{ID: ev.ID, Event: ev.Event, Data: d}, nil
+	return SSEEvent{ID: ev.ID, Event: ev.Event, Data: d}, nil
 }
 
 // NextRaw is Next without a copy of the data, which stays valid until the
 // next call.
-func (p *Parser) NextRaw() (RawEvent, error) {
+func (p *SSEParser) NextRaw() (SSERawEvent, error) {
 	p.trim() // what the last event left
 	p.data = p.data[:0]
 	var event string
@@ -116,7 +117,7 @@ func (p *Parser) NextRaw() (RawEvent, error) {
 		line, err := p.readLine()
 		if err != nil {
 			p.trim()
-			return RawEvent{}, err
+			return SSERawEvent{}, err
 		}
 		if len(line) == 0 {
 			p.lastEventID = p.idBuffer
@@ -128,7 +129,7 @@ func (p *Parser) NextRaw() (RawEvent, error) {
 				event = "message"
 			}
 			// Every data line appended an LF; the spec drops the last one.
-			return RawEvent{ID: p.lastEventID, Event: event, Data: p.data[:len(p.data)-1]}, nil
+			return SSERawEvent{ID: p.lastEventID, Event: event, Data: p.data[:len(p.data)-1]}, nil
 		}
 		p.field(line, &event, &hasData)
 	}
@@ -136,7 +137,7 @@ func (p *Parser) NextRaw() (RawEvent, error) {
 
 // trim gives up the line and data buffers if an event grew them past
 // keepSize.
-func (p *Parser) trim() {
+func (p *SSEParser) trim() {
 	if cap(p.data) > keepSize {
 		release(p.data)
 		p.data = nil
@@ -148,7 +149,7 @@ func (p *Parser) trim() {
 }
 
 // field applies one non-empty line. line is only valid until the next read.
-func (p *Parser) field(line []byte, event *string, hasData *bool) {
+func (p *SSEParser) field(line []byte, event *string, hasData *bool) {
 	if line[0] == ':' {
 		p.Comments++
 		return
@@ -193,7 +194,7 @@ func isDigits(s []byte) bool {
 // ends its line at once, without waiting to see whether an LF follows: the
 // LF, if it comes, is skipped by the next call. The line returned is valid
 // until the next read; on an error, the part of a line read is discarded.
-func (p *Parser) readLine() ([]byte, error) {
+func (p *SSEParser) readLine() ([]byte, error) {
 	if !p.started {
 		p.started = true
 		if bom, err := p.r.Peek(3); err == nil && string(bom) == "\ufeff" {

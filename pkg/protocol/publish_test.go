@@ -1,4 +1,4 @@
-package transport
+package protocol
 
 import (
 	"bytes"
@@ -14,33 +14,33 @@ func TestDecodePublish(t *testing.T) {
 	tests := []struct {
 		name string
 		body string
-		want publishRequest
+		want PublishRequest
 		err  error // nil: accepted; errMalformed: any JSON error
 	}{
-		{"plain", `{"channel":"c","event":"e","data":"hi"}`, publishRequest{Channel: "c", Event: "e", Data: "hi"}, nil},
-		{"unicode", `{"channel":"c","data":"新闻 🎉"}`, publishRequest{Channel: "c", Data: "新闻 🎉"}, nil},
-		{"escaped pair", `{"channel":"c","data":"\ud83c\udf89"}`, publishRequest{Channel: "c", Data: "🎉"}, nil},
-		{"escaped backslash before u", `{"channel":"c","data":"\\udc00"}`, publishRequest{Channel: "c", Data: `\udc00`}, nil},
-		{"literal U+FFFD", `{"channel":"c","data":"` + "\uFFFD" + `"}`, publishRequest{Channel: "c", Data: "\uFFFD"}, nil},
-		{"invalid byte in data", "{\"channel\":\"ct\",\"data\":\"\xff\"}", publishRequest{}, errBodyNotUTF8},
-		{"invalid byte in channel", "{\"channel\":\"c\xc3\",\"data\":\"x\"}", publishRequest{}, errBodyNotUTF8},
-		{"invalid byte outside strings", "{\"channel\":\"c\",\"data\":\"x\"}\xff", publishRequest{}, errBodyNotUTF8},
-		{"lone high surrogate", `{"channel":"c","data":"\ud83c"}`, publishRequest{}, errLoneSurrogate},
-		{"lone low surrogate", `{"channel":"c","data":"\udf89x"}`, publishRequest{}, errLoneSurrogate},
-		{"high surrogate then text", `{"channel":"c","data":"\ud83cabcdef"}`, publishRequest{}, errLoneSurrogate},
-		{"two high surrogates", `{"channel":"c","data":"\ud83c\ud83c"}`, publishRequest{}, errLoneSurrogate},
-		{"surrogate in event", `{"channel":"c","event":"\uDC00","data":"x"}`, publishRequest{}, errLoneSurrogate},
-		{"malformed", `{"channel":`, publishRequest{}, errMalformed},
-		{"trailing data", `{"channel":"c"} {}`, publishRequest{}, errMalformed},
-		{"to one client", `{"client":"x","data":"hi"}`, publishRequest{Client: "x", Data: "hi"}, nil},
-		{"empty client", `{"client":"","data":"hi"}`, publishRequest{}, errEmptyClient},
+		{"plain", `{"channel":"c","event":"e","data":"hi"}`, PublishRequest{Channel: "c", Event: "e", Data: "hi"}, nil},
+		{"unicode", `{"channel":"c","data":"新闻 🎉"}`, PublishRequest{Channel: "c", Data: "新闻 🎉"}, nil},
+		{"escaped pair", `{"channel":"c","data":"\ud83c\udf89"}`, PublishRequest{Channel: "c", Data: "🎉"}, nil},
+		{"escaped backslash before u", `{"channel":"c","data":"\\udc00"}`, PublishRequest{Channel: "c", Data: `\udc00`}, nil},
+		{"literal U+FFFD", `{"channel":"c","data":"` + "\uFFFD" + `"}`, PublishRequest{Channel: "c", Data: "\uFFFD"}, nil},
+		{"invalid byte in data", "{\"channel\":\"ct\",\"data\":\"\xff\"}", PublishRequest{}, ErrBodyNotUTF8},
+		{"invalid byte in channel", "{\"channel\":\"c\xc3\",\"data\":\"x\"}", PublishRequest{}, ErrBodyNotUTF8},
+		{"invalid byte outside strings", "{\"channel\":\"c\",\"data\":\"x\"}\xff", PublishRequest{}, ErrBodyNotUTF8},
+		{"lone high surrogate", `{"channel":"c","data":"\ud83c"}`, PublishRequest{}, ErrLoneSurrogate},
+		{"lone low surrogate", `{"channel":"c","data":"\udf89x"}`, PublishRequest{}, ErrLoneSurrogate},
+		{"high surrogate then text", `{"channel":"c","data":"\ud83cabcdef"}`, PublishRequest{}, ErrLoneSurrogate},
+		{"two high surrogates", `{"channel":"c","data":"\ud83c\ud83c"}`, PublishRequest{}, ErrLoneSurrogate},
+		{"surrogate in event", `{"channel":"c","event":"\uDC00","data":"x"}`, PublishRequest{}, ErrLoneSurrogate},
+		{"malformed", `{"channel":`, PublishRequest{}, errMalformed},
+		{"trailing data", `{"channel":"c"} {}`, PublishRequest{}, errMalformed},
+		{"to one client", `{"client":"x","data":"hi"}`, PublishRequest{Client: "x", Data: "hi"}, nil},
+		{"empty client", `{"client":"","data":"hi"}`, PublishRequest{}, ErrEmptyClient},
 	}
 	for _, tt := range tests {
-		got, err := decodePublish([]byte(tt.body))
+		got, err := DecodePublish([]byte(tt.body))
 		switch {
 		case tt.err == nil && err != nil:
 			t.Errorf("%s: %v", tt.name, err)
-		case tt.err == errMalformed && (err == nil || errors.Is(err, errBodyNotUTF8) || errors.Is(err, errLoneSurrogate) || errors.Is(err, errEmptyClient)):
+		case tt.err == errMalformed && (err == nil || errors.Is(err, ErrBodyNotUTF8) || errors.Is(err, ErrLoneSurrogate) || errors.Is(err, ErrEmptyClient)):
 			t.Errorf("%s: error %v, want a JSON error", tt.name, err)
 		case tt.err != nil && tt.err != errMalformed && !errors.Is(err, tt.err):
 			t.Errorf("%s: error %v, want %v", tt.name, err, tt.err)
@@ -69,8 +69,8 @@ func TestIsJSONContent(t *testing.T) {
 		"application/jsonx":                 false,
 		"application/json; charset":         false,
 	} {
-		if got := isJSONContent(ct); got != want {
-			t.Errorf("isJSONContent(%q) = %v, want %v", ct, got, want)
+		if got := IsJSONContent(ct); got != want {
+			t.Errorf("IsJSONContent(%q) = %v, want %v", ct, got, want)
 		}
 	}
 }
@@ -81,12 +81,12 @@ func TestIsJSONContent(t *testing.T) {
 func FuzzDecodePublish(f *testing.F) {
 	f.Add([]byte(`{"channel":"news","event":"myEve","data":"hello","to":"x","exclude":"y"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p, err := decodePublish(body)
+		p, err := DecodePublish(body)
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error message")
 			}
-			if p != (publishRequest{}) {
+			if p != (PublishRequest{}) {
 				t.Fatalf("rejected body decoded to %+v", p)
 			}
 			return
@@ -107,7 +107,7 @@ func FuzzDecodePublish(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := decodePublish(again)
+		back, err := DecodePublish(again)
 		if err != nil || back != p {
 			t.Fatalf("round trip of %+v: %s decodes to %+v, %v", p, again, back, err)
 		}

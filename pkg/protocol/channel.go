@@ -1,4 +1,4 @@
-package store
+package protocol
 
 import (
 	"errors"
@@ -16,11 +16,11 @@ const MaxEventLen = 200
 var (
 	// ErrInvalidChannel is returned for a channel name that is empty, too
 	// long, not UTF-8, or holds spaces, control characters or '$'.
-	ErrInvalidChannel = errors.New("store: invalid channel name")
+	ErrInvalidChannel = errors.New("protocol: invalid channel name")
 	// ErrInvalidEvent is returned for an event name that is too long, not
 	// UTF-8, holds control characters (CR and LF would end an SSE field), or
 	// is reserved for the node's control events.
-	ErrInvalidEvent = errors.New("store: invalid event name")
+	ErrInvalidEvent = errors.New("protocol: invalid event name")
 )
 
 // ReservedEventPrefix begins the event names of the node's own control
