@@ -1,3 +1,5 @@
+//go:build unix
+
 package tests
 
 import (
@@ -24,8 +26,8 @@ func abusable(cfg *node.Config) {
 	secured(cfg)
 	cfg.Auth.APIKeys = append(cfg.Auth.APIKeys, secondAPIKey)
 	cfg.Transport.MaxConnectionsPerIP = 3
-	cfg.Transport.PublishRate = 5    // bursts of 10
-	cfg.Transport.KeyPublishRate = 5 // bursts of 10
+	cfg.Transport.PublishRate = 5 // bursts of 10
+	cfg.KeyPublishRate = 5        // bursts of 10
 	cfg.ReadHeaderTimeout = 500 * time.Millisecond
 	cfg.MaxHeaderBytes = 8 << 10
 }

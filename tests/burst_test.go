@@ -1,3 +1,5 @@
+//go:build unix
+
 package tests
 
 import (
@@ -12,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pushcluster/pushcluster/pkg/node"
-	"github.com/pushcluster/pushcluster/pkg/transport"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
 // Bursts are queued as frames shared by every stream they go to. Streams
@@ -82,8 +84,8 @@ func TestBurstSharedAndCutOff(t *testing.T) {
 		resumed.close()
 	}
 
-	if code := websocket.CloseStatus(wsErr); code != transport.StatusSlowConsumer {
-		t.Errorf("stalled WebSocket closed with %v, want status %d", wsErr, transport.StatusSlowConsumer)
+	if code := websocket.CloseStatus(wsErr); code != protocol.CloseSlowConsumer {
+		t.Errorf("stalled WebSocket closed with %v, want status %d", wsErr, protocol.CloseSlowConsumer)
 	}
 	got := stalledWS.data()
 	if len(got) >= len(want) {

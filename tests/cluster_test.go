@@ -1,3 +1,5 @@
+//go:build unix
+
 package tests
 
 import (
@@ -117,7 +119,7 @@ func TestClusterViewConverges(t *testing.T) {
 		for _, m := range v.Nodes {
 			byName[m.Name] = m
 		}
-		if byName["b"].Connections.SSE != 1 || byName["c"].Connections.WS != 1 || byName["c"].Subs != 1 {
+		if byName["b"].Connections["sse"] != 1 || byName["c"].Connections["ws"] != 1 || byName["c"].Subs != 1 {
 			return fmt.Errorf("loads not gossiped: %+v", v.Nodes)
 		}
 		if byName["b"].HTTP != b.base[len("http://"):] || byName["a"].Started.IsZero() || byName["b"].Version == "" && false {
@@ -353,7 +355,7 @@ func TestDrainUnderPublishing(t *testing.T) {
 		rr := roundRobin(nodes...)
 		return func() *testNode { // as a load balancer checking /readyz
 			for {
-				if n := rr(); !n.Server().Draining() {
+				if n := rr(); !n.Registry().Draining() {
 					return n
 				}
 			}
@@ -376,7 +378,7 @@ func TestDrainUnderPublishing(t *testing.T) {
 		roamers = append(roamers, startRoamer(ctx, &wg, fmt.Sprintf("drain%d", i%3), i%2 == 1, onA))
 	}
 	checkFor(t, 15*time.Second, func() error {
-		if n := a.Server().Connections(); n < clients {
+		if n := a.Registry().Connections(); n < clients {
 			return fmt.Errorf("%d of %d clients on a", n, clients)
 		}
 		return nil
@@ -489,7 +491,7 @@ func TestRebalanceAfterScaleOut(t *testing.T) {
 	for k := range clients {
 		roamers = append(roamers, startRoamer(ctx, &wg, "spread", k%4 == 0, pick))
 	}
-	load := func(n *testNode) int { return n.Server().Connections() }
+	load := func(n *testNode) int { return n.Registry().Connections() }
 	checkFor(t, 20*time.Second, func() error {
 		if la, lb := load(a), load(b); la+lb != clients {
 			return fmt.Errorf("%d+%d of %d connected", la, lb, clients)
@@ -572,7 +574,7 @@ func TestRebalanceConvergesInASmallCluster(t *testing.T) {
 	for k := range clients {
 		roamers = append(roamers, startRoamer(ctx, &wg, "small", k%2 == 0, pick))
 	}
-	load := func(n *testNode) int { return n.Server().Connections() }
+	load := func(n *testNode) int { return n.Registry().Connections() }
 	checkFor(t, 20*time.Second, func() error {
 		if la, lb := load(a), load(b); la != 60 || lb != 60 {
 			return fmt.Errorf("%d+%d connected, want 60 each", la, lb)
@@ -708,7 +710,7 @@ func TestIsolatedNodeSendsItsClientsAway(t *testing.T) {
 	// Redis alone away: the node waits for it, its clients with it.
 	path.cut()
 	time.Sleep(3 * time.Second)
-	if n := a.Server().Connections(); n != 5 || a.Server().Isolated() {
+	if n := a.Registry().Connections(); n != 5 || a.Registry().Isolated() {
 		t.Fatalf("with only Redis away the node ended connections (%d left) or isolated itself", n)
 	}
 	// And no member either: it is of no use to anyone.
@@ -716,7 +718,7 @@ func TestIsolatedNodeSendsItsClientsAway(t *testing.T) {
 	for _, s := range streams {
 		<-s.done
 	}
-	if !a.Server().Isolated() || !strings.Contains(logs.String(), "isolated") {
+	if !a.Registry().Isolated() || !strings.Contains(logs.String(), "isolated") {
 		t.Fatalf("the node did not say it is isolated:\n%s", logs.String())
 	}
 	sent := openSSE(t, sseURL(a, "island"), "")
@@ -727,7 +729,7 @@ func TestIsolatedNodeSendsItsClientsAway(t *testing.T) {
 
 	path.restore()
 	checkFor(t, 20*time.Second, func() error {
-		if a.Server().Isolated() {
+		if a.Registry().Isolated() {
 			return errors.New("still isolated")
 		}
 		return nil

@@ -1,3 +1,5 @@
+//go:build unix
+
 package tests
 
 import (
@@ -17,7 +19,6 @@ import (
 	"github.com/pushcluster/pushcluster/internal/testredis"
 	"github.com/pushcluster/pushcluster/pkg/node"
 	"github.com/pushcluster/pushcluster/pkg/protocol"
-	"github.com/pushcluster/pushcluster/pkg/transport"
 )
 
 // Killing the doorbell's pub/sub connections mid-stream loses nothing: every
@@ -150,8 +151,8 @@ func TestSlowConsumer(t *testing.T) {
 	resumed := openSSE(t, sseURL(a, "slow"), last)
 	equalStrings(t, "slow client after resuming", append(got, resumed.waitData(len(want)-len(got))...), want)
 
-	if code := websocket.CloseStatus(wsErr); code != transport.StatusSlowConsumer {
-		t.Errorf("stalled WebSocket closed with %v, want status %d", wsErr, transport.StatusSlowConsumer)
+	if code := websocket.CloseStatus(wsErr); code != protocol.CloseSlowConsumer {
+		t.Errorf("stalled WebSocket closed with %v, want status %d", wsErr, protocol.CloseSlowConsumer)
 	}
 }
 

@@ -1,3 +1,5 @@
+//go:build unix
+
 package tests
 
 import (
@@ -232,7 +234,7 @@ func TestWebSocketPingsAndDeadPeers(t *testing.T) {
 	stallWS(dead) // stops reading once its current read returns, so it answers no ping
 	want := []string{c.xaddSeq("p", 0)}
 	checkFor(t, defaultWait, func() error {
-		if n := a.Server().Stats().WebSocket; n != 1 {
+		if n := a.Server().Stats().Connections["websocket"]; n != 1 {
 			return fmt.Errorf("%d WebSocket connections open, want the answering one", n)
 		}
 		return nil
@@ -299,7 +301,7 @@ func TestDrainingNodeSendsNewStreamsOn(t *testing.T) {
 
 	s := openSSE(t, sseURL(a, "held"), id)
 	<-s.done
-	if n := a.Server().Connections(); n == 0 {
+	if n := a.Registry().Connections(); n == 0 {
 		t.Fatal("the drain ended before the new stream: this proves nothing")
 	}
 	if !errors.Is(s.err, io.EOF) {
@@ -318,7 +320,7 @@ func TestDrainingNodeSendsNewStreamsOn(t *testing.T) {
 	if code := w.closeStatus(); code != websocket.StatusServiceRestart {
 		t.Errorf("new WebSocket closed with %v, want 1012", code)
 	}
-	if n := a.Server().Connections(); n == 0 {
+	if n := a.Registry().Connections(); n == 0 {
 		t.Fatal("the drain ended before the new WebSocket")
 	}
 	if st := a.Server().Stats().SentOn; st != 2 {

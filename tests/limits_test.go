@@ -1,3 +1,5 @@
+//go:build unix
+
 package tests
 
 import (
@@ -22,7 +24,7 @@ import (
 func TestConnectionLimit(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	a := c.start("a", func(cfg *node.Config) { cfg.MaxConnections, cfg.SpareConnections = 3, 4 })
+	a := c.start("a", func(cfg *node.Config) { cfg.Transport.MaxConnections, cfg.SpareConnections = 3, 4 })
 	oneShot := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	t.Cleanup(oneShot.CloseIdleConnections)
 	s1, s2 := openSSE(t, sseURL(a, "lim"), ""), openSSE(t, sseURL(a, "lim"), "")
@@ -62,7 +64,7 @@ func TestConnectionLimit(t *testing.T) {
 		if code := oneShotStatus(t, oneShot, a.base+"/readyz"); code != 200 {
 			return fmt.Errorf("/readyz %d", code)
 		}
-		if n := a.Server().Connections(); n != 2 {
+		if n := a.Registry().Connections(); n != 2 {
 			return fmt.Errorf("%d streams open", n)
 		}
 		return nil

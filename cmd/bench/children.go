@@ -44,7 +44,7 @@ func newChildCmd(path string, args ...string) *exec.Cmd {
 	cmd := exec.Command(path, args...)
 	cmd.Stderr = os.Stderr
 	// A child must not outlive the tool, however the tool ends.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	dieWithParent(cmd)
 	return cmd
 }
 

@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync/atomic"
 	"time"
+
+	"github.com/pushcluster/pushcluster/internal/backoff"
 )
 
 // window is the measured interval, by the publisher's send timestamps (Unix
@@ -68,7 +70,7 @@ const (
 
 // serve keeps the client subscribed until ctx ends.
 func (c *client) serve(ctx context.Context, env *runEnv) {
-	wait := backoffMin
+	pace := backoff.New(backoffMin, backoffMax)
 	for ctx.Err() == nil {
 		subscribed := c.session(ctx, env)
 		if ctx.Err() != nil {
@@ -78,16 +80,15 @@ func (c *client) serve(ctx context.Context, env *runEnv) {
 			if env.onEnd != nil {
 				env.onEnd(c, time.Now())
 			}
-			wait = backoffMin
+			pace.Reset()
 			env.m.reconnects.Add(1)
 			if env.win.start.Load() <= time.Now().UnixNano() {
 				c.dropped.Store(true)
 			}
 		}
-		if !sleepCtx(ctx, wait) {
+		if !pace.Sleep(ctx) {
 			return
 		}
-		wait = min(2*wait, backoffMax)
 	}
 }
 
@@ -201,17 +202,5 @@ func (c *client) receive(data []byte, env *runEnv) {
 	}
 	if env.onMessage != nil {
 		env.onMessage(c, st, now)
-	}
-}
-
-// sleepCtx waits d and reports whether ctx is still live.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

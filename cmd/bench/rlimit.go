@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"syscall"
 
 	"github.com/pushcluster/pushcluster/internal/fdlimit"
 )
@@ -22,9 +21,6 @@ func raiseFileLimit() (string, error) {
 
 // fileLimit returns the current RLIMIT_NOFILE, 0 if unknown.
 func fileLimit() uint64 {
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
-		return 0
-	}
-	return lim.Cur
+	n, _ := fdlimit.Current()
+	return n
 }

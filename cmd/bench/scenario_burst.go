@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pushcluster/pushcluster/internal/backoff"
 	"github.com/pushcluster/pushcluster/internal/waitfor"
 )
 
@@ -142,7 +143,7 @@ func (r *runner) burstSide(ctx context.Context, rdb *redis.Client, base string, 
 	if err := ph.fleet.waitReady(ctx, r.cfg.ReadyTimeout); err != nil {
 		return s, err
 	}
-	sleepCtx(ctx, r.cfg.Settle)
+	backoff.Sleep(ctx, r.cfg.Settle)
 	if err := prof.save(ctx, "before"); err != nil {
 		r.note("%v", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pushcluster/pushcluster/internal/backoff"
 	"github.com/pushcluster/pushcluster/internal/hist"
 	"github.com/pushcluster/pushcluster/internal/waitfor"
 )
@@ -101,7 +102,7 @@ func (r *runner) drainAndResume(ctx context.Context, cl *nodeCluster, ph *phase,
 	if err != nil {
 		return err
 	}
-	sleepCtx(ctx, cfg.Warmup)
+	backoff.Sleep(ctx, cfg.Warmup)
 	atTerm, err := readRedisStats(ctx, rdb)
 	if err != nil {
 		return err

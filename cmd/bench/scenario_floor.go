@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/pushcluster/pushcluster/internal/backoff"
 )
 
 // fanoutFloor compares the node's CPU per delivered message with a bare
@@ -61,7 +63,7 @@ func (r *runner) measureFanout(ctx context.Context, base string, pid int, s sink
 	if err := ph.fleet.waitReady(ctx, cfg.ReadyTimeout); err != nil {
 		return side, err
 	}
-	sleepCtx(ctx, time.Second) // let connection set-up work finish before measuring
+	backoff.Sleep(ctx, time.Second) // let connection set-up work finish before measuring
 	pub := newPublisher(ph.env, s)
 	pubCtx, stopPub := context.WithCancel(ctx)
 	var wg sync.WaitGroup

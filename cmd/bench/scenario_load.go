@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushcluster/pushcluster/internal/backoff"
 	"github.com/pushcluster/pushcluster/internal/waitfor"
 )
 
@@ -37,7 +38,7 @@ func (r *runner) load(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { pub.run(pubCtx, cfg.PublishRate, r.rng, nil) })
 	r.step("publishing %g msg/s via %s; warming up for %s", cfg.PublishRate, cfg.Via, cfg.Warmup)
-	sleepCtx(ctx, cfg.Warmup)
+	backoff.Sleep(ctx, cfg.Warmup)
 	w, err := r.measureWindow(ctx, ph, pid, pub, func() {}, func() { stopPub(); wg.Wait() })
 	if err != nil {
 		return err
@@ -77,7 +78,7 @@ func (r *runner) measureWindow(ctx context.Context, ph *phase, pid int, pub *pub
 	ph.env.win.start.Store(w.start.UnixNano())
 	begin()
 	r.step("measuring for %s", r.cfg.Duration)
-	sleepCtx(ctx, r.cfg.Duration)
+	backoff.Sleep(ctx, r.cfg.Duration)
 	w.end = time.Now()
 	ph.env.win.end.Store(w.end.UnixNano())
 	w.deliveries = m.deliveries.Load() - d0

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+
+	"github.com/pushcluster/pushcluster/internal/backoff"
 )
 
 // idleMemory measures what an idle connection costs the node in resident
@@ -76,7 +78,7 @@ func (r *runner) idleDelta(ctx context.Context, base string, pid int, transport 
 	if err := ph.fleet.waitReady(ctx, r.cfg.ReadyTimeout); err != nil {
 		return 0, err
 	}
-	sleepCtx(ctx, r.cfg.Settle)
+	backoff.Sleep(ctx, r.cfg.Settle)
 	if got := ph.env.m.connected.Load(); got != int64(n) {
 		return 0, fmt.Errorf("bench: %d of %d connections still open after settling", got, n)
 	}

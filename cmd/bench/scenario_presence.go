@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/pushcluster/pushcluster/internal/backoff"
 	"github.com/pushcluster/pushcluster/internal/hist"
 )
 
@@ -75,7 +76,7 @@ func (r *runner) presence(ctx context.Context) error {
 			return err
 		}
 		sse, ws = wantSSE, n-wantSSE
-		sleepCtx(ctx, cfg.Settle)
+		backoff.Sleep(ctx, cfg.Settle)
 		questions := []question{
 			{name: "presence, the channel everyone is on", path: "/api/presence?channel=" + url.QueryEscape(plan.names[0]), expected: n},
 			{name: "presence, a channel 1 in 32 is on", path: "/api/presence?channel=" + url.QueryEscape(others[0]), expected: onOther},
@@ -196,7 +197,7 @@ func idleCPU(ctx context.Context, pids []int, d time.Duration) ([]float64, error
 		}
 	}
 	start := time.Now()
-	sleepCtx(ctx, d)
+	backoff.Sleep(ctx, d)
 	out := make([]float64, len(pids))
 	for i, m := range meters {
 		used, err := m.used()

@@ -238,7 +238,7 @@ func newFlagSet(cfg *node.Config) (*flag.FlagSet, *flagValues) {
 	fs.IntVar(&cfg.Transport.MaxChannels, "max-channels", transport.DefaultMaxChannels, "channels one connection may subscribe to")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", node.DefaultIdleTimeout, "close keep-alive connections idle this long (streams are not idle connections)")
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", node.DefaultReadTimeout, "longest time to read one request, body included")
-	fs.IntVar(&cfg.MaxConnections, "max-connections", 0, "SSE and WebSocket connections held; more are refused with 503 (0: what the open-file limit allows)")
+	fs.IntVar(&cfg.Transport.MaxConnections, "max-connections", 0, "SSE and WebSocket connections held; more are refused with 503 (0: what the open-file limit allows)")
 	fs.IntVar(&cfg.FanoutWorkers, "fanout-workers", 0, "goroutines writing one large channel's messages (0: one per CPU)")
 	fs.Int64Var(&cfg.ReplayCacheBytes, "replay-cache-bytes", hub.DefaultRecentBytes, "entry data, all channels together, kept of what was just delivered (its frames come on top) until 30 s after it was last replayed, so clients a burst cuts off resume from it without a Redis read each (0: none)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "address serving net/http/pprof profiles (empty: off; keep it private)")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/pushcluster/pushcluster/pkg/api"
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/node"
@@ -47,7 +48,7 @@ func addSecurityFlags(fs *flag.FlagSet, cfg *node.Config) *securityFlags {
 	fs.IntVar(&cfg.Transport.MaxConnectionsPerIP, "max-connections-per-ip", transport.DefaultMaxConnectionsPerIP, "SSE and WebSocket connections from one client address; more get 429 (0: no bound)")
 	fs.StringVar(&f.trusted, "trusted-proxies", "", "proxies whose X-Forwarded-For gives the client address: comma-separated CIDRs or addresses (empty: none)")
 	fs.Float64Var(&f.connRate, "conn-publish-rate", transport.DefaultPublishRate, "WebSocket publishes per second per connection, bursts of twice as many (0: no bound)")
-	fs.Float64Var(&f.keyRate, "key-publish-rate", transport.DefaultKeyPublishRate, "HTTP publishes per second per API key, user or (open node) address (0: no bound)")
+	fs.Float64Var(&f.keyRate, "key-publish-rate", api.DefaultKeyPublishRate, "HTTP publishes per second per API key, user or (open node) address (0: no bound)")
 	fs.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", node.DefaultMaxHeaderBytes, "largest request header; more gets 431")
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", node.DefaultReadHeaderTimeout, "longest time to read a request header, and so a handshake")
 	return f
@@ -80,7 +81,7 @@ func (f *securityFlags) apply(cfg *node.Config) error {
 	proxies, _ := splitList(f.trusted)
 	cfg.Transport.TrustedProxies, err = limit.ParsePrefixes(proxies)
 	errs = append(errs, err)
-	cfg.Transport.PublishRate, cfg.Transport.KeyPublishRate = noBound(f.connRate), noBound(f.keyRate)
+	cfg.Transport.PublishRate, cfg.KeyPublishRate = noBound(f.connRate), noBound(f.keyRate)
 	if cfg.Transport.MaxConnectionsPerIP == 0 {
 		cfg.Transport.MaxConnectionsPerIP = -1
 	}

@@ -44,8 +44,8 @@ func TestSecurityFlags(t *testing.T) {
 	if len(cfg.Transport.TrustedProxies) != 2 || len(cfg.Transport.AllowedOrigins) != 2 {
 		t.Errorf("proxies %v origins %v", cfg.Transport.TrustedProxies, cfg.Transport.AllowedOrigins)
 	}
-	if cfg.Transport.PublishRate != -1 || cfg.Transport.MaxConnectionsPerIP != -1 || cfg.Transport.KeyPublishRate <= 0 {
-		t.Errorf("limits: conn rate %v, per IP %d, key rate %v", cfg.Transport.PublishRate, cfg.Transport.MaxConnectionsPerIP, cfg.Transport.KeyPublishRate)
+	if cfg.Transport.PublishRate != -1 || cfg.Transport.MaxConnectionsPerIP != -1 || cfg.KeyPublishRate <= 0 {
+		t.Errorf("limits: conn rate %v, per IP %d, key rate %v", cfg.Transport.PublishRate, cfg.Transport.MaxConnectionsPerIP, cfg.KeyPublishRate)
 	}
 }
 

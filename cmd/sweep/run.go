@@ -7,7 +7,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/pushcluster/pushcluster/internal/waitfor"
@@ -38,7 +37,7 @@ type node struct {
 
 func startNode(ctx context.Context, cfg Config, srv *server, name string, workers int) (*node, error) {
 	rdb := srv.client(name, workers+8)
-	h, err := newHub(cfg, srv, rdb, name+":")
+	h, bell, err := newHub(cfg, srv, rdb, name+":")
 	if err != nil {
 		rdb.Close()
 		return nil, err
@@ -48,17 +47,26 @@ func startNode(ctx context.Context, cfg Config, srv *server, name string, worker
 	n.stop = stop
 	go func() {
 		defer close(n.done)
+		var wg sync.WaitGroup
+		wg.Go(func() { bell.Run(runCtx, h) })
 		h.Run(runCtx)
+		wg.Wait()
 	}()
 	return n, nil
 }
 
-func newHub(cfg Config, srv *server, rdb redis.UniversalClient, prefix string) (*hub.Hub, error) {
+// newHub builds a hub on its doorbell, as the node does.
+func newHub(cfg Config, srv *server, rdb redis.UniversalClient, prefix string) (*hub.Hub, *store.Doorbell, error) {
 	st, err := store.New(store.Config{Client: rdb, Prefix: prefix})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return hub.New(hub.Config{Store: st, DB: srv.opt.DB, Node: "sweep", Logger: cfg.Logger})
+	bell, err := store.NewDoorbell(store.DoorbellConfig{Store: st, DB: srv.opt.DB, Node: "sweep", Logger: cfg.Logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	h, err := hub.New(hub.Config{Store: st, Bell: bell, Logger: cfg.Logger})
+	return h, bell, err
 }
 
 // Close stops the hub, waits for it, and closes its client.
@@ -137,14 +145,6 @@ type sample struct {
 func takeSample(ctx context.Context, srv *server, n *node) (sample, error) {
 	u, err := readUsage(ctx, srv)
 	return sample{redis: u, self: processCPU(), reads: n.hub.Stats().Reads}, err
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // measure runs one point of the sweep: n channels of interest.

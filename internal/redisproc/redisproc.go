@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -93,19 +92,11 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGCONT) // a paused server dies too
+	s.Resume() // a paused server dies too
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.cmd = nil
 }
-
-// Pause stops the server's process (SIGSTOP): it keeps its connections
-// and answers nothing, as a Redis stuck or on the far side of a network
-// that drops packets. Resume lets it go on.
-func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
-
-// Resume continues a paused server.
-func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Close stops the server and removes its files.
 func (s *Server) Close() {

@@ -79,6 +79,7 @@ type Auth struct {
 	tokens  *verifier
 	keys    apiKeys
 	tickets *tickets
+	counts  counters
 }
 
 // New returns an Auth for cfg. Close it to stop refreshing a JWKS.

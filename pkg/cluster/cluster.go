@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/pushcluster/pushcluster/internal/backoff"
 	"github.com/pushcluster/pushcluster/internal/ratelog"
 )
 
@@ -275,8 +276,9 @@ func (c *Cluster) keepJoined(ctx context.Context) {
 	if len(c.cfg.Join) == 0 {
 		return
 	}
-	backoff := 200 * time.Millisecond
+	alone := backoff.New(200*time.Millisecond, 5*time.Second)
 	for {
+		wait := 2 * time.Second // with peers: only to notice losing them all
 		if c.mlp.Load().NumMembers() <= 1 {
 			n, err := c.mlp.Load().Join(joinAddrs(c.cfg.Join))
 			switch {
@@ -288,11 +290,11 @@ func (c *Cluster) keepJoined(ctx context.Context) {
 			case n > 0:
 				c.log.Info("joined cluster", "contacted", n, "members", c.mlp.Load().NumMembers())
 			}
-			backoff = min(2*backoff, 5*time.Second)
+			wait = alone.Next()
 		} else {
-			backoff = 2 * time.Second
+			alone.Reset()
 		}
-		if !sleep(ctx, backoff) {
+		if !backoff.Sleep(ctx, wait) {
 			return
 		}
 	}
@@ -354,8 +356,8 @@ func (c *Cluster) Shutdown() {
 func (c *Cluster) localMeta() meta {
 	l := c.cfg.Local.Load()
 	return meta{
-		HTTP: c.cfg.HTTP, Version: c.cfg.Version,
-		SSE: l.SSE, WS: l.WS, Subs: l.Subscriptions,
+		Format: metaVersion, HTTP: c.cfg.HTTP, Version: c.cfg.Version,
+		Conns: l.Connections, SSE: l.Connections["sse"], WS: l.Connections["ws"], Subs: l.Subscriptions,
 		Draining: c.cfg.Local.Draining(), Leaving: c.leaving.Load(),
 		Started: c.started.UnixMilli(), Seq: c.seq.Add(1),
 		Every: c.cfg.UpdateInterval.Milliseconds(), Auth: c.cfg.AuthRequired,
@@ -402,15 +404,4 @@ func joinAddrs(peers []string) []string {
 		out = append(out, p)
 	}
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

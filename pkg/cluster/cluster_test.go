@@ -2,8 +2,10 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -41,7 +43,7 @@ func (f *fakeNode) add(node, id string, channels ...string) {
 func (f *fakeNode) Load() Load {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return Load{SSE: len(f.clients)}
+	return Load{Connections: Conns{"sse": len(f.clients), "ws": 0}}
 }
 
 func (f *fakeNode) Draining() bool { return f.draining.Load() }
@@ -194,7 +196,7 @@ func TestMembershipConvergesAndLeaves(t *testing.T) {
 	b.local.add("b", "client-b1", "news")
 	checkFor(t, 5*time.Second, func() error {
 		for _, m := range a.Members() {
-			if m.Name == "b" && m.Connections.SSE == 1 {
+			if m.Name == "b" && m.Connections["sse"] == 1 {
 				return nil
 			}
 		}
@@ -323,7 +325,7 @@ func TestAloneAnswersLocally(t *testing.T) {
 	if c.Enabled() {
 		t.Fatal("no bind address, yet enabled")
 	}
-	if ms := c.Members(); len(ms) != 1 || ms[0].Name != "solo" || !ms[0].Self || ms[0].Connections.SSE != 1 {
+	if ms := c.Members(); len(ms) != 1 || ms[0].Name != "solo" || !ms[0].Self || ms[0].Connections["sse"] != 1 {
 		t.Fatalf("members %+v", ms)
 	}
 	if clients, ans := c.Presence(context.Background(), "news"); ans.Partial || len(clients) != 1 {
@@ -347,7 +349,7 @@ func TestConfigValidate(t *testing.T) {
 func TestExcess(t *testing.T) {
 	t.Parallel()
 	m := func(name string, n int, state string, draining bool) Member {
-		return Member{Name: name, State: state, Connections: Conns{SSE: n}, Draining: draining}
+		return Member{Name: name, State: state, Connections: Conns{"sse": n}, Draining: draining}
 	}
 	cases := []struct {
 		name    string
@@ -404,3 +406,47 @@ func contains(s, sub string) bool {
 }
 
 var _ = memberlist.DefaultLocalConfig
+
+// Members gossip their connections by transport in a map, and still write
+// the SSE and WebSocket counts the first format had: a member of either
+// format reads the other during a rolling upgrade.
+func TestMetaFormatsInteroperate(t *testing.T) {
+	t.Parallel()
+	// What a member of the first format wrote, as it wrote it.
+	v1, err := json.Marshal(struct {
+		HTTP    string `json:"h,omitempty"`
+		Version string `json:"v,omitempty"`
+		SSE     int    `json:"s"`
+		WS      int    `json:"w"`
+		Subs    int    `json:"u"`
+		Started int64  `json:"t"`
+		Seq     uint64 `json:"q"`
+	}{HTTP: "10.0.0.1:6788", Version: "v1", SSE: 3, WS: 4, Subs: 9, Started: 1, Seq: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := decodeMeta(v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := old.conns(); !maps.Equal(got, Conns{"sse": 3, "ws": 4}) || got.Total() != 7 {
+		t.Errorf("a first-format member's connections read as %v", got)
+	}
+	// What this format writes, read by a member of the first format.
+	m := meta{Format: metaVersion, Conns: map[string]int{"sse": 1, "ws": 2, "poll": 5}, SSE: 1, WS: 2, Subs: 3}
+	b, err := m.encode(512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first struct {
+		SSE int `json:"s"`
+		WS  int `json:"w"`
+	}
+	if err := json.Unmarshal(b, &first); err != nil || first.SSE != 1 || first.WS != 2 {
+		t.Errorf("a first-format member reads %s as %+v, %v", b, first, err)
+	}
+	back, err := decodeMeta(b)
+	if err != nil || !maps.Equal(back.conns(), Conns{"sse": 1, "ws": 2, "poll": 5}) {
+		t.Errorf("round trip of %s: %v, %v", b, back.conns(), err)
+	}
+}

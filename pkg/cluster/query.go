@@ -32,7 +32,7 @@ func (c *Cluster) selfMember() Member {
 	l := c.cfg.Local.Load()
 	return Member{
 		Name: c.cfg.Name, State: StateAlive, HTTP: c.cfg.HTTP, Gossip: c.cfg.Bind,
-		Connections: Conns{SSE: l.SSE, WS: l.WS}, Subs: l.Subscriptions,
+		Connections: l.Connections, Subs: l.Subscriptions,
 		Draining: c.cfg.Local.Draining(), Version: c.cfg.Version,
 		Started: c.started.UTC().Truncate(time.Millisecond), Self: true,
 		Auth: authMode(c.cfg.AuthRequired),

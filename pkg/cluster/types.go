@@ -8,7 +8,7 @@ import (
 type Client struct {
 	ID        string    `json:"id"`
 	Node      string    `json:"node"`
-	Transport string    `json:"transport"` // "sse" or "ws"
+	Transport string    `json:"transport"` // the transport's name: "sse", "ws", "poll"
 	Since     time.Time `json:"since"`
 }
 
@@ -21,13 +21,12 @@ type Direct struct {
 
 // Load is what a member carries, as it gossips it.
 type Load struct {
-	SSE           int `json:"sse"`
-	WS            int `json:"ws"`
-	Subscriptions int `json:"subscriptions"`
+	// Connections counts the member's connections by transport name, every
+	// transport it serves included, with none.
+	Connections Conns
+	// Subscriptions counts its live subscriptions.
+	Subscriptions int
 }
-
-// Connections is the load that rebalancing evens out.
-func (l Load) Connections() int { return l.SSE + l.WS }
 
 // Local is the node's own part in cluster questions. Its methods are
 // called from memberlist's goroutines and from query handlers: they must be
@@ -76,14 +75,18 @@ type Member struct {
 	Auth string `json:"auth"`
 }
 
-// Conns is a member's connection counts by transport.
-type Conns struct {
-	SSE int `json:"sse"`
-	WS  int `json:"ws"`
-}
+// Conns is a member's connection counts by transport name: {"sse":N,"ws":N}
+// and one key per other transport it serves.
+type Conns map[string]int
 
 // Total is every connection of the member.
-func (c Conns) Total() int { return c.SSE + c.WS }
+func (c Conns) Total() int {
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
 
 // Answer is the result of a question asked of every member.
 type Answer struct {

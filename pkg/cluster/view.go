@@ -136,7 +136,7 @@ func (p *peer) member(state string, self bool) Member {
 	m := &p.meta
 	return Member{
 		Name: p.node.Name, State: state, HTTP: m.HTTP, Gossip: p.node.Address(),
-		Connections: Conns{SSE: m.SSE, WS: m.WS}, Subs: m.Subs,
+		Connections: m.conns(), Subs: m.Subs,
 		Draining: m.Draining || m.Leaving, Version: m.Version, Started: m.started(), Self: self,
 		Auth: authMode(m.Auth),
 	}

@@ -39,7 +39,7 @@ type Message struct {
 	// is then empty.
 	Gap *store.Gap
 
-	frames [frameSlots]frameCache
+	frames [MaxEncodings]frameCache
 	run    *run // the read it came from, if any
 	at     int  // its index in run.msgs
 }
@@ -49,46 +49,73 @@ type frameCache struct {
 	b    []byte
 }
 
-// Frame slots: one per encoding a transport caches in a Message.
-const (
-	FrameSSE = iota
-	FrameSSERaw
-	FrameWS
-	frameSlots
-)
+// Encoding names one way transports encode a message, shared by every
+// connection that writes it that way (an event stream's frame, a
+// WebSocket's): each message is encoded once per encoding, however many
+// connections and fan-out workers deliver it. The hub knows encodings by
+// number only; transports register theirs, by name, with NewEncoding.
+type Encoding uint8
 
-// Frame returns the message's encoding in slot, building it on first use,
+// MaxEncodings is how many encodings may be registered: each costs every
+// message a slot.
+const MaxEncodings = 4
+
+var encodings struct {
+	mu    sync.Mutex
+	names []string
+}
+
+// NewEncoding registers an encoding under name, or returns the one already
+// registered under it. It panics past MaxEncodings: a program registers a
+// fixed few, at start.
+func NewEncoding(name string) Encoding {
+	encodings.mu.Lock()
+	defer encodings.mu.Unlock()
+	for i, n := range encodings.names {
+		if n == name {
+			return Encoding(i)
+		}
+	}
+	if len(encodings.names) == MaxEncodings {
+		panic("hub: more than MaxEncodings encodings registered: " + name)
+	}
+	encodings.names = append(encodings.names, name)
+	return Encoding(len(encodings.names) - 1)
+}
+
+// Frame returns the message's encoding enc, building it on first use,
 // so a fan-out encodes once however many connections (and fan-out workers)
 // deliver it. build must depend on the message alone.
-func (m *Message) Frame(slot int, build func(*Message) []byte) []byte {
-	c := &m.frames[slot]
+func (m *Message) Frame(enc Encoding, build func(*Message) []byte) []byte {
+	c := &m.frames[enc]
 	c.once.Do(func() { c.b = build(m) })
 	return c.b
 }
 
 // run is the messages of one read. Every subscriber given them gets a
-// contiguous part of run.msgs, so their frames are listed once per slot and
-// each connection's queue holds a slice of that list instead of a copy.
+// contiguous part of run.msgs, so their frames are listed once per
+// encoding and each connection's queue holds a slice of that list instead
+// of a copy.
 type run struct {
 	msgs   []*Message
-	frames [frameSlots]struct {
+	frames [MaxEncodings]struct {
 		once sync.Once
 		b    [][]byte
 	}
 }
 
-// Frames returns the encodings of msgs in slot (see Frame), in order. When
+// Frames returns the encodings of msgs in enc (see Frame), in order. When
 // msgs is a contiguous part of one read, as live deliveries and shared
 // replays are, the slice is shared with every connection given the same
 // messages: callers must not modify it or the frames in it. build may be
 // called for every message of the read, gaps included.
-func Frames(msgs []*Message, slot int, build func(*Message) []byte) [][]byte {
+func Frames(msgs []*Message, enc Encoding, build func(*Message) []byte) [][]byte {
 	if len(msgs) == 0 {
 		return nil
 	}
 	first := msgs[0]
 	if r := first.run; r != nil && first.at+len(msgs) <= len(r.msgs) && &r.msgs[first.at] == &msgs[0] {
-		c := &r.frames[slot]
+		c := &r.frames[enc]
 		c.once.Do(func() {
 			c.b = make([][]byte, len(r.msgs))
 			for i, m := range r.msgs {

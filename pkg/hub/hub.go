@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/pushcluster/pushcluster/internal/backoff"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
@@ -23,42 +24,52 @@ const (
 	shardRetry = 100 * time.Millisecond
 )
 
-// Config configures a Hub.
+// Bell tells the hub which channels of interest may have moved: it
+// watches the channels the hub names, and rings the hub (Ring, RingAll)
+// when one may have new entries. Its methods must not block.
+// *store.Doorbell implements it, run with the hub as its ringer.
+type Bell interface {
+	// Watch and Unwatch name the channels of interest.
+	Watch(channel string)
+	Unwatch(channel string)
+	// Recheck asks for the deployment's shape to be read again soon, after
+	// reads that failed.
+	Recheck()
+	// Alive reports whether the bell's loops turn.
+	Alive() bool
+	// Proven reports whether wake-ups are known to arrive on every shard.
+	Proven() bool
+	// Shards reports each shard's wake-up path, for readiness.
+	Shards() []store.ShardStatus
+}
+
+var _ Bell = (*store.Doorbell)(nil)
+
+// Config configures a Hub. Zero values are the defaults named on each
+// field.
 type Config struct {
 	// Store is the log the hub reads. Required.
 	Store *store.Store
-	// DB is the Redis database number of the store's client.
-	// Zero means database 0.
-	DB int
-	// Node names this node (it keys the doorbell's probe). Defaults to "node".
-	Node string
-	// Server names the Redis in readiness when it is not a cluster.
-	// Defaults to the client's address.
-	Server string
+	// Bell rings the hub when channels move. Required; whoever owns it runs
+	// it with the hub as its ringer.
+	Bell Bell
 	// ReadBatch is how many entries one read takes from one channel.
-	// Defaults to DefaultReadBatch.
+	// Zero means DefaultReadBatch.
 	ReadBatch int
 	// ReplayBatch is how many entries one replay read takes.
-	// Defaults to DefaultReplayBatch.
+	// Zero means DefaultReplayBatch.
 	ReplayBatch int
 	// ChannelsPerRead is how many channels one pipelined read covers.
-	// Defaults to DefaultChannelsPerRead.
+	// Zero means DefaultChannelsPerRead.
 	ChannelsPerRead int
-	// ProbeInterval and PollInterval configure the doorbell; zero means the
-	// store's defaults.
-	ProbeInterval time.Duration
-	PollInterval  time.Duration
-	// Polled tells the doorbell the store has no keyspace notifications.
-	Polled bool
 	// FanoutWorkers is how many goroutines write one channel's messages to
-	// its subscribers. Defaults to GOMAXPROCS.
+	// its subscribers. Zero means GOMAXPROCS.
 	FanoutWorkers int
 	// RecentBytes bounds the entry data channels keep, all together, of the
 	// reads they have just fanned out, for replays from them (see
 	// recentRun); RecentFor is how long they keep a read after it was read
-	// or last replayed. Zero means
-	// DefaultRecentBytes and DefaultRecentFor; a negative RecentBytes keeps
-	// nothing.
+	// or last replayed. Zero means DefaultRecentBytes and DefaultRecentFor;
+	// a negative RecentBytes keeps nothing.
 	RecentBytes int64
 	RecentFor   time.Duration
 	// ReadLatency, when set, is told the round trip of every pipelined
@@ -73,6 +84,9 @@ func (cfg Config) Validate() error {
 	var errs []error
 	if cfg.Store == nil {
 		errs = append(errs, errors.New("hub: no store"))
+	}
+	if cfg.Bell == nil {
+		errs = append(errs, errors.New("hub: no bell"))
 	}
 	if cfg.ReadBatch < 0 || cfg.ReplayBatch < 0 || cfg.ChannelsPerRead < 0 || cfg.FanoutWorkers < 0 {
 		errs = append(errs, errors.New("hub: read sizes must not be negative"))
@@ -105,9 +119,9 @@ func (cfg Config) withDefaults() Config {
 // Hub fans entries out to local subscribers. Create it with New and start
 // it with Run.
 type Hub struct {
-	cfg      Config
-	store    *store.Store
-	doorbell *store.Doorbell
+	cfg   Config
+	store *store.Store
+	bell  Bell
 
 	mu       sync.Mutex
 	channels map[string]*channel
@@ -134,32 +148,18 @@ func New(cfg Config) (*Hub, error) {
 	h := &Hub{
 		cfg:      cfg,
 		store:    cfg.Store,
+		bell:     cfg.Bell,
 		channels: make(map[string]*channel),
 		wake:     make(chan struct{}, 1),
 		fanout:   newFanout(cfg.FanoutWorkers),
 	}
-	db, err := store.NewDoorbell(store.DoorbellConfig{
-		Store: cfg.Store, DB: cfg.DB, Node: cfg.Node, Server: cfg.Server,
-		Ring: h.ring, RingAll: h.ringAll,
-		ProbeInterval: cfg.ProbeInterval, PollInterval: cfg.PollInterval,
-		Polled: cfg.Polled, Logger: cfg.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	h.doorbell = db
 	return h, nil
 }
 
 // Run reads and fans out until ctx ends; it returns once every goroutine it
-// started has exited.
+// started has exited. The bell runs on its own, ringing the hub.
 func (h *Hub) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		h.doorbell.Run(ctx)
-	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -176,10 +176,10 @@ func (h *Hub) Run(ctx context.Context) error {
 // shard's wake-up path is proven or polled on purpose (not stalled), and the
 // last read from the store succeeded (or nothing needed reading).
 func (h *Hub) Ready() bool {
-	if !h.doorbell.Alive() || h.readFailing.Load() {
+	if !h.bell.Alive() || h.readFailing.Load() {
 		return false
 	}
-	shards := h.doorbell.Shards()
+	shards := h.bell.Shards()
 	for _, s := range shards {
 		if !s.Healthy() {
 			return false
@@ -190,13 +190,17 @@ func (h *Hub) Ready() bool {
 
 // Notified reports whether keyspace notifications are proven to arrive on
 // every shard; false means the node polls some.
-func (h *Hub) Notified() bool { return h.doorbell.Proven() }
+func (h *Hub) Notified() bool { return h.bell.Proven() }
 
 // Shards reports each shard's wake-up path: one for a single Redis, one per
 // primary of a Redis Cluster.
-func (h *Hub) Shards() []store.ShardStatus { return h.doorbell.Shards() }
+func (h *Hub) Shards() []store.ShardStatus { return h.bell.Shards() }
 
-func (h *Hub) ring(name string) {
+var _ store.Ringer = (*Hub)(nil)
+
+// Ring marks channel to be read: the bell says it may have moved. It does
+// not block.
+func (h *Hub) Ring(name string) {
 	h.stats.wakeups.Add(1)
 	h.mu.Lock()
 	ch := h.channels[name]
@@ -206,7 +210,9 @@ func (h *Hub) ring(name string) {
 	}
 }
 
-func (h *Hub) ringAll() {
+// RingAll marks every channel of interest to be read: wake-ups may have
+// been lost. It does not block.
+func (h *Hub) RingAll() {
 	h.stats.sweeps.Add(1)
 	h.mu.Lock()
 	all := make([]*channel, 0, len(h.channels))
@@ -257,7 +263,7 @@ func (h *Hub) takeDirty(n int) []*channel {
 }
 
 func (h *Hub) readLoop(ctx context.Context) {
-	backoff := 10 * time.Millisecond
+	b := backoff.New(10*time.Millisecond, time.Second)
 	for {
 		select {
 		case <-ctx.Done():
@@ -273,11 +279,10 @@ func (h *Hub) readLoop(ctx context.Context) {
 			if err := h.read(ctx, batch); err != nil {
 				h.markDirty(batch...)
 				h.cfg.Logger.Warn("failed to read channels; retrying", "channels", len(batch), "err", err)
-				sleep(ctx, backoff)
-				backoff = min(2*backoff, time.Second)
+				b.Sleep(ctx)
 				continue
 			}
-			backoff = 10 * time.Millisecond
+			b.Reset()
 		}
 	}
 }
@@ -296,7 +301,7 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 	if err != nil {
 		h.stats.readErrors.Add(1)
 		h.readFailing.Store(true)
-		h.doorbell.Recheck()
+		h.bell.Recheck()
 		return err
 	}
 	h.readFailing.Store(false)
@@ -332,16 +337,7 @@ func (h *Hub) retryLater(chs []*channel) {
 	if len(chs) == 0 {
 		return
 	}
-	h.doorbell.Recheck()
+	h.bell.Recheck()
 	h.cfg.Logger.Debug("channels unreadable for now; retrying", "channels", len(chs), "channel", chs[0].name)
 	time.AfterFunc(shardRetry, func() { h.markDirty(chs...) })
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -57,7 +57,7 @@ func (h *Hub) Stats() Stats {
 		Replays: c.replays.Load(), Replayed: c.replayed.Load(),
 		GapsTrimmed: c.gapsTrimmed.Load(), GapsReset: c.gapsReset.Load(),
 		RecentReplays: c.recentReplays.Load(),
-		Notified:      h.doorbell.Proven(),
+		Notified:      h.bell.Proven(),
 	}
 }
 

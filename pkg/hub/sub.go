@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/pushcluster/pushcluster/internal/backoff"
 	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
@@ -72,7 +73,7 @@ func (h *Hub) Join(ctx context.Context, conn Conn, channel string, since *protoc
 // live delivery. Replay waits on the connection (Conn.Send); it retries
 // store errors until ctx ends.
 func (h *Hub) Attach(ctx context.Context, s *Sub) error {
-	backoff := 10 * time.Millisecond
+	b := backoff.New(10*time.Millisecond, time.Second)
 	for {
 		if s.pending != nil {
 			if err := s.replay(ctx, s.pending); err != nil {
@@ -88,8 +89,7 @@ func (h *Hub) Attach(ctx context.Context, s *Sub) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			sleep(ctx, backoff)
-			backoff = min(2*backoff, time.Second)
+			b.Sleep(ctx)
 			continue
 		}
 		s.pending = r
@@ -243,7 +243,7 @@ func (h *Hub) acquire(ctx context.Context, name string) (*channel, error) {
 	ch.cursor = latest
 	ch.live.Store(true)
 	close(ch.ready)
-	h.doorbell.Watch(name)
+	h.bell.Watch(name)
 	return ch, nil
 }
 
@@ -270,5 +270,5 @@ func (h *Hub) release(ch *channel) {
 	}
 	delete(h.channels, ch.name)
 	ch.live.Store(false)
-	h.doorbell.Unwatch(ch.name)
+	h.bell.Unwatch(ch.name)
 }

@@ -1,6 +1,6 @@
 // Package metrics exposes a node's counters in the Prometheus format at
-// /metrics. The hub and server keep plain atomic counters on their hot
-// paths; this package reads them once per scrape.
+// /metrics. The parts keep plain atomic counters on their hot paths; this
+// package reads them once per scrape.
 package metrics
 
 import (
@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/pushcluster/pushcluster/pkg/api"
+	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/transport"
@@ -22,10 +24,19 @@ const namespace = "pushcluster"
 type Metrics struct {
 	reg      *prometheus.Registry
 	readTime prometheus.Histogram
-	hub      func() hub.Stats
-	server   func() transport.Stats
-	refused  func() uint64        // by the listener; nil until WatchListener
-	cluster  func() cluster.Stats // nil until WatchCluster
+	src      Sources
+}
+
+// Sources are the counters of a node's parts, read once per scrape. Each
+// must be safe for concurrent use; all are required.
+type Sources struct {
+	Hub       func() hub.Stats
+	Transport func() transport.Stats
+	API       func() api.Stats
+	Auth      func() auth.Stats
+	Cluster   func() cluster.Stats
+	// Listener counts the connections the node's listener refused.
+	Listener func() uint64
 }
 
 // New returns a registry with the Go runtime and process collectors.
@@ -46,19 +57,12 @@ func New() *Metrics {
 // ObserveRead records one read's round trip; it is the hub's ReadLatency hook.
 func (m *Metrics) ObserveRead(d time.Duration) { m.readTime.Observe(d.Seconds()) }
 
-// Watch makes the registry report the hub's and the server's counters.
-func (m *Metrics) Watch(h func() hub.Stats, s func() transport.Stats) {
-	m.hub, m.server = h, s
+// Watch makes the registry report the parts' counters. Call it once,
+// before serving.
+func (m *Metrics) Watch(src Sources) {
+	m.src = src
 	m.reg.MustRegister(m)
 }
-
-// WatchListener makes the registry report the connections the node's
-// listener refused at its limit. Call it before serving.
-func (m *Metrics) WatchListener(refused func() uint64) { m.refused = refused }
-
-// WatchCluster makes the registry report the cluster member's counters.
-// Call it before serving.
-func (m *Metrics) WatchCluster(stats func() cluster.Stats) { m.cluster = stats }
 
 // Handler serves the registry.
 func (m *Metrics) Handler() http.Handler {
@@ -117,12 +121,13 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector, reading each part's counters once.
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
-	h, s := m.hub(), m.server()
+	h, s, a, au, c := m.src.Hub(), m.src.Transport(), m.src.API(), m.src.Auth(), m.src.Cluster()
 	emit := func(d desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d.Desc, d.kind, v, labels...)
 	}
-	emit(descConnections, float64(s.SSE), "sse")
-	emit(descConnections, float64(s.WebSocket), "websocket")
+	for transport, n := range s.Connections {
+		emit(descConnections, float64(n), transport)
+	}
 	emit(descSubscriptions, float64(h.Subscriptions))
 	emit(descChannels, float64(h.Channels))
 	emit(descNotified, boolFloat(h.Notified))
@@ -138,25 +143,20 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	emit(descSweeps, float64(h.Sweeps))
 	emit(descReads, float64(h.Reads))
 	emit(descReadErrors, float64(h.ReadErrors))
-	emit(descPublishes, float64(s.PublishesHTTP), "http")
+	emit(descPublishes, float64(a.PublishesHTTP), "http")
 	emit(descPublishes, float64(s.PublishesWS), "websocket")
 	emit(descRefused, float64(s.Refused), "streams")
 	emit(descRefused, float64(s.RefusedPerIP), "per_ip")
-	emit(descAuthFailed, float64(s.AuthFailed))
-	emit(descForbidden, float64(s.Forbidden))
-	emit(descRateLimited, float64(s.RateLimitedHTTP), "http")
+	emit(descAuthFailed, float64(au.Failed))
+	emit(descForbidden, float64(au.Forbidden))
+	emit(descRateLimited, float64(a.RateLimitedHTTP), "http")
 	emit(descRateLimited, float64(s.RateLimitedWS), "websocket")
 	emit(descExpired, float64(s.Expired))
 	emit(descSentOn, float64(s.SentOn))
-	if m.refused != nil {
-		emit(descRefused, float64(m.refused()), "connections")
-	}
-	if m.cluster != nil {
-		c := m.cluster()
-		emit(descGossip, float64(c.GossipProblems))
-		emit(descJoinFailures, float64(c.JoinFailures))
-		emit(descRefusedAsks, float64(c.Refused))
-	}
+	emit(descRefused, float64(m.src.Listener()), "connections")
+	emit(descGossip, float64(c.GossipProblems))
+	emit(descJoinFailures, float64(c.JoinFailures))
+	emit(descRefusedAsks, float64(c.Refused))
 }
 
 func boolFloat(b bool) float64 {

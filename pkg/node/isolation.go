@@ -43,8 +43,8 @@ func (n *Node) watchIsolation(ctx context.Context) {
 		}
 		if !n.cutOff(ctx) {
 			since = time.Time{}
-			if n.server.Isolated() {
-				n.server.SetIsolated(false)
+			if n.reg.Isolated() {
+				n.reg.SetIsolated(false)
 				n.log.Info("isolation over: Redis or a member answers again; taking clients")
 			}
 			continue
@@ -55,13 +55,13 @@ func (n *Node) watchIsolation(ctx context.Context) {
 		if time.Since(since) < timeout {
 			continue
 		}
-		if !n.server.Isolated() {
-			n.server.SetIsolated(true)
+		if !n.reg.Isolated() {
+			n.reg.SetIsolated(true)
 			n.log.Warn("isolated: neither Redis nor any member answers; ending connections so their clients move to nodes that can serve them",
-				"for", time.Since(since).Round(time.Second), "connections", n.server.Connections())
+				"for", time.Since(since).Round(time.Second), "connections", n.reg.Connections())
 		}
-		if c := n.server.Connections(); c > 0 {
-			n.server.Shed(max(1, c/5)) // in five seconds or so, not all at once
+		if c := n.reg.Connections(); c > 0 {
+			n.reg.Shed(max(1, c/5)) // in five seconds or so, not all at once
 		}
 	}
 }

@@ -13,11 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/api"
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/devstore"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/metrics"
+	"github.com/pushcluster/pushcluster/pkg/publish"
 	"github.com/pushcluster/pushcluster/pkg/store"
 	"github.com/pushcluster/pushcluster/pkg/transport"
 )
@@ -68,9 +70,14 @@ type Config struct {
 	// last publish to it. Zero means store.DefaultChannelTTL; negative
 	// means never.
 	ChannelTTL time.Duration
-	// Transport tunes the HTTP surface; Hub, Store, Node and Logger are
-	// filled in by the node.
+	// Transport tunes the transports. Its MaxConnections, zero, means here
+	// what the open-file limit allows once Redis, the node and the spare
+	// connections have their descriptors.
 	Transport transport.Config
+	// KeyPublishRate bounds HTTP publishes per second per API key, user or,
+	// on an open node, address. Zero means api.DefaultKeyPublishRate;
+	// negative, no bound.
+	KeyPublishRate float64
 	// FanoutWorkers is how many goroutines write a large channel's messages.
 	// Zero means GOMAXPROCS.
 	FanoutWorkers int
@@ -81,11 +88,6 @@ type Config struct {
 	// ProbeInterval and PollInterval tune the doorbell; zero means defaults.
 	ProbeInterval time.Duration
 	PollInterval  time.Duration
-	// MaxConnections bounds the SSE and WebSocket connections the node
-	// holds; one more is refused with 503 and Retry-After. Zero means what
-	// the open-file limit allows once Redis, the node and the spare
-	// connections have their descriptors.
-	MaxConnections int
 	// SpareConnections is how many connections the listener accepts beyond
 	// MaxConnections, so health checks, metrics, publishes and history are
 	// served while every stream slot is taken; beyond them a connection is
@@ -137,14 +139,19 @@ type Node struct {
 	dev     *devstore.Store
 	redis   *redisClient
 	store   *store.Store
-	pub     *store.Publisher
-	hub     *hub.Hub
-	server  *transport.Server
-	cluster *cluster.Cluster
-	metrics *metrics.Metrics
-	auth    *auth.Auth
-	ln      *limitListener
-	conns   int // connections the listener accepts
+	bell      *store.Doorbell
+	pub       *store.Publisher
+	hub       *hub.Hub
+	reg       *transport.Registry
+	cluster   *cluster.Cluster
+	publisher *publish.Publisher
+	server    *transport.Server
+	api       *api.Server
+	metrics   *metrics.Metrics
+	auth      *auth.Auth
+	ln        *limitListener
+	streams   int // connections the transports hold
+	conns     int // connections the listener accepts
 }
 
 // New connects the node's parts; Run starts them.
@@ -174,7 +181,7 @@ func New(cfg Config) (*Node, error) {
 	if n.cfg.SpareConnections == 0 {
 		n.cfg.SpareConnections = DefaultSpareConnections
 	}
-	if n.cfg.MaxConnections < 0 || n.cfg.SpareConnections < 0 {
+	if n.cfg.Transport.MaxConnections < 0 || n.cfg.SpareConnections < 0 {
 		return nil, errors.New("node: connection limits must not be negative")
 	}
 	if err := n.start(); err != nil {
@@ -195,7 +202,10 @@ func (n *Node) start() error {
 	if err := n.listen(); err != nil {
 		return err
 	}
-	return n.join()
+	if err := n.join(); err != nil {
+		return err
+	}
+	return n.serve()
 }
 
 // ErrInsecureCluster refuses gossip without a key on a node that
@@ -207,7 +217,7 @@ var ErrInsecureCluster = errors.New("node: authentication is on but gossip is no
 // join sets up membership; it starts gossiping in Run.
 func (n *Node) join() (err error) {
 	cc := n.cfg.Cluster
-	cc.Name, cc.Local, cc.Version, cc.Logger = n.cfg.Name, n.server, n.cfg.Version, n.log
+	cc.Name, cc.Local, cc.Version, cc.Logger = n.cfg.Name, n.reg, n.cfg.Version, n.log
 	cc.HTTP = advertisedHTTP(n.ln.Addr(), cc)
 	cc.AuthRequired = n.auth.Enabled()
 	if cc.Bind != "" && len(cc.Key) == 0 && cc.AuthRequired {
@@ -216,12 +226,8 @@ func (n *Node) join() (err error) {
 		}
 		n.log.Warn("gossip is not encrypted (-cluster-insecure): any process that reaches -cluster-bind can join as a member", "bind", cc.Bind)
 	}
-	if n.cluster, err = cluster.New(cc); err != nil {
-		return err
-	}
-	n.server.UseCluster(n.cluster)
-	n.metrics.WatchCluster(n.cluster.Stats)
-	return nil
+	n.cluster, err = cluster.New(cc)
+	return err
 }
 
 func (n *Node) openRedis() error {
@@ -278,6 +284,10 @@ func (n *Node) prefix() string {
 	return n.cfg.Prefix
 }
 
+// build makes the node's parts, each given the parts it works with, in
+// the one direction the arrows go: store, doorbell, hub, auth, registry.
+// The cluster, the publisher, the transports and the API follow once the
+// node listens (join).
 func (n *Node) build() (err error) {
 	if n.store, err = store.New(store.Config{
 		Client: n.redis.rdb, Prefix: n.cfg.Prefix,
@@ -286,16 +296,20 @@ func (n *Node) build() (err error) {
 		return err
 	}
 	n.metrics = metrics.New()
-	n.hub, err = hub.New(hub.Config{
+	if n.bell, err = store.NewDoorbell(store.DoorbellConfig{
 		Store: n.store, DB: n.redis.db, Node: n.cfg.Name, Server: n.redis.server,
 		ProbeInterval: n.cfg.ProbeInterval, PollInterval: n.cfg.PollInterval,
-		Polled:        n.dev != nil,
+		Polled: n.dev != nil, Logger: n.log,
+	}); err != nil {
+		return err
+	}
+	if n.hub, err = hub.New(hub.Config{
+		Store: n.store, Bell: n.bell,
 		FanoutWorkers: n.cfg.FanoutWorkers,
 		RecentBytes:   n.cfg.ReplayCacheBytes,
 		ReadLatency:   n.metrics.ObserveRead,
 		Logger:        n.log,
-	})
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	if n.pub, err = store.NewPublisher(store.PublisherConfig{Store: n.store}); err != nil {
@@ -304,16 +318,40 @@ func (n *Node) build() (err error) {
 	if err := n.openAuth(); err != nil {
 		return err
 	}
-	tc := n.cfg.Transport
-	tc.Hub, tc.Store, tc.Publisher, tc.Node, tc.Logger = n.hub, n.store, n.pub, n.cfg.Name, n.log
-	tc.Auth = n.auth
-	tc.Version = n.cfg.Version
-	tc.MaxConnections, n.conns = n.limits()
-	tc.StoreCLI = n.redis.cli
-	if n.server, err = transport.New(tc); err != nil {
+	n.reg = transport.NewRegistry(n.cfg.Name, n.hub.Subscriptions)
+	return nil
+}
+
+// serve makes the parts that answer requests: the publisher (which needs
+// the cluster for messages to one client), the transports and the API.
+func (n *Node) serve() (err error) {
+	if n.publisher, err = publish.New(publish.Config{
+		Appender: n.pub, Cluster: n.cluster, MaxPayload: n.cfg.Transport.MaxPayload, Logger: n.log,
+	}); err != nil {
 		return err
 	}
-	n.metrics.Watch(n.hub.Stats, n.server.Stats)
+	tc := n.cfg.Transport
+	if tc.MaxConnections == 0 {
+		tc.MaxConnections = n.streams
+	}
+	if n.server, err = transport.New(transport.Parts{
+		Registry: n.reg, Hub: n.hub, Auth: n.auth, Publisher: n.publisher, Appender: n.pub, Logger: n.log,
+	}, tc); err != nil {
+		return err
+	}
+	if n.api, err = api.New(api.Parts{
+		Store: n.store, Publisher: n.publisher, Auth: n.auth, Cluster: n.cluster,
+		Delivery: n.hub, Draining: n.reg.Draining, Logger: n.log,
+	}, api.Config{
+		Node: n.cfg.Name, MaxPayload: tc.MaxPayload, KeyPublishRate: n.cfg.KeyPublishRate,
+		TrustedProxies: tc.TrustedProxies, StoreCLI: n.redis.cli, Prefix: n.cfg.Prefix,
+	}); err != nil {
+		return err
+	}
+	n.metrics.Watch(metrics.Sources{
+		Hub: n.hub.Stats, Transport: n.server.Stats, API: n.api.Stats, Auth: n.auth.Stats,
+		Cluster: n.cluster.Stats, Listener: n.ln.Refused,
+	})
 	return nil
 }
 
@@ -335,7 +373,7 @@ func (n *Node) openAuth() (err error) {
 func (n *Node) limits() (streams, conns int) {
 	fds := raiseFileLimit(n.log)
 	pool := n.redis.conns
-	streams, conns = connectionLimits(fds, n.cfg.MaxConnections, n.cfg.SpareConnections, pool)
+	streams, conns = connectionLimits(fds, n.cfg.Transport.MaxConnections, n.cfg.SpareConnections, pool)
 	n.log.Info("connection limits", "streams", streams, "connections", conns, "fd_limit", fds)
 	if fds > 0 && uint64(conns+2*pool+fdReserve) > fds {
 		n.log.Warn("connection limits exceed what the open-file limit leaves; raise it (ulimit -n) or lower -max-connections",
@@ -348,8 +386,10 @@ func (n *Node) limits() (streams, conns int) {
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", n.metrics.Handler())
-	mux.Handle("/", n.server.Handler())
-	return mux
+	mux.Handle("GET /sse", n.server.Handler())
+	mux.Handle("GET /ws", n.server.Handler())
+	mux.Handle("/", n.api.Handler())
+	return api.CORS(mux, n.cfg.Transport.AllowedOrigins)
 }
 
 func (n *Node) listen() error {
@@ -364,8 +404,8 @@ func (n *Node) listen() error {
 			return fmt.Errorf("node: failed to listen: %w", err)
 		}
 	}
+	n.streams, n.conns = n.limits()
 	n.ln = newLimitListener(ln, n.conns, n.log)
-	n.metrics.WatchListener(n.ln.Refused)
 	return nil
 }
 
@@ -384,8 +424,11 @@ func (n *Node) DevStoreAddr() string {
 // Name returns the node's name.
 func (n *Node) Name() string { return n.cfg.Name }
 
-// Server returns the node's HTTP server, for its counters.
+// Server returns the node's transports, for their counters.
 func (n *Node) Server() *transport.Server { return n.server }
+
+// Registry returns the node's connections.
+func (n *Node) Registry() *transport.Registry { return n.reg }
 
 // Hub returns the node's hub, for its counters.
 func (n *Node) Hub() *hub.Hub { return n.hub }
@@ -430,6 +473,7 @@ func (n *Node) Run(ctx context.Context) error {
 			f()
 		}()
 	}
+	run(func() { n.bell.Run(backCtx, n.hub) })
 	run(func() { n.hub.Run(backCtx) })
 	run(func() { n.pub.Run(backCtx) })
 	clusterErr := make(chan error, 1)
@@ -453,10 +497,10 @@ func (n *Node) Run(ctx context.Context) error {
 	case err = <-serveErr:
 	case err = <-clusterErr:
 	}
-	n.server.BeginDrain()
+	n.reg.BeginDrain()
 	n.cluster.Update()
 	// Counted before the drain starts: its first batch may end at once.
-	n.log.Info("node draining", "node", n.cfg.Name, "connections", n.server.Connections(), "over", n.server.DrainTimeout())
+	n.log.Info("node draining", "node", n.cfg.Name, "connections", n.reg.Connections(), "over", n.server.DrainTimeout())
 	stop()
 	<-drained
 	stopCluster()

@@ -76,7 +76,7 @@ func (n *Node) rebalance(ctx context.Context) {
 		if now := countedMembers(members); now != counted {
 			over, budget, counted = time.Time{}, 0, now
 		}
-		if excess == 0 || n.server.Draining() {
+		if excess == 0 || n.reg.Draining() {
 			over, budget = time.Time{}, 0
 			continue
 		}
@@ -86,9 +86,9 @@ func (n *Node) rebalance(ctx context.Context) {
 		if time.Since(over) < rc.After {
 			continue
 		}
-		budget += rc.Rate * float64(n.server.Connections()) * rebalanceTick.Seconds()
+		budget += rc.Rate * float64(n.reg.Connections()) * rebalanceTick.Seconds()
 		if k := min(excess, int(math.Floor(budget))); k > 0 {
-			shed := n.server.Shed(k)
+			shed := n.reg.Shed(k)
 			budget -= float64(shed)
 			n.log.Info("shedding connections to even out the cluster", "shed", shed, "excess", excess)
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/internal/backoff"
 )
 
 // Delivery states of a shard, as Doorbell.Shards reports them.
@@ -178,11 +180,11 @@ func (b *shardBell) count() int {
 // ringAll rings every channel of the shard.
 func (b *shardBell) ringAll() {
 	if b.whole.Load() {
-		b.d.cfg.RingAll()
+		b.d.ringer.RingAll()
 		return
 	}
 	for _, ch := range b.channels() {
-		b.d.cfg.Ring(ch)
+		b.d.ringer.Ring(ch)
 	}
 }
 
@@ -377,7 +379,7 @@ func (b *shardBell) command(ctx context.Context, fn func(context.Context, ...str
 }
 
 func (b *shardBell) receive(ctx context.Context, ps *redis.PubSub) {
-	backoff := 10 * time.Millisecond
+	pace := backoff.New(10*time.Millisecond, time.Second)
 	for {
 		msg, err := ps.Receive(ctx)
 		if err != nil {
@@ -386,15 +388,12 @@ func (b *shardBell) receive(ctx context.Context, ps *redis.PubSub) {
 			}
 			b.ringAll()
 			b.d.reloadSoon()
-			select {
-			case <-ctx.Done():
+			if !pace.Sleep(ctx) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, time.Second)
 			continue
 		}
-		backoff = 10 * time.Millisecond
+		pace.Reset()
 		b.handle(msg)
 	}
 }
@@ -439,6 +438,6 @@ func (b *shardBell) ring(name string, notified bool) {
 		return
 	}
 	if ch, ok := strings.CutPrefix(key, b.d.cfg.Store.prefix); ok {
-		b.d.cfg.Ring(ch)
+		b.d.ringer.Ring(ch)
 	}
 }

@@ -38,13 +38,6 @@ type DoorbellConfig struct {
 	// cluster (whose shards are named by their primaries' addresses).
 	// Defaults to the client's address.
 	Server string
-	// Ring is called with a channel that may have new entries. Required.
-	// It is called from the doorbell's goroutines and must not block.
-	Ring func(channel string)
-	// RingAll is called when any watched channel may have new entries: after
-	// a lost connection, a failed probe, or on every poll while the doorbell
-	// is unproven. Required; must not block.
-	RingAll func()
 	// ProbeInterval is how often the doorbell proves its own path by adding
 	// to its probe stream and waiting for the notification.
 	// Defaults to DefaultProbeInterval.
@@ -68,9 +61,6 @@ func (cfg DoorbellConfig) Validate() error {
 	var errs []error
 	if cfg.Store == nil {
 		errs = append(errs, errors.New("store: doorbell needs a store"))
-	}
-	if cfg.Ring == nil || cfg.RingAll == nil {
-		errs = append(errs, errors.New("store: doorbell needs Ring and RingAll"))
 	}
 	if cfg.ProbeInterval < 0 || cfg.PollInterval < 0 {
 		errs = append(errs, errors.New("store: doorbell intervals must not be negative"))
@@ -98,6 +88,17 @@ func (cfg DoorbellConfig) withDefaults() DoorbellConfig {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return cfg
+}
+
+// Ringer is what a doorbell rings: the hub. Its methods are called from the
+// doorbell's goroutines and must not block.
+type Ringer interface {
+	// Ring is called with a channel that may have new entries.
+	Ring(channel string)
+	// RingAll is called when any watched channel may have new entries:
+	// after a lost connection, a failed probe, or on every poll while the
+	// doorbell is unproven.
+	RingAll()
 }
 
 // Doorbell tells which watched channels may have moved. It subscribes to the
@@ -132,6 +133,7 @@ type Doorbell struct {
 
 	reload chan struct{}
 	alive  atomic.Int64 // unix nanos of the last healthy loop turn
+	ringer Ringer       // set by Run before anything rings
 }
 
 // NewDoorbell returns a doorbell for cfg; Run starts it.
@@ -239,8 +241,10 @@ func (d *Doorbell) reloadSoon() {
 	}
 }
 
-// Run rings until ctx ends, then returns once its goroutines have exited.
-func (d *Doorbell) Run(ctx context.Context) error {
+// Run rings r until ctx ends, then returns once its goroutines have
+// exited.
+func (d *Doorbell) Run(ctx context.Context, r Ringer) error {
+	d.ringer = r
 	d.alive.Store(time.Now().UnixNano())
 	defer d.stopBells()
 	tick := time.NewTicker(d.cfg.ProbeInterval)
@@ -327,7 +331,7 @@ func (d *Doorbell) retopo(ctx context.Context) {
 		// go-redis reloads its own slot map only on MOVED, or when it is
 		// 10 s old: a primary that died answers nothing, so tell it now.
 		d.cluster.ReloadState(ctx)
-		d.cfg.RingAll()
+		d.ringer.RingAll()
 	}
 	if d.cluster != nil {
 		d.enableOnReplicas(ctx)

@@ -25,11 +25,13 @@ type bell struct {
 	all   atomic.Int64
 }
 
-func (b *bell) ring(ch string) {
+func (b *bell) Ring(ch string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rings[ch]++
 }
+
+func (b *bell) RingAll() { b.all.Add(1) }
 
 func (b *bell) rang(ch string) int {
 	b.mu.Lock()
@@ -63,7 +65,7 @@ func startDoorbell(t *testing.T, s *Store, logs *logBuffer) (*Doorbell, *bell) {
 	t.Helper()
 	b := &bell{rings: map[string]int{}}
 	cfg := DoorbellConfig{
-		Store: s, Node: "n", Ring: b.ring, RingAll: func() { b.all.Add(1) },
+		Store: s, Node: "n",
 		ProbeInterval: 100 * time.Millisecond, PollInterval: 20 * time.Millisecond,
 	}
 	if logs != nil {
@@ -77,7 +79,7 @@ func startDoorbell(t *testing.T, s *Store, logs *logBuffer) (*Doorbell, *bell) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		d.Run(ctx)
+		d.Run(ctx, b)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pushcluster/pushcluster/internal/testredis"
+	"github.com/pushcluster/pushcluster/internal/wire"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
@@ -97,14 +98,14 @@ func BenchmarkSSEConnFrame(b *testing.B) {
 				c, subs := benchSSEConn(b, hb, tt.channels, tt.chunked)
 				sub := subs[len(subs)/2]
 				msgs := []*hub.Message{benchMessage(sub.Channel(), "", p.data)}
-				q := c.frames(sub, msgs)
-				if f := q.bytes(); !strings.Contains(string(f), "id: "+protocol.EncodeCursor(c.hash, c.pos)+"\n") {
+				q := c.messages(sub, msgs)
+				if f := bytesOf(&q); !strings.Contains(string(f), "id: "+protocol.EncodeCursor(c.hash, c.pos)+"\n") {
 					b.Fatalf("frame %.80q lacks the connection's cursor", f)
 				}
 				b.ReportAllocs()
 				b.SetBytes(int64(len(p.data)))
 				for b.Loop() {
-					c.frames(sub, msgs)
+					c.messages(sub, msgs)
 				}
 			})
 		}
@@ -112,31 +113,41 @@ func BenchmarkSSEConnFrame(b *testing.B) {
 }
 
 // benchHub returns a hub on a Redis of its own. It is never run: joining
-// only reads a channel's end, which is all sseConn.frames needs of a Sub.
+// only reads a channel's end, which is all sseConn.messages needs of a Sub.
 func benchHub(b *testing.B) *hub.Hub {
 	b.Helper()
 	st, err := store.New(store.Config{Client: testredis.Own(b).Client(b), Prefix: testredis.Prefix(b)})
 	if err != nil {
 		b.Fatal(err)
 	}
-	hb, err := hub.New(hub.Config{Store: st, Node: "bench"})
+	bell, err := store.NewDoorbell(store.DoorbellConfig{Store: st, Node: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hb, err := hub.New(hub.Config{Store: st, Bell: bell})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return hb
 }
 
+// benchServer is a server of the transports that serves nothing: what the
+// encoders need of one.
+func benchServer(hb *hub.Hub) *Server {
+	return &Server{hub: hb, reg: NewRegistry("bench", func() int64 { return 0 }),
+		encSSE: hub.NewEncoding("sse"), encSSEChunked: hub.NewEncoding("sse-chunked"), encWS: hub.NewEncoding("ws")}
+}
+
 // benchSSEConn returns an SSE connection with a subscription to each of
 // channels (sorted), left at cleanup.
 func benchSSEConn(b *testing.B, hb *hub.Hub, channels []string, chunked bool) (*sseConn, []*hub.Sub) {
 	b.Helper()
-	c := &sseConn{
-		client: "bench", channels: channels, hash: protocol.ChannelSetHash(channels),
-		chunked: chunked, pos: make([]protocol.ID, len(channels)),
-	}
+	c := &sseConn{channels: channels, hash: protocol.ChannelSetHash(channels),
+		chunked: chunked, pos: make([]protocol.ID, len(channels))}
+	c.srv, c.a, c.client = benchServer(hb), c, "bench"
 	subs := make([]*hub.Sub, len(channels))
 	for i, ch := range channels {
-		sub, err := hb.Join(context.Background(), c, ch, nil)
+		sub, err := hb.Join(context.Background(), &c.conn, ch, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -223,24 +234,24 @@ func benchmarkBurst(b *testing.B, hb *hub.Hub, kind string, taken bool, entries,
 	type target struct {
 		conn hub.Conn
 		sub  *hub.Sub
-		box  *outbox
+		box  *wire.Outbox
 	}
-	wire := &benchWire{taken: taken}
+	sock := &benchWire{taken: taken}
 	var targets []target
 	for range conns {
 		var t target
 		if kind == "ws" {
 			c := &wsConn{}
-			t.conn, t.box = c, newOutbox(wire, 1<<30)
-			c.box = t.box
-			t.sub = benchJoin(b, hb, c, "b")
+			c.srv, c.a = benchServer(hb), c
+			c.box = wire.NewOutbox(sock, c, 1<<30)
+			t.conn, t.box = &c.conn, c.box
+			t.sub = benchJoin(b, hb, &c.conn, "b")
 		} else {
 			c, subs := benchSSEConn(b, hb, channels, true)
-			c.box = newOutbox(wire, 1<<30)
-			t.conn, t.box, t.sub = c, c.box, subs[len(subs)/2]
+			c.box = wire.NewOutbox(sock, c, 1<<30)
+			t.conn, t.box, t.sub = &c.conn, c.box, subs[len(subs)/2]
 		}
-		t.box.direct = wire
-		t.box.spawn = func(func()) {} // a backed-up socket: its writer never runs
+		t.box.Spawn = func(func()) {} // a backed-up socket: its writer never runs
 		targets = append(targets, t)
 	}
 	batch := &store.Batch{Entries: make([]store.Entry, entries)}
@@ -258,10 +269,7 @@ func benchmarkBurst(b *testing.B, hb *hub.Hub, kind string, taken bool, entries,
 			if !t.conn.Offer(t.sub, msgs) {
 				b.Fatal("offer refused")
 			}
-			t.box.mu.Lock()
-			clear(t.box.queue)
-			t.box.queue, t.box.size, t.box.writing = t.box.queue[:0], 0, false
-			t.box.mu.Unlock()
+			t.box.Drop()
 		}
 	}
 	runtime.ReadMemStats(&after)
@@ -274,13 +282,22 @@ func benchmarkBurst(b *testing.B, hb *hub.Hub, kind string, taken bool, entries,
 // benchWire is a socket that takes everything (taken) or nothing.
 type benchWire struct{ taken bool }
 
-func (w *benchWire) writeFrames([]queued) error { return nil }
-func (w *benchWire) closeWire(error)            {}
-func (w *benchWire) tryWrite(q *queued) error {
+func (w *benchWire) WriteFrames([]wire.Queued) error { return nil }
+func (w *benchWire) TryWrite(q *wire.Queued) error {
 	if w.taken {
-		q.advance(q.left())
+		q.Advance(q.Left())
 	}
 	return nil
+}
+
+// bytesOf returns what is left of q as one slice.
+func bytesOf(q *wire.Queued) []byte {
+	var b []byte
+	q.Each(func(p []byte) bool {
+		b = append(b, p...)
+		return true
+	})
+	return b
 }
 
 func benchJoin(b *testing.B, hb *hub.Hub, c hub.Conn, channel string) *hub.Sub {

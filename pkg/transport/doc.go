@@ -1,9 +1,33 @@
-// Package transport owns the node's HTTP surface: Server-Sent Events,
-// WebSocket, the HTTP API (publish, history, health) and the demo page.
+// Package transport owns the node's client connections and the transports
+// that carry them: Server-Sent Events (GET /sse) and WebSocket (GET /ws).
+//
+// Whatever a connection is independent of its wire lives once, in the
+// connection core (conn): its identity and session, its subscriptions and
+// their hand-over from replay to live delivery, its bounded outbox, the
+// expiry of its token, its place in the Registry (heartbeats, drain and
+// shedding, the cluster's questions: presence, client lists, messages to
+// one client, disconnects), and admission: the handshake every transport
+// shares (Server.shake: query, credential, channels and the right to read
+// them, session), the connection limits (admit), and open, which starts a
+// connection on its wire. A transport is an adapter on top: it parses its
+// request, opens its wire (internal/wire), and implements adapter, four
+// methods and a close:
+//
+//   - messages encodes a run of a subscription's messages for its wire
+//     (shared between connections through hub.Frames and a hub.Encoding
+//     of its own, registered with hub.NewEncoding);
+//   - direct encodes a message to this client alone;
+//   - heartbeat keeps an idle connection alive, and may find its peer gone;
+//   - end finishes the connection, telling the client why in its terms;
+//   - CloseWire is told the connection is over and closes the wire.
+//
+// Adding a transport is a file with its adapter and its handler, and two
+// lines in New: its kind (Registry.kind, which counts it in the cluster's
+// load, /api/cluster and the metrics under its name) and its route.
 //
 // Connections cost little while idle: an SSE connection is hijacked from
-// net/http, so the request's buffers and handler goroutine are freed. Frames
-// are written from the goroutine that delivers them while the client keeps
-// up, and by one epoll loop per CPU once its socket backs up (poller), so a
-// connection holds no writer goroutine of its own.
+// net/http, so the request's buffers and handler goroutine are freed.
+// Frames are written from the goroutine that delivers them while the client
+// keeps up, and by the socket engine's epoll loops once its socket backs up
+// (internal/wire), so a connection holds no writer goroutine of its own.
 package transport

@@ -6,13 +6,6 @@ import (
 	"time"
 )
 
-// expirable is a connection that ends when its token expires.
-type expirable interface {
-	// expire ends the connection, telling the client why. It must not block.
-	expire()
-	expiryEntry() *expiryEntry
-}
-
 // expiryEntry is a connection's place in the server's expiry queue; it
 // lives in the connection, so scheduling allocates nothing.
 type expiryEntry struct {
@@ -33,7 +26,7 @@ type expiries struct {
 
 // add schedules c to expire at at; a zero at (a credential that never
 // expires) schedules nothing.
-func (e *expiries) add(c expirable, at time.Time) {
+func (e *expiries) add(c *conn, at time.Time) {
 	if at.IsZero() {
 		return
 	}
@@ -46,7 +39,7 @@ func (e *expiries) add(c expirable, at time.Time) {
 
 // remove unschedules c. It reports false when c was not queued: it never
 // was, or its expiry is already under way.
-func (e *expiries) remove(c expirable) bool {
+func (e *expiries) remove(c *conn) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ent := c.expiryEntry()
@@ -61,10 +54,10 @@ func (e *expiries) remove(c expirable) bool {
 // fire expires every connection that is due, outside the lock.
 func (e *expiries) fire() {
 	now := time.Now().UnixNano()
-	var due []expirable
+	var due []*conn
 	e.mu.Lock()
 	for len(e.q) > 0 && e.q[0].expiryEntry().at <= now {
-		due = append(due, heap.Pop(&e.q).(expirable))
+		due = append(due, heap.Pop(&e.q).(*conn))
 	}
 	e.arm()
 	e.mu.Unlock()
@@ -90,7 +83,7 @@ func (e *expiries) arm() {
 }
 
 // expiryQueue implements heap.Interface, keeping each entry's index.
-type expiryQueue []expirable
+type expiryQueue []*conn
 
 func (q expiryQueue) Len() int { return len(q) }
 func (q expiryQueue) Less(i, j int) bool {
@@ -102,7 +95,7 @@ func (q expiryQueue) Swap(i, j int) {
 	q[j].expiryEntry().index = j + 1
 }
 func (q *expiryQueue) Push(x any) {
-	c := x.(expirable)
+	c := x.(*conn)
 	c.expiryEntry().index = len(*q) + 1
 	*q = append(*q, c)
 }

@@ -6,14 +6,15 @@ import (
 	"time"
 )
 
-type fakeExpirable struct {
-	name string
-	exp  expiryEntry
-	out  chan string
+// endRecorder is an adapter that tells out its connection's name when it
+// is ended.
+type endRecorder struct {
+	adapter // only end is called
+	name    string
+	out     chan string
 }
 
-func (f *fakeExpirable) expire()                   { f.out <- f.name }
-func (f *fakeExpirable) expiryEntry() *expiryEntry { return &f.exp }
+func (r *endRecorder) end(error) { r.out <- r.name }
 
 // Connections expire in the order of their expiry, a removed one never,
 // and one already expired cannot be removed.
@@ -21,7 +22,8 @@ func TestExpiries(t *testing.T) {
 	t.Parallel()
 	var e expiries
 	out := make(chan string, 10)
-	mk := func(name string) *fakeExpirable { return &fakeExpirable{name: name, out: out} }
+	srv := &Server{}
+	mk := func(name string) *conn { return &conn{srv: srv, a: &endRecorder{name: name, out: out}} }
 	now := time.Now()
 	a, b, c, d := mk("a"), mk("b"), mk("c"), mk("d")
 	e.add(c, now.Add(150*time.Millisecond))

@@ -46,10 +46,10 @@ func (s *Server) presenceOn(channel string) bool {
 
 // joined and left queue a presence event for c on channel, if the channel
 // is opted in. They never block: a full queue drops the event and counts it.
-func (s *Server) joined(c client, channel string) { s.presence(c, channel, "join") }
-func (s *Server) left(c client, channel string)   { s.presence(c, channel, "leave") }
+func (s *Server) joined(c *conn, channel string) { s.presence(c, channel, "join") }
+func (s *Server) left(c *conn, channel string)   { s.presence(c, channel, "leave") }
 
-func (s *Server) presence(c client, channel, kind string) {
+func (s *Server) presence(c *conn, channel, kind string) {
 	if len(s.cfg.PresenceChannels) == 0 || !s.presenceOn(channel) {
 		return
 	}
@@ -88,8 +88,8 @@ func (s *Server) publishPresenceEvent(ctx context.Context, ev presenceEvent) {
 	data, _ := json.Marshal(ev.who)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := s.cfg.Publisher.Publish(ctx, ev.channel+PresenceSuffix, store.Message{Event: ev.kind, Data: string(data)}); err != nil {
+	if _, err := s.app.Publish(ctx, ev.channel+PresenceSuffix, store.Message{Event: ev.kind, Data: string(data)}); err != nil {
 		s.stats.presenceDropped.Add(1)
-		s.cfg.Logger.Debug("failed to publish a presence event", "channel", ev.channel, "err", err)
+		s.log.Debug("failed to publish a presence event", "channel", ev.channel, "err", err)
 	}
 }

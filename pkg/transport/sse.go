@@ -7,94 +7,67 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"sort"
 	"strconv"
 	"time"
 
-	"github.com/pushcluster/pushcluster/pkg/auth"
+	"github.com/pushcluster/pushcluster/internal/backoff"
+	"github.com/pushcluster/pushcluster/internal/wire"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
-	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
-// sseConn is one EventSource connection. Its positions (one per channel)
-// make up the event ID; they change only inside outbox builders, under the
-// outbox's lock, so every ID written matches what was queued before it.
+// sseConn is one EventSource connection: GET /sse?channel=…, its channels
+// fixed for its life. Its positions (one per channel) make up the event ID;
+// they change only inside the encoders, under the outbox's lock, so every
+// ID written matches what was queued before it.
 type sseConn struct {
-	srv      *Server
-	client   string
-	session  string
-	since    time.Time
+	conn
+	wire     *wire.SSE
 	channels []string // sorted
 	hash     string
 	chunked  bool // frames carry HTTP/1.1 chunk framing: the wire is hijacked
-	box      *outbox
 	pos      []protocol.ID
-	ctx      context.Context
-	cancel   context.CancelFunc
-	subs     []*hub.Sub // guarded by the handler until the watcher owns cleanup
-	addr     netip.Addr
-	exp      expiryEntry // ends the stream when the token expires
 }
 
-var _ hub.Conn = (*sseConn)(nil)
+var _ adapter = (*sseConn)(nil)
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
-	q, err := query(r)
-	if err != nil {
-		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidQuery, err)
-		return
-	}
-	who, channels, ok := s.readableChannels(w, r, q)
+	h, ok := s.shake(w, r, true)
 	if !ok {
 		return
 	}
-	session, id, err := requestSession(q, who.Subject)
+	c := &sseConn{channels: h.channels, hash: protocol.ChannelSetHash(h.channels), pos: make([]protocol.ID, len(h.channels))}
+	s.initConn(&c.conn, h, s.sse, c)
+	since, gapReason := c.requestedPositions(r, h)
+	if s.reg.sendingOn() {
+		c.sendOn(w, r, since)
+		return
+	}
+	if !s.admit(w, h.addr) {
+		return
+	}
+	sw, err := wire.OpenSSE(w, r, s.cfg.WriteTimeout)
 	if err != nil {
-		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidSession, err)
-		return
-	}
-	addr := limit.ClientAddr(r, s.cfg.TrustedProxies)
-	c := &sseConn{srv: s, client: id, session: session, since: time.Now().UTC(),
-		channels: channels, hash: protocol.ChannelSetHash(channels), addr: addr}
-	c.pos = make([]protocol.ID, len(channels))
-	if s.sendingOn() {
-		c.sendOn(w, r, q)
-		return
-	}
-	if !s.admit(w, addr) {
-		return
-	}
-	since, gapReason := c.requestedPositions(r, q)
-
-	wire, err := openSSE(w, r, s.cfg.WriteTimeout)
-	if err != nil {
-		s.release(addr)
-		s.cfg.Logger.Debug("failed to open SSE stream", "err", err)
+		s.release(h.addr)
+		s.log.Debug("failed to open SSE stream", "err", err)
 		return
 	}
 	parent := r.Context()
-	if wire.conn != nil {
+	if sw.Hijacked() {
 		parent = context.Background() // the request's context ends with this handler
 	}
 	c.ctx, c.cancel = context.WithCancel(parent)
-	c.chunked = wire.chunked
-	wire.onClose = c.cancel
-	c.box = newOutbox(wire, s.cfg.QueueBytes)
-	if !s.track(c) {
-		s.release(addr)
-		c.box.close(errShutdown)
+	c.wire, c.chunked = sw, sw.Chunked()
+	sw.OnClose = c.cancel
+	if !s.open(&c.conn, sw, sw.Raw(), h.who.Expires) {
+		c.box.Close(errShutdown)
 		return
 	}
-	c.box.spawn = s.spawn
-	s.writeBackedUp(c.box, wire.raw)
-	s.expiries.add(c, who.Expires)
 	started := make(chan struct{})
-	wire.watch(s.spawn, func() {
+	sw.Watch(s.reg.spawn, func() {
 		<-started
 		c.cleanup()
 	})
@@ -102,72 +75,20 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		c.fail(err)
 	}
 	close(started)
-	if wire.conn == nil {
+	if !sw.Hijacked() {
 		<-c.ctx.Done()
-		c.box.close(nil)
+		c.box.Close(nil)
 		c.cleanup()
 	}
-}
-
-// sendOn answers a stream that a draining or isolated node will not serve
-// with its welcome and a short retry, then ends it, so that the browser
-// reconnects at once, through the load balancer, to another node: never a
-// non-200, which would close an EventSource for good. The welcome's id is
-// the position the client brought, unchanged, so the next node resumes it
-// (and reports any gap); a client that brought none gets no id, and starts
-// where the next node starts it.
-func (c *sseConn) sendOn(w http.ResponseWriter, r *http.Request, q url.Values) {
-	wire, err := openSSE(w, r, c.srv.cfg.WriteTimeout)
-	if err != nil {
-		return
-	}
-	wire.onClose = func() {}
-	c.chunked = wire.chunked
-	data, _ := json.Marshal(protocol.Welcome{Client: c.client, Session: c.session, Node: c.srv.cfg.Node, Channels: c.channels})
-	id := ""
-	if since, reason := c.requestedPositions(r, q); since != nil && reason == "" {
-		id = protocol.EncodeCursor(c.hash, since)
-	}
-	frame := append(protocol.SSERetry(sendOnRetry()), protocol.SSEControl(protocol.EventWelcome, id, data)...)
-	wire.writeFrames([]queued{one(c.wrap(frame))})
-	wire.closeWire(errDrain)
-	c.srv.stats.sentOn.Add(1)
-}
-
-// sendOnRetry is the reconnection time of a stream a node sends on: short,
-// and spread, so that its clients do not all come back in one instant.
-func sendOnRetry() time.Duration {
-	return 250*time.Millisecond + rand.N(750*time.Millisecond)
-}
-
-// readableChannels authenticates r and returns the channels it asks for,
-// or answers 401, 400 or 403 and reports false.
-func (s *Server) readableChannels(w http.ResponseWriter, r *http.Request, q url.Values) (*auth.Principal, []string, bool) {
-	who, ok := s.authenticate(w, r)
-	if !ok {
-		return nil, nil, false
-	}
-	channels, err := s.parseChannels(q["channel"])
-	if err != nil {
-		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidChannel, err)
-		return nil, nil, false
-	}
-	for _, ch := range channels {
-		if !who.CanRead(ch) {
-			s.forbid(w, errCannotRead(ch))
-			return nil, nil, false
-		}
-	}
-	return who, channels, true
 }
 
 // requestedPositions reads Last-Event-ID (or the lastEventId query
 // parameter). A bad one is not an error: browsers give up for good on a
 // non-200 answer, so the client is told with push.gap instead.
-func (c *sseConn) requestedPositions(r *http.Request, q url.Values) (since []protocol.ID, gapReason string) {
+func (c *sseConn) requestedPositions(r *http.Request, h *handshake) (since []protocol.ID, gapReason string) {
 	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
-		last = q.Get("lastEventId")
+		last = h.q.Get("lastEventId")
 	}
 	if last == "" {
 		return nil, ""
@@ -184,57 +105,81 @@ func (c *sseConn) requestedPositions(r *http.Request, q url.Values) (since []pro
 	return since, ""
 }
 
+// sendOn answers a stream that a draining or isolated node will not serve
+// with its welcome and a short retry, then ends it, so that the browser
+// reconnects at once, through the load balancer, to another node: never a
+// non-200, which would close an EventSource for good. The welcome's id is
+// the position the client brought, unchanged, so the next node resumes it
+// (and reports any gap); a client that brought none gets no id, and starts
+// where the next node starts it.
+func (c *sseConn) sendOn(w http.ResponseWriter, r *http.Request, since []protocol.ID) {
+	sw, err := wire.OpenSSE(w, r, c.srv.cfg.WriteTimeout)
+	if err != nil {
+		return
+	}
+	c.chunked = sw.Chunked()
+	data, _ := json.Marshal(protocol.Welcome{Client: c.client, Session: c.session, Node: c.srv.reg.node, Channels: c.channels})
+	id := ""
+	if since != nil {
+		id = protocol.EncodeCursor(c.hash, since)
+	}
+	frame := append(protocol.SSERetry(sendOnRetry()), protocol.SSEControl(protocol.EventWelcome, id, data)...)
+	sw.WriteFrames([]wire.Queued{wire.One(c.wrap(frame))})
+	sw.Close(true)
+	c.srv.stats.sentOn.Add(1)
+}
+
+// sendOnRetry is the reconnection time of a stream a node sends on: short,
+// and spread, so that its clients do not all come back in one instant.
+func sendOnRetry() time.Duration {
+	return 250*time.Millisecond + rand.N(750*time.Millisecond)
+}
+
 // start joins every channel, sends the welcome and any gap, then replays
 // and hands each subscription over to live delivery.
 func (c *sseConn) start(since []protocol.ID, gapReason string) error {
-	hb := c.srv.cfg.Hub
+	subs := make([]*hub.Sub, len(c.channels))
 	for i, ch := range c.channels {
 		var from *protocol.ID
 		if since != nil {
 			from = &since[i]
 		}
-		sub, err := joinRetrying(c.ctx, hb, c, ch, from)
+		sub, err := c.joinRetrying(ch, from)
 		if err != nil {
 			return err
 		}
-		c.subs = append(c.subs, sub)
+		subs[i] = sub
 		c.pos[i] = sub.Start()
-		c.srv.joined(c, ch)
 	}
-	if err := c.box.send(c.ctx, c.wrap(c.welcome())); err != nil {
+	if err := c.box.Send(c.ctx, c.wrap(c.welcome())); err != nil {
 		return err
 	}
 	if gapReason != "" {
 		data, _ := json.Marshal(protocol.Gap{Channels: c.channels, Reason: gapReason})
-		if err := c.box.send(c.ctx, c.wrap(protocol.SSEControl(protocol.EventGap, "", data))); err != nil {
+		if err := c.box.Send(c.ctx, c.wrap(protocol.SSEControl(protocol.EventGap, "", data))); err != nil {
 			return err
 		}
 	}
-	for _, sub := range c.subs {
-		if err := hb.Attach(c.ctx, sub); err != nil {
+	for _, sub := range subs {
+		if err := c.attach(sub); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// joinRetrying joins channel, retrying while Redis is away: the connection
+// joinRetrying joins channel, retrying while Redis is away: the stream
 // stays open and the subscription starts once it is back.
-func joinRetrying(ctx context.Context, hb *hub.Hub, c hub.Conn, channel string, since *protocol.ID) (*hub.Sub, error) {
-	backoff := 50 * time.Millisecond
+func (c *sseConn) joinRetrying(channel string, since *protocol.ID) (*hub.Sub, error) {
+	b := backoff.New(50*time.Millisecond, 2*time.Second)
 	for {
-		sub, err := hb.Join(ctx, c, channel, since)
-		if err == nil || ctx.Err() != nil || errors.Is(err, protocol.ErrInvalidChannel) || errors.Is(err, store.ErrUnreadable) {
+		sub, err := c.join(c.ctx, channel, since)
+		if err == nil || c.ctx.Err() != nil || errors.Is(err, protocol.ErrInvalidChannel) || errors.Is(err, store.ErrUnreadable) {
 			return sub, err
 		}
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+		if !b.Sleep(c.ctx) {
+			return nil, c.ctx.Err()
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
@@ -242,38 +187,27 @@ func joinRetrying(ctx context.Context, hb *hub.Hub, c hub.Conn, channel string, 
 // other than the connection closing.
 func (c *sseConn) fail(err error) {
 	if errors.Is(err, store.ErrUnreadable) {
-		data, _ := json.Marshal(protocol.ErrorDetail{Code: protocol.CodeUnreadable, Message: err.Error()})
-		c.box.send(c.ctx, c.wrap(protocol.SSEControl(protocol.EventError, "", data)))
+		c.box.Send(c.ctx, c.errorEvent(protocol.CodeUnreadable, err))
 	}
-	c.box.closeAfterFlush(err)
+	c.box.CloseAfterFlush(err)
 }
 
 // welcome is the first event: the reconnection time, the starting cursor as
 // its ID (so even a client that saw nothing resumes without loss), and who
 // served it.
 func (c *sseConn) welcome() []byte {
-	data, _ := json.Marshal(protocol.Welcome{Client: c.client, Session: c.session, Node: c.srv.cfg.Node, Channels: c.channels})
+	data, _ := json.Marshal(protocol.Welcome{Client: c.client, Session: c.session, Node: c.srv.reg.node, Channels: c.channels})
 	b := protocol.SSERetry(c.srv.cfg.Retry)
 	return append(b, protocol.SSEControl(protocol.EventWelcome, protocol.EncodeCursor(c.hash, c.pos), data)...)
 }
 
-func (c *sseConn) Client() string { return c.client }
-
-func (c *sseConn) Offer(s *hub.Sub, msgs []*hub.Message) bool {
-	return c.box.offerWith(func() queued { return c.frames(s, msgs) })
-}
-
-func (c *sseConn) Send(ctx context.Context, s *hub.Sub, msgs []*hub.Message) error {
-	return c.box.sendWith(ctx, func() queued { return c.frames(s, msgs) })
-}
-
-// frames encodes a run of messages of s's channel and advances its
+// messages encodes a run of messages of s's channel and advances its
 // position; it runs under the outbox lock. On a one-channel stream every
 // subscriber gets the same bytes, so the run's frames are shared with them
 // (a leading gap notice, which carries this stream's cursor, excepted);
 // with several channels each id line is this connection's cursor, and only
 // the bodies are shared.
-func (c *sseConn) frames(s *hub.Sub, msgs []*hub.Message) queued {
+func (c *sseConn) messages(s *hub.Sub, msgs []*hub.Message) wire.Queued {
 	i := c.index(s.Channel())
 	if len(c.channels) > 1 || gapAfterFirst(msgs) {
 		return c.owned(i, msgs)
@@ -283,37 +217,37 @@ func (c *sseConn) frames(s *hub.Sub, msgs []*hub.Message) queued {
 		gap, msgs = c.gapFrame(i, msgs[0]), msgs[1:]
 	}
 	if len(msgs) == 0 {
-		return one(gap)
+		return wire.One(gap)
 	}
 	c.pos[i] = msgs[len(msgs)-1].Entry.ID
-	slot, build := hub.FrameSSERaw, sseShared
+	enc, build := c.srv.encSSE, c.srv.sseShared
 	if c.chunked {
-		slot, build = hub.FrameSSE, sseChunkedShared
+		enc, build = c.srv.encSSEChunked, c.srv.sseChunkedShared
 	}
 	if len(msgs) == 1 && gap == nil {
-		return one(build(msgs[0]))
+		return wire.One(build(msgs[0]))
 	}
-	frames := hub.Frames(msgs, slot, build)
+	frames := hub.Frames(msgs, enc, build)
 	if gap != nil {
 		frames = append([][]byte{gap}, frames...)
 	}
-	return run(frames)
+	return wire.Shared(frames)
 }
 
 // sseShared and sseChunkedShared are the frames every one-channel
 // subscriber of a message gets, built once per message.
-func sseShared(m *hub.Message) []byte {
+func (s *Server) sseShared(m *hub.Message) []byte {
 	if m.Gap != nil {
 		return nil // per connection
 	}
-	return m.Frame(hub.FrameSSERaw, sseFrame)
+	return m.Frame(s.encSSE, sseFrame)
 }
 
-func sseChunkedShared(m *hub.Message) []byte {
+func (s *Server) sseChunkedShared(m *hub.Message) []byte {
 	if m.Gap != nil {
 		return nil
 	}
-	return m.Frame(hub.FrameSSE, sseChunkedFrame)
+	return m.Frame(s.encSSEChunked, sseChunkedFrame)
 }
 
 func gapAfterFirst(msgs []*hub.Message) bool {
@@ -331,7 +265,7 @@ var crlf = []byte("\r\n")
 // id lines (and chunk heads) in one buffer of its own, each followed by the
 // message's shared body. A chunk's closing CRLF goes in front of the next
 // head, so a message costs two parts.
-func (c *sseConn) owned(i int, msgs []*hub.Message) queued {
+func (c *sseConn) owned(i int, msgs []*hub.Message) wire.Queued {
 	parts := make([][]byte, 0, 2*len(msgs)+1)
 	// Appending may move own; the parts already taken keep the old array,
 	// which nothing writes to again.
@@ -348,7 +282,7 @@ func (c *sseConn) owned(i int, msgs []*hub.Message) queued {
 			continue
 		}
 		c.pos[i] = m.Entry.ID
-		raw := m.Frame(hub.FrameSSERaw, sseFrame)
+		raw := m.Frame(c.srv.encSSE, sseFrame)
 		body := raw[bytes.IndexByte(raw, '\n')+1:]
 		var line [256]byte
 		id := append(protocol.AppendCursor(append(line[:0], "id: "...), c.hash, c.pos), '\n')
@@ -362,7 +296,7 @@ func (c *sseConn) owned(i int, msgs []*hub.Message) queued {
 	if open {
 		parts = append(parts, crlf)
 	}
-	return run(parts)
+	return wire.Shared(parts)
 }
 
 // gapFrame is a gap notice carrying this stream's cursor after it.
@@ -375,44 +309,43 @@ func (c *sseConn) gapFrame(i int, m *hub.Message) []byte {
 	return c.wrap(protocol.SSEControl(protocol.EventGap, protocol.EncodeCursor(c.hash, c.pos), data))
 }
 
-func (c *sseConn) Kick(reason error) { c.box.close(reason) }
-
 func (c *sseConn) heartbeat() {
 	if c.chunked {
-		c.box.offer(sseHeartbeatChunk)
+		c.box.Offer(sseHeartbeatChunk)
 	} else {
-		c.box.offer(protocol.SSEHeartbeat)
+		c.box.Offer(protocol.SSEHeartbeat)
 	}
 }
 
 // end finishes the stream once what is queued is written; a client that
-// is disconnected is told so first, since a browser reconnects to any
-// stream that simply ends.
+// is disconnected, or whose token expired, is told so first, since a
+// browser reconnects to any stream that simply ends.
 func (c *sseConn) end(reason error) {
-	if errors.Is(reason, errDisconnected) {
-		data, _ := json.Marshal(protocol.ErrorDetail{Code: protocol.CodeDisconnected, Message: reason.Error()})
-		c.box.offer(c.wrap(protocol.SSEControl(protocol.EventError, "", data)))
+	switch {
+	case errors.Is(reason, errDisconnected):
+		c.box.Offer(c.errorEvent(protocol.CodeDisconnected, reason))
+	case errors.Is(reason, errTokenExpired):
+		c.box.Offer(c.errorEvent(protocol.CodeTokenExpired, reason))
 	}
-	c.box.closeAfterFlush(reason)
+	c.box.CloseAfterFlush(reason)
 }
 
-func (c *sseConn) info() cluster.Client {
-	return cluster.Client{ID: c.client, Node: c.srv.cfg.Node, Transport: "sse", Since: c.since}
+func (c *sseConn) errorEvent(code string, err error) []byte {
+	data, _ := json.Marshal(protocol.ErrorDetail{Code: code, Message: err.Error()})
+	return c.wrap(protocol.SSEControl(protocol.EventError, "", data))
 }
 
-func (c *sseConn) subscribedTo(channel string) bool {
-	i := c.index(channel)
-	return i < len(c.channels) && c.channels[i] == channel
-}
+// CloseWire ends the stream: with its last chunk when it ends on purpose.
+func (c *sseConn) CloseWire(reason error) { c.wire.Close(endsCleanly(reason)) }
 
 // direct sends a message to this client alone, as a push.direct event
 // whose data is the WebSocket direct frame's fields: a page tells it from
 // channel messages by its name, and gets its own event name and ID. It
 // carries no id line, so the browser's Last-Event-ID stays a position in
 // the channels.
-func (c *sseConn) direct(m cluster.Direct) bool {
+func (c *sseConn) direct(m cluster.Direct) []byte {
 	data, _ := json.Marshal(m)
-	return c.box.offer(c.wrap(protocol.SSEControl(protocol.EventDirect, "", data))) && !c.box.isClosed()
+	return c.wrap(protocol.SSEControl(protocol.EventDirect, "", data))
 }
 
 // wrap adds the chunk framing of a hijacked HTTP/1.1 response.
@@ -425,27 +358,4 @@ func (c *sseConn) wrap(frame []byte) []byte {
 
 func (c *sseConn) index(channel string) int {
 	return sort.SearchStrings(c.channels, channel)
-}
-
-// expire tells the client its token expired, so that it fetches a new one
-// rather than reconnect with the old, and ends the stream.
-func (c *sseConn) expire() {
-	c.srv.stats.expired.Add(1)
-	data, _ := json.Marshal(protocol.ErrorDetail{Code: protocol.CodeTokenExpired, Message: errTokenExpired.Error()})
-	c.box.offer(c.wrap(protocol.SSEControl(protocol.EventError, "", data)))
-	c.box.closeAfterFlush(errTokenExpired)
-}
-
-func (c *sseConn) address() netip.Addr { return c.addr }
-
-func (c *sseConn) expiryEntry() *expiryEntry { return &c.exp }
-
-func (c *sseConn) cleanup() {
-	c.srv.expiries.remove(c)
-	for _, sub := range c.subs {
-		c.srv.cfg.Hub.Leave(sub)
-		c.srv.left(c, sub.Channel())
-	}
-	c.srv.untrack(c)
-	c.cancel()
 }

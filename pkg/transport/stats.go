@@ -2,11 +2,12 @@ package transport
 
 import "sync/atomic"
 
-// Stats are the server's gauges and counters.
+// Stats are the transports' gauges and counters.
 type Stats struct {
-	SSE, WebSocket int64 // open connections by transport
-	PublishesHTTP  uint64
-	PublishesWS    uint64
+	// Connections counts open connections by transport, keyed by its
+	// metric label ("sse", "websocket").
+	Connections map[string]int
+	PublishesWS uint64
 	// Resume positions that could not be applied at all, per subscriber.
 	GapsMalformed, GapsMismatch uint64
 	// Direct counts messages queued to one client's connections; Drained
@@ -15,55 +16,36 @@ type Stats struct {
 	// PresenceDropped counts presence events lost to a full queue or a
 	// failed publish.
 	PresenceDropped uint64
-	// Refused counts streams refused at MaxConnections, RefusedPerIP those
-	// refused at MaxConnectionsPerIP.
+	// Refused counts connections refused at MaxConnections, RefusedPerIP
+	// those refused at MaxConnectionsPerIP.
 	Refused, RefusedPerIP uint64
-	// AuthFailed counts requests refused for a missing or invalid
-	// credential (401); Forbidden those whose credential does not allow
-	// what they asked (403, and WebSocket forbidden frames).
-	AuthFailed, Forbidden uint64
-	// RateLimitedHTTP and RateLimitedWS count publishes refused for going
-	// over their rate.
-	RateLimitedHTTP, RateLimitedWS uint64
+	// RateLimitedWS counts WebSocket publishes refused over their rate.
+	RateLimitedWS uint64
 	// Expired counts connections ended because their token expired.
 	Expired uint64
-	// SentOn counts streams a draining or isolated node sent to another
-	// node right after their handshake.
+	// SentOn counts connections a draining or isolated node sent to
+	// another node right after their handshake.
 	SentOn uint64
 }
 
 type counters struct {
-	sse, ws                     atomic.Int64
-	pubHTTP, pubWS              atomic.Uint64
+	pubWS                       atomic.Uint64
 	gapsMalformed, gapsMismatch atomic.Uint64
-	direct, drained, shed       atomic.Uint64
 	presenceDropped             atomic.Uint64
 	refused, refusedPerIP       atomic.Uint64
-	authFailed, forbidden       atomic.Uint64
-	limitedHTTP, limitedWS      atomic.Uint64
+	limitedWS                   atomic.Uint64
 	expired, sentOn             atomic.Uint64
 }
 
-// Stats returns the server's counters.
+// Stats returns the transports' counters.
 func (s *Server) Stats() Stats {
-	c := &s.stats
+	c, r := &s.stats, s.reg
 	return Stats{
-		SSE: c.sse.Load(), WebSocket: c.ws.Load(),
-		PublishesHTTP: c.pubHTTP.Load(), PublishesWS: c.pubWS.Load(),
+		Connections: r.counts(true), PublishesWS: c.pubWS.Load(),
 		GapsMalformed: c.gapsMalformed.Load(), GapsMismatch: c.gapsMismatch.Load(),
-		Direct: c.direct.Load(), Drained: c.drained.Load(), Shed: c.shed.Load(),
+		Direct: r.direct.Load(), Drained: r.drained.Load(), Shed: r.shed.Load(),
 		PresenceDropped: c.presenceDropped.Load(),
 		Refused:         c.refused.Load(), RefusedPerIP: c.refusedPerIP.Load(),
-		AuthFailed: c.authFailed.Load(), Forbidden: c.forbidden.Load(),
-		RateLimitedHTTP: c.limitedHTTP.Load(), RateLimitedWS: c.limitedWS.Load(),
-		Expired: c.expired.Load(), SentOn: c.sentOn.Load(),
+		RateLimitedWS: c.limitedWS.Load(), Expired: c.expired.Load(), SentOn: c.sentOn.Load(),
 	}
-}
-
-// gauge returns the open-connection gauge for c's transport.
-func (s *Server) gauge(c client) *atomic.Int64 {
-	if _, ok := c.(*wsConn); ok {
-		return &s.stats.ws
-	}
-	return &s.stats.sse
 }

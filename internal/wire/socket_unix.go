@@ -1,0 +1,81 @@
+//go:build unix
+
+package wire
+
+import (
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// directWrites: the descriptor of a hijacked connection is written with
+// system calls of the node's own, without blocking.
+const directWrites = true
+
+// oneOf is q as a slice of one, without copying it.
+func oneOf(q *Queued) []Queued { return unsafe.Slice(q, 1) }
+
+// send makes write system calls on the non-blocking descriptor, advancing
+// qs: until all of qs is written when wait is set, waiting for the socket
+// to take more under the write deadline, which each write that takes some
+// moves on; else until one is short. It returns the bytes written.
+func (s *socket) send(qs []Queued, wait bool) (int, error) {
+	op := sendOps.Get().(*sendOp)
+	op.s, op.qs, op.wait = s, qs, wait
+	rerr := s.raw.Write(op.fn)
+	written, err := op.written, op.err
+	*op = sendOp{fn: op.fn}
+	sendOps.Put(op)
+	if rerr != nil {
+		return written, rerr
+	}
+	return written, err
+}
+
+// sendOp is one send's arguments and results. The func a RawConn is given
+// escapes, so a closure per send would be an allocation per write; these
+// are pooled, each with its func bound once.
+type sendOp struct {
+	s       *socket
+	qs      []Queued
+	wait    bool
+	written int
+	err     error
+	fn      func(fd uintptr) bool // op.write
+}
+
+var sendOps = sync.Pool{New: func() any {
+	op := &sendOp{}
+	op.fn = op.write
+	return op
+}}
+
+func (op *sendOp) write(fd uintptr) bool {
+	s := op.s
+	for len(op.qs) > 0 {
+		n, all, werr := writev(int(fd), op.qs)
+		switch werr {
+		case nil:
+			op.written += n
+			op.qs = advanceAll(op.qs, n)
+			switch {
+			case len(op.qs) == 0:
+			case op.wait && s.stop != nil && s.stop.Load():
+				op.err = ErrClosed
+				return true
+			case op.wait:
+				s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
+			case !all:
+				return true // the socket is full
+			}
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return !op.wait // wait: until the socket takes more, or the deadline
+		default:
+			op.err = werr
+			return true
+		}
+	}
+	return true
+}

@@ -1,0 +1,143 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/pushcluster/pushcluster/pkg/auth"
+	"github.com/pushcluster/pushcluster/pkg/cluster"
+	"github.com/pushcluster/pushcluster/pkg/protocol"
+)
+
+type clusterResponse struct {
+	Self  string           `json:"self"`
+	Nodes []cluster.Member `json:"nodes"`
+	// Auth is "open" when this node lets anyone in, else "required".
+	Auth string `json:"auth"`
+}
+
+func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
+	protocol.WriteJSON(w, http.StatusOK, clusterResponse{Self: s.cfg.Node, Nodes: s.p.Cluster.Members(), Auth: s.p.Auth.Mode()})
+}
+
+type presenceResponse struct {
+	Channel string           `json:"channel"`
+	Clients []cluster.Client `json:"clients"`
+	Partial bool             `json:"partial"`
+	Missing []string         `json:"missing"`
+}
+
+// servePresence answers an API key, or a token that may read the channel.
+func (s *Server) servePresence(w http.ResponseWriter, r *http.Request) {
+	who, ok := s.p.Auth.Require(w, r)
+	if !ok {
+		return
+	}
+	channel := r.URL.Query().Get("channel")
+	if err := protocol.ValidateChannel(channel); err != nil {
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidChannel, err)
+		return
+	}
+	if !who.CanRead(channel) {
+		s.p.Auth.Forbid(w, auth.ErrCannotRead(channel))
+		return
+	}
+	clients, a := s.p.Cluster.Presence(r.Context(), channel)
+	if clients == nil {
+		clients = []cluster.Client{}
+	}
+	protocol.WriteJSON(w, http.StatusOK, presenceResponse{Channel: channel, Clients: clients, Partial: a.Partial, Missing: a.Missing})
+}
+
+type clientsResponse struct {
+	Clients []cluster.Client `json:"clients"`
+	// Next, when set, is the after of the next page.
+	Next    string   `json:"next,omitempty"`
+	Partial bool     `json:"partial"`
+	Missing []string `json:"missing"`
+}
+
+// serveClients answers GET /api/clients?after=<id>&limit=N: connected
+// clients of the whole cluster in ID order, a page at a time.
+func (s *Server) serveClients(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
+	q := r.URL.Query()
+	limit := defaultClientsLimit
+	if raw := q.Get("limit"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		if err != nil || n < 1 || n > maxClientsLimit {
+			protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidLimit, fmt.Errorf("limit must be a number from 1 to %d", maxClientsLimit))
+			return
+		}
+		limit = n
+	}
+	clients, more, a := s.p.Cluster.Clients(r.Context(), q.Get("after"), limit)
+	resp := clientsResponse{Clients: clients, Partial: a.Partial, Missing: a.Missing}
+	if resp.Clients == nil {
+		resp.Clients = []cluster.Client{}
+	}
+	if more {
+		resp.Next = clients[len(clients)-1].ID
+	}
+	protocol.WriteJSON(w, http.StatusOK, resp)
+}
+
+type disconnectRequest struct {
+	Client string `json:"client"`
+}
+
+type disconnectResponse struct {
+	Client       string   `json:"client"`
+	Disconnected int      `json:"disconnected"`
+	Nodes        []string `json:"nodes"`
+}
+
+// serveDisconnect answers POST /api/disconnect {"client":"<id>"}.
+func (s *Server) serveDisconnect(w http.ResponseWriter, r *http.Request) {
+	if !s.admin(w, r) {
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !protocol.IsJSONContent(ct) {
+		protocol.WriteError(w, http.StatusUnsupportedMediaType, protocol.CodeMediaType,
+			fmt.Errorf("Content-Type %q: send application/json", ct))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 4096))
+	if err != nil {
+		protocol.WriteError(w, http.StatusRequestEntityTooLarge, protocol.CodeTooLarge, errors.New("request body too large"))
+		return
+	}
+	var req disconnectRequest
+	if err := protocol.DecodeJSON(body, &req); err != nil {
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeBadJSON, err)
+		return
+	}
+	if req.Client == "" || len(req.Client) > 64 {
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidClient, errors.New("client is required, up to 64 bytes"))
+		return
+	}
+	d, err := s.p.Cluster.Disconnect(r.Context(), req.Client)
+	if errors.Is(err, cluster.ErrNotFound) || d.Connections == 0 {
+		protocol.WriteError(w, http.StatusNotFound, protocol.CodeNotFound, fmt.Errorf("no node holds client %q", req.Client))
+		return
+	}
+	protocol.WriteJSON(w, http.StatusOK, disconnectResponse{Client: req.Client, Disconnected: d.Connections, Nodes: d.Nodes})
+}
+
+// admin authenticates r and requires an API key (or an open node).
+func (s *Server) admin(w http.ResponseWriter, r *http.Request) bool {
+	p, ok := s.p.Auth.Require(w, r)
+	if ok && !p.Admin() {
+		s.p.Auth.Forbid(w, errors.New("this API needs an API key"))
+		return false
+	}
+	return ok
+}
