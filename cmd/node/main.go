@@ -38,6 +38,9 @@ func run(args []string) error {
 	case len(args) == 1 && (args[0] == "-version" || args[0] == "--version"):
 		fmt.Println(version)
 		return nil
+	case len(args) == 1 && args[0] == "-print-config-doc":
+		fs, _ := newFlagSet(&node.Config{})
+		return writeConfigDoc(os.Stdout, fs)
 	}
 	var cfg node.Config
 	fs, x := newFlagSet(&cfg)
@@ -240,19 +243,19 @@ func newFlagSet(cfg *node.Config) (*flag.FlagSet, *flagValues) {
 	fs.DurationVar(&cfg.ReadTimeout, "read-timeout", node.DefaultReadTimeout, "longest time to read one request, body included")
 	fs.IntVar(&cfg.Transport.MaxConnections, "max-connections", 0, "SSE and WebSocket connections held; more are refused with 503 (0: what the open-file limit allows)")
 	fs.IntVar(&cfg.FanoutWorkers, "fanout-workers", 0, "goroutines writing one large channel's messages (0: one per CPU)")
-	fs.Int64Var(&cfg.ReplayCacheBytes, "replay-cache-bytes", hub.DefaultRecentBytes, "entry data, all channels together, kept of what was just delivered (its frames come on top) until 30 s after it was last replayed, so clients a burst cuts off resume from it without a Redis read each (0: none)")
+	fs.Int64Var(&cfg.ReplayCacheBytes, "replay-cache-bytes", hub.DefaultRecentBytes, "entry data, all channels together, kept of what was just delivered (its frames, one per transport in use, come on top) until 30 s after it was last replayed, so clients a burst cuts off resume from it without a Redis read each (0: none)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "address serving net/http/pprof profiles (empty: off; keep it private)")
 	fs.StringVar(&x.presence, "presence-channels", "", "channels whose joins and leaves are published to <channel>.presence: comma-separated names, or prefixes ending in *")
 	fs.StringVar(&cfg.Cluster.Bind, "cluster-bind", "", "gossip address host:port, TCP and UDP (memberlist's usual port is 7946; empty: run alone)")
 	fs.StringVar(&cfg.Cluster.Advertise, "cluster-advertise", "", "gossip address peers use, host:port (default: the bind address)")
-	fs.StringVar(&x.join, "cluster-join", "", "peers to join: comma-separated host:port, or a DNS name resolving to every peer")
+	fs.StringVar(&x.join, "cluster-join", "", "peers to join: comma-separated host:port, or a DNS name resolving to every peer (a Kubernetes headless service, a compose service); resolved again while the node has no peers")
 	fs.StringVar(&x.key, "cluster-key", "", "gossip encryption key, base64 of 16, 24 or 32 bytes (prefer -cluster-key-file or the environment)")
 	fs.StringVar(&x.keyFile, "cluster-key-file", "", "file holding the gossip encryption key")
 	fs.BoolVar(&cfg.Cluster.Insecure, "cluster-insecure", false, "allow gossip without -cluster-key on a node with authentication on: only on a network that nothing but the nodes reaches")
 	fs.StringVar(&cfg.Cluster.Profile, "cluster-profile", "lan", "gossip timers: lan, wan, or local (one host: failures seen in seconds)")
 	fs.DurationVar(&cfg.IsolationTimeout, "isolation-timeout", node.DefaultIsolationTimeout, "a node in a cluster that reaches neither Redis nor any member for this long ends its connections, so their clients move to nodes that can serve them (0: never)")
-	fs.DurationVar(&cfg.Transport.DrainTimeout, "drain-timeout", transport.DefaultDrainTimeout, "on SIGTERM, spread closing the connections over this long")
-	fs.Float64Var(&cfg.Rebalance.Factor, "rebalance-factor", node.DefaultRebalanceFactor, "shed connections while above the cluster mean times this (0: off)")
+	fs.DurationVar(&cfg.Transport.DrainTimeout, "drain-timeout", transport.DefaultDrainTimeout, "on SIGTERM, spread closing the connections over this long (fits Kubernetes' 30 s grace period)")
+	fs.Float64Var(&cfg.Rebalance.Factor, "rebalance-factor", node.DefaultRebalanceFactor, "shed connections while more than a handful (4) above the cluster mean times this (0: off)")
 	fs.DurationVar(&cfg.Rebalance.After, "rebalance-after", node.DefaultRebalanceAfter, "how long a node must be over before it sheds")
 	fs.Float64Var(&cfg.Rebalance.Rate, "rebalance-rate", node.DefaultRebalanceRate, "most connections shed per second, as a fraction of the node's")
 	x.sec = addSecurityFlags(fs, cfg)

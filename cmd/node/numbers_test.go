@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -62,5 +63,34 @@ func TestCheckNumbers(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// docs/CONFIG.md is what -print-config-doc writes, and lists every flag
+// once: regenerate it with go run ./cmd/node -print-config-doc >
+// docs/CONFIG.md.
+func TestConfigDocIsCurrent(t *testing.T) {
+	fs := nodeFlags()
+	seen := map[string]int{}
+	for _, sec := range flagSections {
+		for _, name := range sec.flags {
+			seen[name]++
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if seen[f.Name] != 1 {
+			t.Errorf("-%s is in %d sections of docs/CONFIG.md, want 1", f.Name, seen[f.Name])
+		}
+	})
+	var want strings.Builder
+	if err := writeConfigDoc(&want, fs); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile("../../docs/CONFIG.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != want.String() {
+		t.Errorf("docs/CONFIG.md is not what the flags say: run go run ./cmd/node -print-config-doc > docs/CONFIG.md")
 	}
 }
