@@ -386,8 +386,9 @@ func (n *Node) limits() (streams, conns int) {
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", n.metrics.Handler())
-	mux.Handle("GET /sse", n.server.Handler())
-	mux.Handle("GET /ws", n.server.Handler())
+	for _, pattern := range n.server.Routes() {
+		mux.Handle(pattern, n.server.Handler())
+	}
 	mux.Handle("/", n.api.Handler())
 	return api.CORS(mux, n.cfg.Transport.AllowedOrigins)
 }

@@ -134,8 +134,7 @@ func benchHub(b *testing.B) *hub.Hub {
 // benchServer is a server of the transports that serves nothing: what the
 // encoders need of one.
 func benchServer(hb *hub.Hub) *Server {
-	return &Server{hub: hb, reg: NewRegistry("bench", func() int64 { return 0 }),
-		encSSE: hub.NewEncoding("sse"), encSSEChunked: hub.NewEncoding("sse-chunked"), encWS: hub.NewEncoding("ws")}
+	return &Server{hub: hb, reg: NewRegistry("bench", func() int64 { return 0 })}
 }
 
 // benchSSEConn returns an SSE connection with a subscription to each of

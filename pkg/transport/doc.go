@@ -21,9 +21,12 @@
 //   - end finishes the connection, telling the client why in its terms;
 //   - CloseWire is told the connection is over and closes the wire.
 //
-// Adding a transport is a file with its adapter and its handler, and two
-// lines in New: its kind (Registry.kind, which counts it in the cluster's
-// load, /api/cluster and the metrics under its name) and its route.
+// Adding a transport is a file with its adapter, its handler and its
+// encoding (a package variable), and one line in New: its route
+// (Server.route), which also registers its kind of connection, so the
+// cluster's load, /api/cluster and the metrics count it under its name.
+// The node mounts every route the Server lists (Server.Routes); nothing
+// outside this package names a transport.
 //
 // Connections cost little while idle: an SSE connection is hijacked from
 // net/http, so the request's buffers and handler goroutine are freed.

@@ -168,6 +168,9 @@ type Server struct {
 	app  publish.Appender
 	log  *slog.Logger
 	mux  *http.ServeMux
+	// routes are the patterns of the transports' routes, for whoever
+	// mounts them.
+	routes []string
 
 	sse, ws *kind
 
@@ -181,8 +184,6 @@ type Server struct {
 	// poll writes backed-up sockets while Run runs (nil otherwise: each
 	// then gets a writer goroutine).
 	poll atomic.Pointer[wire.Poller]
-	// encodings of messages, shared by every connection that writes them.
-	encSSE, encSSEChunked, encWS hub.Encoding
 }
 
 // New returns a server of the transports for parts, tuned by cfg.
@@ -202,7 +203,6 @@ func New(parts Parts, cfg Config) (*Server, error) {
 		cfg: cfg.withDefaults(), reg: parts.Registry, hub: parts.Hub, auth: parts.Auth,
 		pub: parts.Publisher, app: parts.Appender, log: parts.Logger,
 		presenceQ: make(chan presenceEvent, presenceQueue), refusedLog: ratelog.New(10 * time.Second),
-		encSSE: hub.NewEncoding("sse"), encSSEChunked: hub.NewEncoding("sse-chunked"), encWS: hub.NewEncoding("ws"),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -211,15 +211,25 @@ func New(parts Parts, cfg Config) (*Server, error) {
 	s.connRate = limit.NewKeyed(s.cfg.PublishRate, int(2*s.cfg.PublishRate))
 	s.mux = http.NewServeMux()
 	// A transport is a kind of connection and a route.
-	s.sse = s.reg.kind("sse", "sse")
-	s.mux.HandleFunc("GET /sse", s.serveSSE)
-	s.ws = s.reg.kind("ws", "websocket")
-	s.mux.HandleFunc("GET /ws", s.serveWS)
+	s.sse = s.route("GET /sse", "sse", "sse", s.serveSSE)
+	s.ws = s.route("GET /ws", "ws", "websocket", s.serveWS)
 	return s, nil
+}
+
+// route serves pattern with h, for the connections of the transport
+// named name (labelled label in the metrics).
+func (s *Server) route(pattern, name, label string, h http.HandlerFunc) *kind {
+	s.mux.HandleFunc(pattern, h)
+	s.routes = append(s.routes, pattern)
+	return s.reg.kind(name, label)
 }
 
 // Handler returns the transports' routes.
 func (s *Server) Handler() http.Handler { return s.mux }
+
+// Routes returns the patterns Handler serves (net/http.ServeMux
+// patterns), for mounting them beside other routes.
+func (s *Server) Routes() []string { return s.routes }
 
 // heartbeatSlots spreads the heartbeats over that many ticks per interval,
 // so that thousands of connections are not woken in the same instant.

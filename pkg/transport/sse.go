@@ -220,9 +220,9 @@ func (c *sseConn) messages(s *hub.Sub, msgs []*hub.Message) wire.Queued {
 		return wire.One(gap)
 	}
 	c.pos[i] = msgs[len(msgs)-1].Entry.ID
-	enc, build := c.srv.encSSE, c.srv.sseShared
+	enc, build := encSSE, sseShared
 	if c.chunked {
-		enc, build = c.srv.encSSEChunked, c.srv.sseChunkedShared
+		enc, build = encSSEChunked, sseChunkedShared
 	}
 	if len(msgs) == 1 && gap == nil {
 		return wire.One(build(msgs[0]))
@@ -234,20 +234,27 @@ func (c *sseConn) messages(s *hub.Sub, msgs []*hub.Message) wire.Queued {
 	return wire.Shared(frames)
 }
 
+// The encodings of an event stream's messages: whole, and for a stream
+// that is chunked.
+var (
+	encSSE        = hub.NewEncoding("sse")
+	encSSEChunked = hub.NewEncoding("sse-chunked")
+)
+
 // sseShared and sseChunkedShared are the frames every one-channel
 // subscriber of a message gets, built once per message.
-func (s *Server) sseShared(m *hub.Message) []byte {
+func sseShared(m *hub.Message) []byte {
 	if m.Gap != nil {
 		return nil // per connection
 	}
-	return m.Frame(s.encSSE, sseFrame)
+	return m.Frame(encSSE, sseFrame)
 }
 
-func (s *Server) sseChunkedShared(m *hub.Message) []byte {
+func sseChunkedShared(m *hub.Message) []byte {
 	if m.Gap != nil {
 		return nil
 	}
-	return m.Frame(s.encSSEChunked, sseChunkedFrame)
+	return m.Frame(encSSEChunked, sseChunkedFrame)
 }
 
 func gapAfterFirst(msgs []*hub.Message) bool {
@@ -282,7 +289,7 @@ func (c *sseConn) owned(i int, msgs []*hub.Message) wire.Queued {
 			continue
 		}
 		c.pos[i] = m.Entry.ID
-		raw := m.Frame(c.srv.encSSE, sseFrame)
+		raw := m.Frame(encSSE, sseFrame)
 		body := raw[bytes.IndexByte(raw, '\n')+1:]
 		var line [256]byte
 		id := append(protocol.AppendCursor(append(line[:0], "id: "...), c.hash, c.pos), '\n')

@@ -237,19 +237,22 @@ func (c *wsConn) reject(ref []byte, code string, err error) {
 // subscriber given them.
 func (c *wsConn) messages(_ *hub.Sub, msgs []*hub.Message) wire.Queued {
 	if len(msgs) == 1 {
-		return wire.One(c.srv.wsFrame(msgs[0]))
+		return wire.One(wsFrame(msgs[0]))
 	}
-	return wire.Shared(hub.Frames(msgs, c.srv.encWS, c.srv.wsFrame))
+	return wire.Shared(hub.Frames(msgs, encWS, wsFrame))
 }
 
+// encWS is the encoding of a WebSocket's messages.
+var encWS = hub.NewEncoding("ws")
+
 // wsFrame encodes m once for every WebSocket subscriber of its channel.
-func (s *Server) wsFrame(m *hub.Message) []byte {
+func wsFrame(m *hub.Message) []byte {
 	if m.Gap != nil {
 		g := m.Gap
 		return wsEncode(&protocol.ServerFrame{Type: protocol.TypeGap, Channel: m.Channel, Reason: g.Reason,
 			From: g.From.String(), Resume: g.Resume.String()})
 	}
-	return m.Frame(s.encWS, wsMessageFrame)
+	return m.Frame(encWS, wsMessageFrame)
 }
 
 func wsMessageFrame(m *hub.Message) []byte {
