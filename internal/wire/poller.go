@@ -63,4 +63,3 @@ func (p *Poller) Stop() {
 		l.stop()
 	}
 }
-

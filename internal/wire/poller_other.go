@@ -18,5 +18,5 @@ type pollLoop struct{}
 func newPollLoop(time.Duration) (*pollLoop, error) { return nil, errNoEpoll }
 
 func (*pollLoop) arm(*Outbox, syscall.RawConn, time.Time) bool { return false }
-func (*pollLoop) forget(uint64)                                  {}
-func (*pollLoop) stop()                                          {}
+func (*pollLoop) forget(uint64)                                {}
+func (*pollLoop) stop()                                        {}

@@ -66,4 +66,3 @@ func writev(fd int, qs []Queued) (n int, all bool, err error) {
 	}
 	return int(r), int(r) == offered, nil
 }
-

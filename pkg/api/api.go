@@ -87,13 +87,13 @@ type Readiness interface {
 
 // Parts are what the API works with, built by whoever builds the node.
 type Parts struct {
-	Store     *store.Store        // history, and readiness's PING. Required.
-	Publisher *publish.Publisher  // Required.
-	Auth      *auth.Auth          // Required.
-	Cluster   Cluster             // Required.
-	Delivery  Readiness           // Required.
-	Draining  func() bool         // Required: the node is draining.
-	Logger    *slog.Logger        // Nil means discard.
+	Store     *store.Store       // history, and readiness's PING. Required.
+	Publisher *publish.Publisher // Required.
+	Auth      *auth.Auth         // Required.
+	Cluster   Cluster            // Required.
+	Delivery  Readiness          // Required.
+	Draining  func() bool        // Required: the node is draining.
+	Logger    *slog.Logger       // Nil means discard.
 }
 
 // Server serves the API and the pages.

@@ -134,11 +134,11 @@ type Config struct {
 
 // Node is a running push node's parts.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	dev     *devstore.Store
-	redis   *redisClient
-	store   *store.Store
+	cfg       Config
+	log       *slog.Logger
+	dev       *devstore.Store
+	redis     *redisClient
+	store     *store.Store
 	bell      *store.Doorbell
 	pub       *store.Publisher
 	hub       *hub.Hub
