@@ -61,3 +61,15 @@ func frameLen(b []byte) (int, bool) {
 	}
 	return hl + int(n), true
 }
+
+// WSPayload is the payload of frame, a whole unmasked frame from a server
+// (as WSText makes), without copying it.
+func WSPayload(frame []byte) []byte {
+	switch n := frame[1] & 0x7f; {
+	case n < 126:
+		return frame[2:]
+	case n == 126:
+		return frame[4:]
+	}
+	return frame[10:]
+}

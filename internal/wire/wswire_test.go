@@ -185,5 +185,8 @@ func TestWSText(t *testing.T) {
 		if err != nil || len(f) != 1 || f[0].op != 1 || !bytes.Equal(f[0].payload, p) {
 			t.Fatalf("wsText of %d bytes: %v, %d frames", n, err, len(f))
 		}
+		if got := WSPayload(WSText(p)); !bytes.Equal(got, p) {
+			t.Fatalf("WSPayload of a frame of %d bytes: %d bytes", n, len(got))
+		}
 	}
 }

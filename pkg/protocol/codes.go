@@ -13,6 +13,7 @@ const (
 	CodeInvalidID      = "invalid_id"
 	CodeInvalidQuery   = "invalid_query"
 	CodeInvalidLimit   = "invalid_limit"
+	CodeInvalidWait    = "invalid_wait"
 	CodeInvalidClient  = "invalid_client"
 	CodeInvalidData    = "invalid_data"
 	CodeInvalidSession = "invalid_session"

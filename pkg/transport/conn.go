@@ -14,12 +14,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pushcluster/pushcluster/internal/backoff"
 	"github.com/pushcluster/pushcluster/internal/wire"
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/protocol"
+	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
 // Reasons a connection is ended on purpose. Each ends it cleanly after
@@ -246,6 +248,21 @@ func (c *conn) join(ctx context.Context, channel string, since *protocol.ID) (*h
 	c.mu.Unlock()
 	c.srv.joined(c, channel)
 	return sub, nil
+}
+
+// joinRetrying joins channel, retrying while Redis is away: the
+// connection stays open and the subscription starts once it is back.
+func (c *conn) joinRetrying(channel string, since *protocol.ID) (*hub.Sub, error) {
+	b := backoff.New(50*time.Millisecond, 2*time.Second)
+	for {
+		sub, err := c.join(c.ctx, channel, since)
+		if err == nil || c.ctx.Err() != nil || errors.Is(err, protocol.ErrInvalidChannel) || errors.Is(err, store.ErrUnreadable) {
+			return sub, err
+		}
+		if !b.Sleep(c.ctx) {
+			return nil, c.ctx.Err()
+		}
+	}
 }
 
 // attach replays what sub is missing and hands it over to live delivery.

@@ -1,5 +1,6 @@
 // Package transport owns the node's client connections and the transports
-// that carry them: Server-Sent Events (GET /sse) and WebSocket (GET /ws).
+// that carry them: Server-Sent Events (GET /sse), WebSocket (GET /ws) and
+// long polling (GET /poll).
 //
 // Whatever a connection is independent of its wire lives once, in the
 // connection core (conn): its identity and session, its subscriptions and
@@ -22,11 +23,13 @@
 //   - CloseWire is told the connection is over and closes the wire.
 //
 // Adding a transport is a file with its adapter, its handler and its
-// encoding (a package variable), and one line in New: its route
-// (Server.route), which also registers its kind of connection, so the
-// cluster's load, /api/cluster and the metrics count it under its name.
-// The node mounts every route the Server lists (Server.Routes); nothing
-// outside this package names a transport.
+// encoding (a package variable, if it shares frames), and one line in New:
+// its route (Server.route), which registers its kind of connection, so the
+// cluster's load, /api/cluster and the metrics count it under its name,
+// and hands the kind to the function that makes its handler. The node
+// mounts every route the Server lists (Server.Routes); nothing outside
+// this package names a transport. poll.go is the example: a connection
+// that outlives its requests, whose wire is the next answer.
 //
 // Connections cost little while idle: an SSE connection is hijacked from
 // net/http, so the request's buffers and handler goroutine are freed.

@@ -35,6 +35,10 @@ const (
 	// DefaultPublishRate is what one WebSocket connection may publish per
 	// second (bursts of twice as many).
 	DefaultPublishRate = 50
+	// DefaultPollLinger is long enough for a long-polling client on a slow
+	// network to poll again, short enough that presence soon forgets one
+	// that went away.
+	DefaultPollLinger = 10 * time.Second
 )
 
 // RetryAfterSeconds is the Retry-After of a connection refused at the limit.
@@ -92,12 +96,16 @@ type Config struct {
 	// PublishRate bounds WebSocket publishes per second per connection.
 	// Zero means DefaultPublishRate; negative, no bound.
 	PublishRate float64
+	// PollLinger is how long a long-polling client stays connected after
+	// an answer without polling again: what arrives meanwhile waits for its
+	// next poll. Zero means DefaultPollLinger.
+	PollLinger time.Duration
 }
 
 // Validate reports every problem with cfg at once.
 func (cfg Config) Validate() error {
 	var errs []error
-	if cfg.Retry < 0 || cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 || cfg.DrainTimeout < 0 {
+	if cfg.Retry < 0 || cfg.Heartbeat < 0 || cfg.WriteTimeout < 0 || cfg.DrainTimeout < 0 || cfg.PollLinger < 0 {
 		errs = append(errs, errors.New("transport: durations must not be negative"))
 	}
 	if cfg.QueueBytes < 0 || cfg.MaxPayload < 0 || cfg.MaxChannels < 0 || cfg.MaxConnections < 0 {
@@ -133,6 +141,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.PublishRate == 0 {
 		cfg.PublishRate = DefaultPublishRate
+	}
+	if cfg.PollLinger == 0 {
+		cfg.PollLinger = DefaultPollLinger
 	}
 	return cfg
 }
@@ -172,8 +183,6 @@ type Server struct {
 	// mounts them.
 	routes []string
 
-	sse, ws *kind
-
 	stats      counters
 	presenceQ  chan presenceEvent
 	expiries   expiries
@@ -211,17 +220,18 @@ func New(parts Parts, cfg Config) (*Server, error) {
 	s.connRate = limit.NewKeyed(s.cfg.PublishRate, int(2*s.cfg.PublishRate))
 	s.mux = http.NewServeMux()
 	// A transport is a kind of connection and a route.
-	s.sse = s.route("GET /sse", "sse", "sse", s.serveSSE)
-	s.ws = s.route("GET /ws", "ws", "websocket", s.serveWS)
+	s.route("GET /sse", "sse", "sse", s.sseHandler)
+	s.route("GET /ws", "ws", "websocket", s.wsHandler)
+	s.route("GET /poll", "poll", "poll", s.pollHandler)
 	return s, nil
 }
 
-// route serves pattern with h, for the connections of the transport
-// named name (labelled label in the metrics).
-func (s *Server) route(pattern, name, label string, h http.HandlerFunc) *kind {
-	s.mux.HandleFunc(pattern, h)
+// route serves pattern with the handler that handler makes for the
+// connections of the transport named name (labelled label in the
+// metrics).
+func (s *Server) route(pattern, name, label string, handler func(*kind) http.HandlerFunc) {
+	s.mux.HandleFunc(pattern, handler(s.reg.kind(name, label)))
 	s.routes = append(s.routes, pattern)
-	return s.reg.kind(name, label)
 }
 
 // Handler returns the transports' routes.

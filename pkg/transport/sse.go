@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/pushcluster/pushcluster/internal/backoff"
 	"github.com/pushcluster/pushcluster/internal/wire"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/hub"
@@ -34,13 +33,18 @@ type sseConn struct {
 
 var _ adapter = (*sseConn)(nil)
 
-func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
+// sseHandler serves GET /sse: connections of kind k.
+func (s *Server) sseHandler(k *kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.serveSSE(w, r, k) }
+}
+
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, k *kind) {
 	h, ok := s.shake(w, r, true)
 	if !ok {
 		return
 	}
 	c := &sseConn{channels: h.channels, hash: protocol.ChannelSetHash(h.channels), pos: make([]protocol.ID, len(h.channels))}
-	s.initConn(&c.conn, h, s.sse, c)
+	s.initConn(&c.conn, h, k, c)
 	since, gapReason := c.requestedPositions(r, h)
 	if s.reg.sendingOn() {
 		c.sendOn(w, r, since)
@@ -166,21 +170,6 @@ func (c *sseConn) start(since []protocol.ID, gapReason string) error {
 		}
 	}
 	return nil
-}
-
-// joinRetrying joins channel, retrying while Redis is away: the stream
-// stays open and the subscription starts once it is back.
-func (c *sseConn) joinRetrying(channel string, since *protocol.ID) (*hub.Sub, error) {
-	b := backoff.New(50*time.Millisecond, 2*time.Second)
-	for {
-		sub, err := c.join(c.ctx, channel, since)
-		if err == nil || c.ctx.Err() != nil || errors.Is(err, protocol.ErrInvalidChannel) || errors.Is(err, store.ErrUnreadable) {
-			return sub, err
-		}
-		if !b.Sleep(c.ctx) {
-			return nil, c.ctx.Err()
-		}
-	}
 }
 
 // fail ends the stream, first telling the client why when it is something

@@ -37,7 +37,12 @@ type wsConn struct {
 
 var _ adapter = (*wsConn)(nil)
 
-func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+// wsHandler serves GET /ws: connections of kind k.
+func (s *Server) wsHandler(k *kind) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { s.serveWS(w, r, k) }
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, k *kind) {
 	h, ok := s.shake(w, r, false)
 	if !ok {
 		return
@@ -67,7 +72,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	// Frames over MaxPayload+4KiB get an error frame; only frames past this
 	// hard limit close the connection.
 	ws.SetReadLimit(int64(16*s.cfg.MaxPayload + 4096))
-	s.initConn(&c.conn, h, s.ws, c)
+	s.initConn(&c.conn, h, k, c)
 	c.ws, c.wire = ws, rec.Wire()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if !s.open(&c.conn, c.wire, c.wire.Raw(), h.who.Expires) {
