@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pushcluster/pushcluster/internal/tcpproxy"
 	pcluster "github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/node"
 )
@@ -692,10 +693,10 @@ func TestIsolatedNodeSendsItsClientsAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := newTCPProxy(t, u.Host)
+	path := tcpproxy.New(t, u.Host)
 	var logs logBuffer
 	a := c.startMember("a", nil, func(cfg *node.Config) {
-		cfg.RedisURL = "redis://" + path.addr + u.Path
+		cfg.RedisURL = "redis://" + path.Addr + u.Path
 		cfg.IsolationTimeout = 2 * time.Second
 		cfg.Logger = slogTo(&logs)
 	})
@@ -708,7 +709,7 @@ func TestIsolatedNodeSendsItsClientsAway(t *testing.T) {
 		streams = append(streams, s)
 	}
 	// Redis alone away: the node waits for it, its clients with it.
-	path.cut()
+	path.Cut()
 	time.Sleep(3 * time.Second)
 	if n := a.Registry().Connections(); n != 5 || a.Registry().Isolated() {
 		t.Fatalf("with only Redis away the node ended connections (%d left) or isolated itself", n)
@@ -727,7 +728,7 @@ func TestIsolatedNodeSendsItsClientsAway(t *testing.T) {
 		t.Errorf("a new stream on an isolated node got %+v, want a welcome and its end", sent.named("push.welcome"))
 	}
 
-	path.restore()
+	path.Restore()
 	checkFor(t, 20*time.Second, func() error {
 		if a.Registry().Isolated() {
 			return errors.New("still isolated")

@@ -36,10 +36,16 @@ var (
 // TestMain.
 func Main(m *testing.M) int {
 	code := m.Run()
+	Stop()
+	return code
+}
+
+// Stop stops the shared server, if one was started: for a TestMain that
+// runs more than the tests on it.
+func Stop() {
 	if shared != nil {
 		shared.Close()
 	}
-	return code
 }
 
 // URL returns the URL of the shared server, starting it on first use.

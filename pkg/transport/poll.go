@@ -194,8 +194,10 @@ func (p *polls) open(w http.ResponseWriter, r *http.Request, h *handshake, since
 	s.initConn(&c.conn, h, p.kind, c)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	from, gapReason := c.positions(since)
+	// A new session answers at once with its welcome and its start, so the
+	// client knows who serves it, as it would on a stream.
 	c.frames = [][]byte{(&protocol.ServerFrame{Type: protocol.TypeWelcome, Client: c.client, Session: c.session, Node: s.reg.node}).Encode()}
-	c.size = len(c.frames[0])
+	c.size, c.urgent = len(c.frames[0]), true
 	c.opened = true // nothing else has c yet
 	if !s.open(&c.conn, c, nil, h.who.Expires) {
 		c.opened = false

@@ -1,6 +1,7 @@
-//go:build unix
-
-package tests
+// Package tcpproxy relays TCP connections to a target through a path a
+// test can cut (every connection reset, new ones refused) and restore,
+// without touching either end.
+package tcpproxy
 
 import (
 	"io"
@@ -9,12 +10,10 @@ import (
 	"testing"
 )
 
-// tcpProxy relays TCP connections from its own address to a target: a
-// network path a test can cut (every connection reset, new ones refused)
-// and restore, without touching either end.
-type tcpProxy struct {
+// Proxy relays TCP connections from its own address (Addr) to a target.
+type Proxy struct {
 	t      testing.TB
-	addr   string
+	Addr   string // host:port
 	target string
 
 	mu    sync.Mutex
@@ -23,19 +22,20 @@ type tcpProxy struct {
 	wg    sync.WaitGroup
 }
 
-func newTCPProxy(t testing.TB, target string) *tcpProxy {
-	p := &tcpProxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
+// New starts a proxy to target on a loopback port, cut when the test ends.
+func New(t testing.TB, target string) *Proxy {
+	p := &Proxy{t: t, target: target, conns: map[net.Conn]struct{}{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.addr = ln.Addr().String()
+	p.Addr = ln.Addr().String()
 	p.serve(ln)
-	t.Cleanup(p.cut)
+	t.Cleanup(p.Cut)
 	return p
 }
 
-func (p *tcpProxy) serve(ln net.Listener) {
+func (p *Proxy) serve(ln net.Listener) {
 	p.mu.Lock()
 	p.ln = ln
 	p.mu.Unlock()
@@ -52,7 +52,7 @@ func (p *tcpProxy) serve(ln net.Listener) {
 	}()
 }
 
-func (p *tcpProxy) relay(c net.Conn) {
+func (p *Proxy) relay(c net.Conn) {
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
@@ -78,8 +78,8 @@ func (p *tcpProxy) relay(c net.Conn) {
 	}
 }
 
-// cut closes the listener and every connection; it is safe to call twice.
-func (p *tcpProxy) cut() {
+// Cut closes the listener and every connection; it is safe to call twice.
+func (p *Proxy) Cut() {
 	p.mu.Lock()
 	if p.ln != nil {
 		p.ln.Close()
@@ -93,9 +93,9 @@ func (p *tcpProxy) cut() {
 	p.wg.Wait()
 }
 
-// restore listens on the proxy's address again.
-func (p *tcpProxy) restore() {
-	ln, err := net.Listen("tcp", p.addr)
+// Restore listens on the proxy's address again.
+func (p *Proxy) Restore() {
+	ln, err := net.Listen("tcp", p.Addr)
 	if err != nil {
 		p.t.Fatal(err)
 	}
