@@ -25,6 +25,7 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/publish"
 	"github.com/pushcluster/pushcluster/pkg/store"
+	"github.com/pushcluster/pushcluster/pkg/api/clientlib"
 )
 
 // DefaultKeyPublishRate is what one API key, user or (on an open node)
@@ -138,6 +139,9 @@ func New(parts Parts, cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /healthz", s.serveHealth)
 	s.mux.HandleFunc("GET /readyz", s.serveReady)
 	s.mux.HandleFunc("GET /{$}", s.serveDemo)
+	for path, f := range clientlib.Files { // the browser library
+		s.mux.HandleFunc("GET "+path, f.Serve)
+	}
 	return s, nil
 }
 
