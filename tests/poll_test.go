@@ -209,18 +209,22 @@ func TestPollBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		since, reason string
 		channels      []string
-	}{{"junk", "malformed", []string{"a"}}, {"00000000:1-0,1-0", "mismatch", []string{"a", "b"}}} {
+	}{{"junk", "malformed", []string{"a"}}, {"00000000:1-0,1-0", "mismatch", []string{"a", "b"}},
+		{strings.Repeat("9", 20000), "malformed", []string{"a"}}} {
 		since := tc.since
 		p := newPoller(t, tc.channels...)
 		p.since = since
 		p.poll(n, "0s")
 		gaps := p.of(protocol.TypeGap)
 		if len(gaps) != len(tc.channels) || gaps[0].Reason != tc.reason || gaps[0].Channel != "a" || gaps[0].Resume == "" {
-			t.Errorf("since %q: gaps %+v, want a %s gap per channel", since, gaps, tc.reason)
+			t.Errorf("since %.40q: gaps %+v, want a %s gap per channel", since, gaps, tc.reason)
 		}
 		if p.since == since || p.since == "" {
-			t.Errorf("since %q: answered since %q, want the start position", since, p.since)
+			t.Errorf("since %.40q: answered since %q, want the start position", since, p.since)
 		}
+	}
+	if status, _ := httpGet(t, n.base+"/poll?channel=a&since="+strings.Repeat("9", 70000)); status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a since over the header limit: %d", status)
 	}
 	// The node and its other clients are unaffected.
 	p := newPoller(t, "a")
@@ -446,4 +450,50 @@ func TestPollTokenExpiry(t *testing.T) {
 	if e := p.of(protocol.TypeError); len(e) != 1 || e[0].Code != protocol.CodeTokenExpired || a.Poll != "" {
 		t.Fatalf("answer %+v, errors %+v: want token_expired and no key", a, e)
 	}
+}
+
+// Many polls with one key at once: one continues the session, the others
+// start sessions of their own; none is lost, none takes another's frames.
+func TestPollConcurrentKey(t *testing.T) {
+	c := newCluster(t)
+	n := c.start("a", func(cfg *node.Config) { cfg.Transport.PollLinger = 500 * time.Millisecond })
+	p := newPoller(t, "news")
+	p.poll(n, "0s")
+	c.xadd("news", "data", "1")
+	answers := make(chan protocol.PollAnswer, 20)
+	for range 20 {
+		go func() {
+			q := *p
+			q.frames = nil
+			status, body := httpGet(t, q.pollURL(n, "1s"))
+			var a protocol.PollAnswer
+			if status != 200 || json.Unmarshal(body, &a) != nil {
+				t.Errorf("poll: %d %s", status, body)
+			}
+			answers <- a
+		}()
+	}
+	for range 20 {
+		a := <-answers
+		got := 0
+		for _, f := range a.Messages {
+			if f.Type == protocol.TypeMessage {
+				if *f.Data != "1" {
+					t.Errorf("message %q", *f.Data)
+				}
+				got++
+			}
+		}
+		if got > 1 {
+			t.Errorf("an answer with %d copies", got)
+		}
+	}
+	checkFor(t, 10*time.Second, func() error {
+		var list struct{ Clients []struct{ ID string } }
+		getJSON(t, n.base+"/api/clients", &list)
+		if len(list.Clients) != 0 {
+			return fmt.Errorf("%d clients after the linger", len(list.Clients))
+		}
+		return nil
+	})
 }

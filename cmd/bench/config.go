@@ -71,6 +71,11 @@ type Config struct {
 	Prefix string
 	// SSE and WS are how many clients of each transport to open.
 	SSE, WS int
+	// Transport is how the clients counted by SSE connect: "sse" (the
+	// default) or "poll" (long polling). With poll, fanout-floor and
+	// idle-memory measure the same clients over SSE too, in the same run,
+	// and compare.
+	Transport string
 	// Ramp is how many connections to start per second; 0 means all at once.
 	Ramp float64
 	// Channels spreads the clients: "hot", "many:N" or "skewed:N".
@@ -166,6 +171,15 @@ func (cfg Config) Validate() error {
 	if cfg.SSE < 0 || cfg.WS < 0 || cfg.SSE+cfg.WS == 0 {
 		errs = append(errs, errors.New("bench: -sse and -ws must not be negative, and not both 0"))
 	}
+	switch cfg.Transport {
+	case "", transportSSE:
+	case transportPoll:
+		if cfg.Scenario == ScenarioBurst || cfg.Scenario == ScenarioPresence {
+			errs = append(errs, fmt.Errorf("bench: -transport poll does not apply to %s", cfg.Scenario))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("bench: -transport %q: want sse or poll", cfg.Transport))
+	}
 	if cfg.Via != ViaXADD && cfg.Via != ViaHTTP {
 		errs = append(errs, fmt.Errorf("bench: -via %q: want xadd or http", cfg.Via))
 	}
@@ -253,3 +267,11 @@ func (cfg Config) clustered() bool {
 
 // clients returns how many clients the run opens.
 func (cfg Config) clients() int { return cfg.SSE + cfg.WS }
+
+// streams is the transport of the clients counted by SSE.
+func (cfg Config) streams() string {
+	if cfg.Transport == "" {
+		return transportSSE
+	}
+	return cfg.Transport
+}

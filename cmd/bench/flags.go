@@ -22,6 +22,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&cfg.Prefix, "prefix", DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
 	fs.IntVar(&cfg.SSE, "sse", 100, "SSE clients (fan-out subscribers in fanout-floor)")
 	fs.IntVar(&cfg.WS, "ws", 0, "WebSocket clients")
+	fs.StringVar(&cfg.Transport, "transport", transportSSE, "how the -sse clients connect: sse, or poll (long polling; fanout-floor and idle-memory then measure SSE too, in the same run)")
 	fs.StringVar(&ramp, "ramp", fmt.Sprintf("%g/s", DefaultRamp), "connections opened per second, e.g. 500/s (0: all at once)")
 	fs.Var(&cfg.Channels, "channels", "hot (everyone on <base>-hot), many:N (client i on channel i mod N) or skewed:N (Zipf over N channels); default hot")
 	fs.StringVar(&cfg.ChannelBase, "channel-base", DefaultChannelBase, "channel names: <base>-hot, <base>-0, <base>-1, …")

@@ -19,13 +19,14 @@ type fleet struct {
 	cancel context.CancelFunc
 }
 
-// newFleet makes sse SSE and ws WebSocket clients, interleaved so that a
-// ramp opens both kinds at once, each on its channel of the plan.
-func newFleet(env *runEnv, sse, ws int, rng *rand.Rand) *fleet {
+// newFleet makes sse SSE (or, with over, that transport's) and ws
+// WebSocket clients, interleaved so that a ramp opens both kinds at once,
+// each on its channel of the plan.
+func newFleet(env *runEnv, over string, sse, ws int, rng *rand.Rand) *fleet {
 	f := &fleet{env: env}
 	total := sse + ws
 	for i := range total {
-		tr := transportSSE
+		tr := over
 		if ws > 0 && (i+1)*ws/total > i*ws/total {
 			tr = transportWS
 		}

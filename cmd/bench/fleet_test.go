@@ -220,7 +220,7 @@ func TestTargetRoutesRoundRobin(t *testing.T) {
 func TestFleetInterleavesTransports(t *testing.T) {
 	t.Parallel()
 	env := &runEnv{plan: newChannelPlan(ChannelSpec{Mode: ModeMany, N: 4}, "t")}
-	f := newFleet(env, 7, 3, nil)
+	f := newFleet(env, transportSSE, 7, 3, nil)
 	counts := map[string]int{}
 	for i, c := range f.clients {
 		counts[c.transport]++

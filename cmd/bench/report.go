@@ -130,6 +130,11 @@ type FloorReport struct {
 	Node        FloorSide `json:"node"`
 	Floor       FloorSide `json:"floor"`
 	Ratio       float64   `json:"ratio"`
+	// Poll is the node with the same subscribers long-polling
+	// (-transport poll), and PollRatio its CPU per delivery over the
+	// node's on SSE.
+	Poll      *FloorSide `json:"poll,omitempty"`
+	PollRatio float64    `json:"poll_ratio,omitempty"`
 }
 
 // FloorSide is one side of the fan-out comparison.
@@ -144,7 +149,8 @@ type FloorSide struct {
 }
 
 // MemoryRow is one idle-memory measurement: the node against a bare server
-// holding the same connections.
+// holding the same connections, or, for long polling, against the node
+// holding them as SSE streams (Bare is then the node's SSE figure).
 type MemoryRow struct {
 	Transport   string  `json:"transport"`
 	Connections int     `json:"connections"`

@@ -93,11 +93,22 @@ func writeFloor(w io.Writer, f *FloorReport) {
 			side.s.LatencyMs.P50, side.s.LatencyMs.P99)
 	}
 	fmt.Fprintf(w, "  ratio\t%.2f×\tnode over floor\n", f.Ratio)
+	if p := f.Poll; p != nil {
+		fmt.Fprintf(w, "  node, poll\t%.2f µs/delivery\t%.3f s CPU for %d/%d deliveries of %d messages; latency p50 %.2f ms, p99 %.2f ms\n",
+			p.CPUUsPerDelivery, p.CPUSeconds, p.Deliveries, p.Expected, p.Messages, p.LatencyMs.P50, p.LatencyMs.P99)
+		fmt.Fprintf(w, "  ratio\t%.2f×\tlong polling over SSE, on the node\n", f.PollRatio)
+	}
 }
 
 func writeMemory(w io.Writer, rows []MemoryRow) {
 	fmt.Fprintf(w, "idle memory\tRSS delta per connection\tfrom /proc VmRSS\n")
 	for _, m := range rows {
+		if m.Transport == transportPoll {
+			fmt.Fprintf(w, "  %s × %d\tnode %s, its SSE %s\tratio %.2f× (poll +%s, SSE +%s)\n",
+				m.Transport, m.Connections, bytesText(m.NodePerConn), bytesText(m.BarePerConn), m.Ratio,
+				bytesText(float64(m.NodeBytes)), bytesText(float64(m.BareBytes)))
+			continue
+		}
 		fmt.Fprintf(w, "  %s × %d\tnode %s, bare %s\tratio %.2f× (node +%s, bare +%s)\n",
 			m.Transport, m.Connections, bytesText(m.NodePerConn), bytesText(m.BarePerConn), m.Ratio,
 			bytesText(float64(m.NodeBytes)), bytesText(float64(m.BareBytes)))

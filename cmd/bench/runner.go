@@ -132,14 +132,20 @@ type phase struct {
 
 // newPhase prepares sse+ws clients of base spread by plan, and starts the
 // progress line; the caller starts the fleet and must close the phase.
+// The sse clients use -transport.
 func (r *runner) newPhase(ctx context.Context, base string, sse, ws int, plan *channelPlan) (*phase, error) {
+	return r.newPhaseOver(ctx, base, r.cfg.streams(), sse, ws, plan)
+}
+
+// newPhaseOver is newPhase with the sse clients over transport over.
+func (r *runner) newPhaseOver(ctx context.Context, base, over string, sse, ws int, plan *channelPlan) (*phase, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, fmt.Errorf("bench: bad target URL %q: %w", base, err)
 	}
 	m := &metrics{}
 	env := &runEnv{cfg: r.cfg, target: newTarget(u, r.src), plan: plan, m: m, win: newWindow(), run: r.run}
-	ph := &phase{env: env, fleet: newFleet(env, sse, ws, r.rng), prog: newProgress(m, r.cfg.Progress, sse+ws)}
+	ph := &phase{env: env, fleet: newFleet(env, over, sse, ws, r.rng), prog: newProgress(m, r.cfg.Progress, sse+ws)}
 	pctx, cancel := context.WithCancel(ctx)
 	ph.cancel = cancel
 	ph.wg.Go(func() { ph.prog.run(pctx) })

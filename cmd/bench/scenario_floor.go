@@ -45,6 +45,14 @@ func (r *runner) fanoutFloor(ctx context.Context) error {
 		return err
 	}
 	rep.Ratio = ratio(rep.Node.CPUUsPerDelivery, rep.Floor.CPUUsPerDelivery)
+	if cfg.streams() == transportPoll {
+		r.step("node: the same subscribers long-polling")
+		p, err := r.measureFanoutOver(ctx, base, pid, s, transportPoll)
+		if err != nil {
+			return err
+		}
+		rep.Poll, rep.PollRatio = &p, ratio(p.CPUUsPerDelivery, rep.Node.CPUUsPerDelivery)
+	}
 	return nil
 }
 
@@ -52,9 +60,14 @@ func (r *runner) fanoutFloor(ctx context.Context) error {
 // publishes through s for the window and measures pid's CPU until every
 // message has been delivered (or the drain time has passed).
 func (r *runner) measureFanout(ctx context.Context, base string, pid int, s sink) (FloorSide, error) {
+	return r.measureFanoutOver(ctx, base, pid, s, transportSSE)
+}
+
+// measureFanoutOver is measureFanout with the clients over transport over.
+func (r *runner) measureFanoutOver(ctx context.Context, base string, pid int, s sink, over string) (FloorSide, error) {
 	cfg := r.cfg
 	side := FloorSide{PID: pid}
-	ph, err := r.newPhase(ctx, base, cfg.SSE, 0, newChannelPlan(ChannelSpec{Mode: ModeHot}, cfg.ChannelBase+"-floor"))
+	ph, err := r.newPhaseOver(ctx, base, over, cfg.SSE, 0, newChannelPlan(ChannelSpec{Mode: ModeHot}, cfg.ChannelBase+"-floor-"+over))
 	if err != nil {
 		return side, err
 	}

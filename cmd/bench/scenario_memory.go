@@ -27,8 +27,33 @@ func (r *runner) idleMemory(ctx context.Context) error {
 			return err
 		}
 		r.report.Memory = append(r.report.Memory, row)
+		if m.transport == transportSSE && r.cfg.streams() == transportPoll {
+			poll, err := r.pollRow(ctx, m.n, row)
+			if err != nil {
+				return err
+			}
+			r.report.Memory = append(r.report.Memory, poll)
+		}
 	}
 	return nil
+}
+
+// pollRow measures n long-polling clients, each with a poll held, against
+// the node's SSE row.
+func (r *runner) pollRow(ctx context.Context, n int, sse MemoryRow) (MemoryRow, error) {
+	row := MemoryRow{Transport: transportPoll, Connections: n}
+	base, pid, stopNode, err := r.openNode(ctx)
+	if err != nil {
+		return row, err
+	}
+	r.step("node: %d long-polling clients waiting on %s (pid %d)", n, base, pid)
+	row.NodeBytes, err = r.idleDelta(ctx, base, pid, transportPoll, n)
+	stopNode()
+	row.BareBytes = sse.NodeBytes
+	row.NodePerConn = float64(row.NodeBytes) / float64(n)
+	row.BarePerConn = sse.NodePerConn
+	row.Ratio = ratio(row.NodePerConn, row.BarePerConn)
+	return row, err
 }
 
 func (r *runner) idleRow(ctx context.Context, transport string, n int, bare string) (MemoryRow, error) {
@@ -61,15 +86,15 @@ func (r *runner) idleRow(ctx context.Context, transport string, n int, bare stri
 // idleDelta opens n connections to base, waits for the settle time, and
 // returns how much pid's resident memory grew.
 func (r *runner) idleDelta(ctx context.Context, base string, pid int, transport string, n int) (int64, error) {
-	sse, ws := n, 0
+	over, sse, ws := transport, n, 0
 	if transport == transportWS {
-		sse, ws = 0, n
+		over, sse, ws = transportSSE, 0, n
 	}
 	before, err := processRSS(pid)
 	if err != nil {
 		return 0, err
 	}
-	ph, err := r.newPhase(ctx, base, sse, ws, newChannelPlan(r.cfg.Channels, r.cfg.ChannelBase))
+	ph, err := r.newPhaseOver(ctx, base, over, sse, ws, newChannelPlan(r.cfg.Channels, r.cfg.ChannelBase))
 	if err != nil {
 		return 0, err
 	}

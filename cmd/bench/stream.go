@@ -32,7 +32,8 @@ type event struct {
 	payload []byte
 }
 
-// stream is one open subscription to one channel, over SSE or WebSocket.
+// stream is one open subscription to one channel, over SSE, WebSocket or
+// long polling.
 // Only one goroutine calls next; close may be called from any, any number
 // of times, and makes a blocked next return.
 type stream interface {
@@ -45,8 +46,9 @@ type stream interface {
 
 // Transports.
 const (
-	transportSSE = "sse"
-	transportWS  = "ws"
+	transportSSE  = "sse"
+	transportWS   = "ws"
+	transportPoll = "poll"
 )
 
 // target opens streams to one server, or round-robin to several as a load
@@ -82,6 +84,8 @@ func (t *target) dial(ctx context.Context, transport string, i int, channels []s
 		return t.dialSSE(ctx, i, channels, since, deadline)
 	case transportWS:
 		return t.dialWS(ctx, i, channels, since, deadline)
+	case transportPoll:
+		return t.dialPoll(ctx, i, channels, since, deadline)
 	}
 	return nil, fmt.Errorf("bench: unknown transport %q", transport)
 }
