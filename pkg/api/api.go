@@ -19,13 +19,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pushcluster/pushcluster/pkg/api/clientlib"
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/publish"
 	"github.com/pushcluster/pushcluster/pkg/store"
-	"github.com/pushcluster/pushcluster/pkg/api/clientlib"
 )
 
 // DefaultKeyPublishRate is what one API key, user or (on an open node)
