@@ -32,6 +32,7 @@ type Report struct {
 type Settings struct {
 	SSE         int      `json:"sse"`
 	WS          int      `json:"ws"`
+	Transport   string   `json:"transport,omitempty"` // of the SSE clients, when not sse
 	Channels    string   `json:"channels"`
 	Ramp        float64  `json:"ramp_per_s"`
 	PublishRate float64  `json:"publish_rate"`

@@ -11,7 +11,11 @@ func (r *Report) writeTable(out io.Writer) error {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "scenario\t%s\ttarget %s\n", r.Scenario, r.Target)
 	s := r.Settings
-	fmt.Fprintf(w, "clients\t%d SSE + %d WS\tchannels %s, ramp %g/s, sources %s\n", s.SSE, s.WS, s.Channels, s.Ramp, s.Sources)
+	sse := "SSE"
+	if s.Transport != "" {
+		sse = s.Transport
+	}
+	fmt.Fprintf(w, "clients\t%d %s + %d WS\tchannels %s, ramp %g/s, sources %s\n", s.SSE, sse, s.WS, s.Channels, s.Ramp, s.Sources)
 	switch r.Scenario {
 	case ScenarioLoad:
 		fmt.Fprintf(w, "publish\t%g msg/s via %s\tpayload %d B, window %s after %s warm-up\n", s.PublishRate, s.Via, s.Payload, s.Duration, s.Warmup)

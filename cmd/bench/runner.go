@@ -41,6 +41,9 @@ func settingsOf(cfg Config) Settings {
 	if cfg.Scenario == ScenarioResume {
 		s.Behind = cfg.Behind
 	}
+	if cfg.streams() != transportSSE {
+		s.Transport = cfg.streams()
+	}
 	if cfg.Scenario == ScenarioBurst {
 		for _, b := range cfg.Bursts {
 			s.Bursts = append(s.Bursts, b.String())
