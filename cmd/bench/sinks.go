@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	push "github.com/pushcluster/pushcluster/pkg/client"
 )
 
 // xaddSink publishes with XADD <prefix><channel> [MAXLEN ~ n] * data <payload>,
@@ -42,55 +40,42 @@ func (s *xaddSink) publish(ctx context.Context, channel string, data []byte) err
 
 func (s *xaddSink) close() error { return s.rdb.Close() }
 
-// httpSink publishes with POST /api/publish on a node.
+// httpSink publishes with POST /api/publish on a node, through the Go
+// client.
 type httpSink struct {
-	client *http.Client
-	url    string
+	c *push.Client
+	t *http.Transport
 }
 
 var _ sink = (*httpSink)(nil)
 
-func newHTTPSink(base string, conns int) *httpSink {
+func newHTTPSink(base string, conns int) (*httpSink, error) {
 	tr := &http.Transport{MaxIdleConnsPerHost: conns + 2, DisableCompression: true}
-	return &httpSink{client: &http.Client{Transport: tr}, url: strings.TrimSuffix(base, "/") + "/api/publish"}
-}
-
-type publishBody struct {
-	Channel string `json:"channel"`
-	Data    string `json:"data"`
+	cfg := push.Config{URLs: []string{base}, HTTPClient: &http.Client{Transport: tr}}
+	if t, _ := streamToken(); t != "" {
+		cfg.Token = push.StaticToken(t)
+	}
+	c, err := push.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &httpSink{c: c, t: tr}, nil
 }
 
 func (s *httpSink) publish(ctx context.Context, channel string, data []byte) error {
-	body, err := json.Marshal(publishBody{Channel: channel, Data: string(data)})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("bench: publish answered %s: %s", resp.Status, bytes.TrimSpace(msg))
-	}
-	return nil
+	_, err := s.c.Publish(ctx, channel, string(data))
+	return err
 }
 
 func (s *httpSink) close() error {
-	s.client.CloseIdleConnections()
+	s.t.CloseIdleConnections()
 	return nil
 }
 
 // newSink returns the sink -via names.
 func newSink(cfg Config, baseURL string) (sink, error) {
 	if cfg.Via == ViaHTTP {
-		return newHTTPSink(baseURL, cfg.PublishWorkers), nil
+		return newHTTPSink(baseURL, cfg.PublishWorkers)
 	}
 	return newXaddSink(cfg.RedisURL, cfg.Prefix, cfg.MaxLen, cfg.PublishWorkers)
 }
