@@ -24,12 +24,19 @@ const libPage = `<!doctype html>
 <script src="/push.js"></script>
 <script>
 const q = new URLSearchParams(location.search);
-window.got = []; window.gaps = []; window.states = []; window.errors = [];
+window.got = []; window.gaps = []; window.states = []; window.errors = []; window.tickets = 0;
+const token = q.get('token');
 window.push = new PushClient(location.origin, {
   shared: q.get('shared') === '1',
   connectTimeout: 2000,
+  upgradeAfter: +q.get('upgrade') || 60000,
   minBackoff: 50, maxBackoff: 500,
   pollWait: 5000,
+  ticket: token && (async () => {
+    tickets++;
+    const r = await fetch('/api/ticket', {method: 'POST', headers: {Authorization: 'Bearer ' + token}});
+    return (await r.json()).ticket;
+  }),
 });
 push.on('state', s => states.push(s));
 push.on('error', e => errors.push(e.code + ': ' + e.message));
@@ -53,11 +60,14 @@ var libPages = map[string]string{"/test/lib.html": libPage, "/test/module.html":
 
 // openLib opens the library's test page on channel in tab and waits until
 // it is connected; it returns "<transport>@<node>".
-func openLib(t *testing.T, tab context.Context, p *webProxy, channel string, shared bool) string {
+func openLib(t *testing.T, tab context.Context, p *webProxy, channel string, shared bool, more ...string) string {
 	t.Helper()
 	u := p.srv.URL + "/test/lib.html?channel=" + channel
 	if shared {
 		u += "&shared=1"
+	}
+	for _, m := range more {
+		u += "&" + m
 	}
 	run(t, tab, chromedp.Navigate(u))
 	var on string
@@ -114,20 +124,58 @@ func waitGot(t *testing.T, tab context.Context, want []string) {
 }
 
 // A proxy that refuses WebSocket upgrades: the library runs on the event
-// stream, and gets every message once, in order.
+// stream, and gets every message once, in order. Once upgrades get
+// through again, it climbs back to the WebSocket, still losing nothing.
 func TestLibraryFallsBackToSSE(t *testing.T) {
 	c := newCluster(t)
 	p := newWebProxy(t, libPages, c.start("a"), c.start("b"))
 	p.refuseUpgrades.Store(true)
 	tab := newChromium(t)
 	stop := make(chan struct{})
-	if on := openLib(t, tab, p, "news", false); !strings.HasPrefix(on, "sse@") {
+	if on := openLib(t, tab, p, "news", false, "upgrade=3000"); !strings.HasPrefix(on, "sse@") {
 		t.Fatalf("connected over %s, want sse", on)
 	}
 	sent := publishSteadily(c, "news", stop)
 	time.Sleep(time.Second)
+	p.refuseUpgrades.Store(false)
+	checkFor(t, 20*time.Second, func() error {
+		on, err := evalJSON[string](tab, `connected()`)
+		if err == nil && !strings.HasPrefix(on, "websocket@") {
+			err = fmt.Errorf("on %q", on)
+		}
+		return err
+	})
+	time.Sleep(time.Second)
 	close(stop)
 	waitGot(t, tab, <-sent)
+}
+
+// With a ticket source, every connection gets a fresh ticket: the node
+// lost, the library resumes on the other with a new one.
+func TestLibraryTickets(t *testing.T) {
+	c := newCluster(t)
+	a, b := c.start("a", secured), c.start("b", secured)
+	p := newWebProxy(t, libPages, a, b)
+	tab := newChromium(t)
+	tok := token(t, grant{sub: "alice", channels: []string{"news"}})
+	on := openLib(t, tab, p, "news", false, "token="+tok)
+	stop := make(chan struct{})
+	sent := publishSteadily(c, "news", stop)
+	time.Sleep(time.Second)
+	p.kill(map[string]*testNode{"a": a, "b": b}[on[strings.Index(on, "@")+1:]])
+	checkFor(t, 20*time.Second, func() error {
+		now, err := evalJSON[string](tab, `connected()`)
+		if err == nil && (now == on || now == "") {
+			err = fmt.Errorf("still on %q", now)
+		}
+		return err
+	})
+	time.Sleep(time.Second)
+	close(stop)
+	waitGot(t, tab, <-sent)
+	if n := evalOK[float64](t, tab, `tickets`); n < 2 {
+		t.Fatalf("%v tickets for two connections", n)
+	}
 }
 
 // A proxy that buffers responses whole (and passes no WebSocket): no

@@ -497,3 +497,30 @@ func TestPollConcurrentKey(t *testing.T) {
 		return nil
 	})
 }
+
+// Rebalancing moves a long-polling client like any other: its held poll
+// is answered without a key, and it polls on elsewhere from its since.
+func TestPollMovedByShedding(t *testing.T) {
+	c := newCluster(t)
+	a, b := c.start("a"), c.start("b")
+	p := newPoller(t, "news")
+	p.poll(a, "0s")
+	c.xadd("news", "data", "1")
+	p.pollUntil(a, 1, 5*time.Second)
+	done := make(chan protocol.PollAnswer)
+	go func() { done <- p.poll(a, "30s") }()
+	time.Sleep(200 * time.Millisecond)
+	if n := a.Registry().Shed(1); n != 1 {
+		t.Fatalf("shed %d", n)
+	}
+	select {
+	case ans := <-done:
+		if ans.Poll != "" {
+			t.Fatalf("a shed session answered with a key: %+v", ans)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("shedding did not answer the held poll")
+	}
+	c.xadd("news", "data", "2")
+	equalStrings(t, "after shedding", p.pollUntil(b, 2, 5*time.Second), []string{"1", "2"})
+}
