@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/pushcluster/pushcluster/internal/leakcheck"
 	"github.com/pushcluster/pushcluster/internal/testredis"
 )
 
@@ -24,18 +24,7 @@ func TestMain(m *testing.M) {
 	before := goleak.IgnoreCurrent()
 	code := testredis.Main(m)
 	if code == 0 {
-		// go-redis keeps retrying a failed dial for up to a second after
-		// its pool closes: tests that stop Redis leave one behind briefly.
-		redisRedial := goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial")
-		// memberlist's probe of a member waits for its ack or its timeout
-		// even after Shutdown: on a loaded machine that outlives goleak's
-		// default ~2 s of retries. Waiting longer still catches real leaks.
-		err := goleak.Find(before, redisRedial)
-		for try := 0; err != nil && try < 5; try++ {
-			time.Sleep(time.Second)
-			err = goleak.Find(before, redisRedial)
-		}
-		if err != nil {
+		if err := leakcheck.Find(before); err != nil {
 			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
 			code = 1
 		}

@@ -355,32 +355,6 @@ func TestPollLostAnswerLosesNothing(t *testing.T) {
 	equalStrings(t, "after a lost answer", lost.pollUntil(n, 1, 5*time.Second), []string{"1"})
 }
 
-// A draining node answers its held polls at once, without a key, and its
-// clients poll on elsewhere from their since, losing nothing.
-func TestPollMovedByDrain(t *testing.T) {
-	c := newCluster(t)
-	a := c.start("a", func(cfg *node.Config) { cfg.Transport.DrainTimeout = 100 * time.Millisecond })
-	b := c.start("b")
-	p := newPoller(t, "news")
-	p.poll(a, "0s")
-	c.xadd("news", "data", "1")
-	p.pollUntil(a, 1, 5*time.Second)
-	done := make(chan protocol.PollAnswer)
-	go func() { done <- p.poll(a, "30s") }()
-	time.Sleep(200 * time.Millisecond)
-	go a.stop()
-	select {
-	case ans := <-done:
-		if ans.Poll != "" {
-			t.Fatalf("a drained node answered with a key: %+v", ans)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the held poll was not answered by the drain")
-	}
-	c.xadd("news", "data", "2")
-	equalStrings(t, "after the drain", p.pollUntil(b, 2, 5*time.Second), []string{"1", "2"})
-}
-
 // A ticket opens one poll session: its answers' keys continue it on that
 // node without a credential; anything else (no key, a spent key, another
 // node) needs a credential again, and a used ticket is refused. A key
@@ -498,29 +472,43 @@ func TestPollConcurrentKey(t *testing.T) {
 	})
 }
 
-// Rebalancing moves a long-polling client like any other: its held poll
-// is answered without a key, and it polls on elsewhere from its since.
-func TestPollMovedByShedding(t *testing.T) {
-	c := newCluster(t)
-	a, b := c.start("a"), c.start("b")
-	p := newPoller(t, "news")
-	p.poll(a, "0s")
-	c.xadd("news", "data", "1")
-	p.pollUntil(a, 1, 5*time.Second)
-	done := make(chan protocol.PollAnswer)
-	go func() { done <- p.poll(a, "30s") }()
-	time.Sleep(200 * time.Millisecond)
-	if n := a.Registry().Shed(1); n != 1 {
-		t.Fatalf("shed %d", n)
+// A draining node, and one shedding load, answer their held polls at
+// once, without a key, and their clients poll on elsewhere from their
+// since, losing nothing: long-polling clients move like the others.
+func TestPollMovedByDrainAndShedding(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		move func(*testNode)
+	}{
+		{"drain", func(n *testNode) { go n.stop() }},
+		{"shed", func(n *testNode) {
+			if got := n.Registry().Shed(1); got != 1 {
+				t.Errorf("shed %d", got)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t)
+			a := c.start("a", func(cfg *node.Config) { cfg.Transport.DrainTimeout = 100 * time.Millisecond })
+			b := c.start("b")
+			p := newPoller(t, "news")
+			p.poll(a, "0s")
+			c.xadd("news", "data", "1")
+			p.pollUntil(a, 1, 5*time.Second)
+			done := make(chan protocol.PollAnswer)
+			go func() { done <- p.poll(a, "30s") }()
+			time.Sleep(200 * time.Millisecond)
+			tc.move(a)
+			select {
+			case ans := <-done:
+				if ans.Poll != "" {
+					t.Fatalf("answered with a key: %+v", ans)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the held poll was not answered")
+			}
+			c.xadd("news", "data", "2")
+			equalStrings(t, "after moving", p.pollUntil(b, 2, 5*time.Second), []string{"1", "2"})
+		})
 	}
-	select {
-	case ans := <-done:
-		if ans.Poll != "" {
-			t.Fatalf("a shed session answered with a key: %+v", ans)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("shedding did not answer the held poll")
-	}
-	c.xadd("news", "data", "2")
-	equalStrings(t, "after shedding", p.pollUntil(b, 2, 5*time.Second), []string{"1", "2"})
 }

@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/pushcluster/pushcluster/internal/leakcheck"
 	"github.com/pushcluster/pushcluster/internal/testredis"
 	"github.com/pushcluster/pushcluster/pkg/node"
 	"github.com/pushcluster/pushcluster/pkg/transport"
@@ -27,13 +28,7 @@ func TestMain(m *testing.M) {
 	ex.stop()
 	testredis.Stop()
 	if code == 0 {
-		redisRedial := goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial")
-		err := goleak.Find(before, redisRedial)
-		for try := 0; err != nil && try < 5; try++ {
-			time.Sleep(time.Second)
-			err = goleak.Find(before, redisRedial)
-		}
-		if err != nil {
+		if err := leakcheck.Find(before); err != nil {
 			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
 			code = 1
 		}

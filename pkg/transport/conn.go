@@ -165,6 +165,27 @@ func (s *Server) parseChannels(raw []string) ([]string, error) {
 	return chs, nil
 }
 
+// positions reads a position a client brought (Last-Event-ID, a long
+// poll's since) for channels: nil for none, and a gap reason for one that
+// is no position in these channels. A bad one is not an error: browsers
+// give up for good on a non-200 answer, so the client is told with a gap
+// instead, and starts from now.
+func (s *Server) positions(since string, channels []string) ([]protocol.ID, string) {
+	if since == "" {
+		return nil, ""
+	}
+	pos, err := protocol.DecodeCursor(since, channels)
+	switch {
+	case errors.Is(err, protocol.ErrCursorMismatch):
+		s.stats.gapsMismatch.Add(1)
+		return nil, "mismatch"
+	case err != nil:
+		s.stats.gapsMalformed.Add(1)
+		return nil, store.GapMalformed
+	}
+	return pos, ""
+}
+
 // requestSession returns the session a request's query asks for (the
 // session parameter), or a new one, and the client ID it gives user.
 func requestSession(q url.Values, user string) (token, client string, err error) {

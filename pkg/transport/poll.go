@@ -193,7 +193,7 @@ func (p *polls) open(w http.ResponseWriter, r *http.Request, h *handshake, since
 	c.room.L = &c.mu
 	s.initConn(&c.conn, h, p.kind, c)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	from, gapReason := c.positions(since)
+	from, gapReason := s.positions(since, c.channels)
 	// A new session answers at once with its welcome and its start, so the
 	// client knows who serves it, as it would on a stream.
 	c.frames = [][]byte{(&protocol.ServerFrame{Type: protocol.TypeWelcome, Client: c.client, Session: c.session, Node: s.reg.node}).Encode()}
@@ -225,25 +225,6 @@ func (p *polls) open(w http.ResponseWriter, r *http.Request, h *handshake, since
 	if r.Context().Err() == nil {
 		p.hold(w, r, c, wait)
 	}
-}
-
-// positions reads since: nil for none, and a gap reason for one that is
-// not a position in these channels (a junk since is told as a gap, as on
-// an event stream).
-func (c *pollConn) positions(since string) ([]protocol.ID, string) {
-	if since == "" {
-		return nil, ""
-	}
-	from, err := protocol.DecodeCursor(since, c.channels)
-	switch {
-	case errors.Is(err, protocol.ErrCursorMismatch):
-		c.srv.stats.gapsMismatch.Add(1)
-		return nil, "mismatch"
-	case err != nil:
-		c.srv.stats.gapsMalformed.Add(1)
-		return nil, store.GapMalformed
-	}
-	return from, ""
 }
 
 // start joins every channel and tells any gap in since; the

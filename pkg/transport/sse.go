@@ -87,26 +87,13 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, k *kind) {
 }
 
 // requestedPositions reads Last-Event-ID (or the lastEventId query
-// parameter). A bad one is not an error: browsers give up for good on a
-// non-200 answer, so the client is told with push.gap instead.
+// parameter), as Server.positions says.
 func (c *sseConn) requestedPositions(r *http.Request, h *handshake) (since []protocol.ID, gapReason string) {
 	last := r.Header.Get("Last-Event-ID")
 	if last == "" {
 		last = h.q.Get("lastEventId")
 	}
-	if last == "" {
-		return nil, ""
-	}
-	since, err := protocol.DecodeCursor(last, c.channels)
-	switch {
-	case errors.Is(err, protocol.ErrCursorMismatch):
-		c.srv.stats.gapsMismatch.Add(1)
-		return nil, "mismatch"
-	case err != nil:
-		c.srv.stats.gapsMalformed.Add(1)
-		return nil, store.GapMalformed
-	}
-	return since, ""
+	return c.srv.positions(last, c.channels)
 }
 
 // sendOn answers a stream that a draining or isolated node will not serve
