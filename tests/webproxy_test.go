@@ -31,6 +31,10 @@ type webProxy struct {
 
 	refuseUpgrades atomic.Bool
 	bufferWhole    atomic.Bool
+	// dropAnswers forwards each request and waits for its answer, then
+	// cuts the client's connection instead of answering: a node that died
+	// after doing what was asked, as its client sees it.
+	dropAnswers atomic.Bool
 }
 
 type webBackend struct {
@@ -121,6 +125,13 @@ func (p *webProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b := p.pick()
 	if b == nil {
 		w.WriteHeader(http.StatusBadGateway)
+		return
+	}
+	if p.dropAnswers.Load() {
+		b.rp.ServeHTTP(httptest.NewRecorder(), r)
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
 		return
 	}
 	if p.bufferWhole.Load() {

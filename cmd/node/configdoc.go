@@ -25,7 +25,7 @@ var flagSections = []flagSection{
 		"redis-sentinel-username", "redis-sentinel-password", "redis-sentinel-password-file",
 		"redis-tls", "redis-tls-ca", "redis-tls-cert", "redis-tls-key", "redis-tls-server-name", "redis-tls-insecure"}},
 	{"Channels and retention", "How channels map to streams and how long the node's own publishes keep them.", []string{
-		"prefix", "max-len", "max-age", "channel-ttl", "presence-channels"}},
+		"prefix", "max-len", "max-age", "channel-ttl", "idempotency-window", "presence-channels"}},
 	{"Connections", "What a connection may hold and how it is kept alive.", []string{
 		"retry", "heartbeat", "queue-bytes", "max-payload", "max-channels", "max-connections",
 		"idle-timeout", "read-timeout", "fanout-workers", "replay-cache-bytes"}},

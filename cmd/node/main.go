@@ -234,6 +234,7 @@ func newFlagSet(cfg *node.Config) (*flag.FlagSet, *flagValues) {
 	fs.Int64Var(&cfg.MaxLen, "max-len", store.DefaultMaxLen, "approximate entries kept per stream on the node's own publishes (negative: no trimming)")
 	fs.DurationVar(&cfg.MaxAge, "max-age", 0, "on the node's own publishes, also trim entries older than this (0: no age bound)")
 	fs.DurationVar(&cfg.ChannelTTL, "channel-ttl", store.DefaultChannelTTL, "a channel's stream expires this long after the node's last publish to it (negative: never)")
+	fs.DurationVar(&cfg.IdempotencyWindow, "idempotency-window", store.DefaultIdempotencyWindow, "how long a publish's idempotency key is remembered: a publish with the same key and channel within it, on any node, stores nothing and answers the first one's id")
 	fs.DurationVar(&cfg.Transport.Retry, "retry", transport.DefaultRetry, "SSE reconnection time sent to browsers")
 	fs.DurationVar(&cfg.Transport.Heartbeat, "heartbeat", transport.DefaultHeartbeat, "keep-alive interval for idle connections")
 	fs.IntVar(&cfg.Transport.QueueBytes, "queue-bytes", transport.DefaultQueueBytes, "per-connection queue bound; a client that fills it is disconnected as a slow consumer")

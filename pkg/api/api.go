@@ -185,6 +185,9 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeBadJSON, err)
 		return
 	}
+	if !idempotencyKey(w, r, &p) {
+		return
+	}
 	switch {
 	case p.Client != "" && !who.CanPublishDirect():
 		s.p.Auth.Forbid(w, errors.New(`publishing to one client needs an API key or a publish claim of "*"`))
@@ -204,13 +207,32 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		protocol.WriteJSON(w, http.StatusOK, res)
 		return
 	}
-	id, perr := s.p.Publisher.Publish(r.Context(), p)
+	res, perr := s.p.Publisher.Publish(r.Context(), p)
 	if perr != nil {
 		protocol.WriteError(w, perr.Status, perr.Code, perr.Err)
 		return
 	}
 	s.stats.pubHTTP.Add(1)
-	protocol.WriteJSON(w, http.StatusOK, protocol.PublishAnswer{ID: id.String()})
+	protocol.WriteJSON(w, http.StatusOK, res)
+}
+
+// idempotencyKey takes the publish's idempotency key from the
+// Idempotency-Key header when the body has none, and checks it; a body and
+// a header that disagree are refused.
+func idempotencyKey(w http.ResponseWriter, r *http.Request, p *protocol.PublishRequest) bool {
+	h := r.Header.Get("Idempotency-Key")
+	switch {
+	case h != "" && p.IdempotencyKey != "" && h != p.IdempotencyKey:
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidKey, errors.New("the Idempotency-Key header and the body's idempotency_key differ"))
+		return false
+	case h != "":
+		p.IdempotencyKey = h
+	}
+	if err := protocol.ValidateIdempotencyKey(p.IdempotencyKey); err != nil {
+		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidKey, err)
+		return false
+	}
+	return true
 }
 
 // allowHTTPPublish takes one publish from the credential's (or, on an open

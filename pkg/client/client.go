@@ -27,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushcluster/pushcluster/internal/backoff"
 	"github.com/pushcluster/pushcluster/pkg/protocol"
 )
 
@@ -255,19 +256,49 @@ func Exclude(client string) PublishOption {
 	return func(r *protocol.PublishRequest) { r.Exclude = client }
 }
 
+// WithIdempotencyKey makes the publish one that a retry cannot duplicate:
+// within the nodes' idempotency window a publish with the same key to the
+// same channel, on any node, stores nothing and answers the first one's
+// ID. Publish then retries failures itself.
+func WithIdempotencyKey(key string) PublishOption {
+	return func(r *protocol.PublishRequest) { r.IdempotencyKey = key }
+}
+
+// publishTries is how many times a publish with an idempotency key is
+// sent, to the URLs in turn, while it fails without an answer.
+const publishTries = 3
+
 // Publish appends data to channel, through any node, and returns its
-// entry ID. A failed publish is not retried: whether it was appended is
-// then unknown, and a retry could append it twice.
+// entry ID. Without an idempotency key a failed publish is not retried:
+// whether it was appended is then unknown, and a retry could append it
+// twice. With one (WithIdempotencyKey), a publish that gets no answer, or
+// an unavailable store, is sent again to the next URL, and the answer is
+// the first append's ID however many reached Redis.
 func (c *Client) Publish(ctx context.Context, channel, data string, opts ...PublishOption) (string, error) {
 	req := protocol.PublishRequest{Channel: channel, Data: data}
 	for _, o := range opts {
 		o(&req)
 	}
-	var a protocol.PublishAnswer
-	if err := c.post(ctx, req, &a); err != nil {
-		return "", err
+	tries := 1
+	if req.IdempotencyKey != "" {
+		tries = publishTries
 	}
-	return a.ID, nil
+	b := backoff.New(c.cfg.MinBackoff, c.cfg.MaxBackoff)
+	var err error
+	for range tries {
+		var a protocol.PublishAnswer
+		if err = c.post(ctx, req, &a); err == nil {
+			return a.ID, nil
+		}
+		var e *Error
+		if errors.As(err, &e) && e.Status != http.StatusServiceUnavailable && e.Status != http.StatusBadGateway {
+			return "", err // the node answered: a retry gets the same answer
+		}
+		if !b.Sleep(ctx) {
+			break
+		}
+	}
+	return "", err
 }
 
 // SendTo sends data to one client wherever it is connected, outside any

@@ -70,6 +70,9 @@ type Config struct {
 	// last publish to it. Zero means store.DefaultChannelTTL; negative
 	// means never.
 	ChannelTTL time.Duration
+	// IdempotencyWindow is how long a publish's idempotency key is
+	// remembered. Zero means store.DefaultIdempotencyWindow.
+	IdempotencyWindow time.Duration
 	// Transport tunes the transports. Its MaxConnections, zero, means here
 	// what the open-file limit allows once Redis, the node and the spare
 	// connections have their descriptors.
@@ -291,7 +294,7 @@ func (n *Node) prefix() string {
 func (n *Node) build() (err error) {
 	if n.store, err = store.New(store.Config{
 		Client: n.redis.rdb, Prefix: n.cfg.Prefix,
-		MaxLen: n.cfg.MaxLen, MaxAge: n.cfg.MaxAge, ChannelTTL: n.cfg.ChannelTTL,
+		MaxLen: n.cfg.MaxLen, MaxAge: n.cfg.MaxAge, ChannelTTL: n.cfg.ChannelTTL, IdempotencyWindow: n.cfg.IdempotencyWindow,
 	}); err != nil {
 		return err
 	}

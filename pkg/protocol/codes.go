@@ -14,6 +14,7 @@ const (
 	CodeInvalidQuery   = "invalid_query"
 	CodeInvalidLimit   = "invalid_limit"
 	CodeInvalidWait    = "invalid_wait"
+	CodeInvalidKey     = "invalid_idempotency_key"
 	CodeInvalidClient  = "invalid_client"
 	CodeInvalidData    = "invalid_data"
 	CodeInvalidSession = "invalid_session"

@@ -48,6 +48,9 @@ type ClientFrame struct {
 	Client string `json:"client,omitempty"`
 	// ExceptSelf publishes to everyone but the sender.
 	ExceptSelf bool `json:"exceptSelf,omitempty"`
+	// IdempotencyKey makes a publish one that a retry cannot duplicate
+	// (see PublishRequest).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	// Token renews the connection's token (an auth frame).
 	Token string `json:"token,omitempty"`
 	// Ref is echoed in the reply: any JSON value up to MaxRefLen bytes.
@@ -141,6 +144,9 @@ type ServerFrame struct {
 	Message  string          `json:"message,omitempty"`
 	// Delivered answers a publish to one client.
 	Delivered *bool `json:"delivered,omitempty"`
+	// Duplicate answers a publish whose idempotency key was published
+	// before: nothing was stored, and ID is the first publish's.
+	Duplicate bool `json:"duplicate,omitempty"`
 	// Expires is when the token an authed frame accepted expires.
 	Expires string `json:"expires,omitempty"`
 }

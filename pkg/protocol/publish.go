@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -31,11 +32,45 @@ type PublishRequest struct {
 	Exclude string `json:"exclude,omitempty"`
 	// Client, instead of Channel, sends to that one client wherever it is.
 	Client string `json:"client,omitempty"`
+	// IdempotencyKey, when set, makes the publish one that a retry cannot
+	// duplicate: a publish with the same key to the same channel within
+	// the node's idempotency window, on any node, stores nothing and is
+	// answered with the first one's ID and Duplicate set. HTTP publishers
+	// may send it as the Idempotency-Key header instead.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
 // PublishAnswer is the answer to a publish to a channel.
 type PublishAnswer struct {
 	ID string `json:"id"`
+	// Duplicate says the idempotency key was published before: nothing was
+	// stored, and ID is the first publish's.
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// MaxIdempotencyKeyLen bounds an idempotency key, in bytes.
+const MaxIdempotencyKeyLen = 200
+
+// ErrInvalidIdempotencyKey refuses an idempotency key that is too long or
+// holds control characters.
+var ErrInvalidIdempotencyKey = errors.New("protocol: invalid idempotency key")
+
+// ValidateIdempotencyKey checks an idempotency key: up to
+// MaxIdempotencyKeyLen bytes of UTF-8 text without control characters
+// (a UUID, a hash, an order number). Empty means none.
+func ValidateIdempotencyKey(key string) error {
+	if len(key) > MaxIdempotencyKeyLen {
+		return fmt.Errorf("%w: longer than %d bytes", ErrInvalidIdempotencyKey, MaxIdempotencyKeyLen)
+	}
+	if !utf8.ValidString(key) {
+		return fmt.Errorf("%w: not UTF-8", ErrInvalidIdempotencyKey)
+	}
+	for _, r := range key {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: holds control characters", ErrInvalidIdempotencyKey)
+		}
+	}
+	return nil
 }
 
 // DirectAnswer is the answer to a publish to one client.

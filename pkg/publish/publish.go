@@ -26,10 +26,13 @@ const DefaultMaxPayload = 64 << 10
 // maxClientID bounds a client ID a publish names.
 const maxClientID = 64
 
-// Appender appends a message to a channel and returns its entry ID. It must
-// be safe for concurrent use. *store.Store and *store.Publisher implement it.
+// Appender appends a message to a channel and returns its entry ID, or,
+// with an idempotency key, unless the key was published before (dup, and
+// the first one's ID). It must be safe for concurrent use. *store.Store
+// and *store.Publisher implement it.
 type Appender interface {
 	Publish(ctx context.Context, channel string, m store.Message) (protocol.ID, error)
+	PublishOnce(ctx context.Context, channel string, m store.Message, key string) (id protocol.ID, dup bool, err error)
 }
 
 // Deliverer hands a message to one client on whichever node holds it. It
@@ -101,31 +104,45 @@ func (e *Error) Error() string { return e.Err.Error() }
 
 func refuse(status int, code string, err error) *Error { return &Error{status, code, err} }
 
-// Publish appends req to its channel and returns the entry ID.
-func (p *Publisher) Publish(ctx context.Context, req protocol.PublishRequest) (protocol.ID, *Error) {
+// Publish appends req to its channel and answers its entry ID; with an
+// idempotency key already published within the window, it stores nothing
+// and answers the first one's ID, marked Duplicate.
+func (p *Publisher) Publish(ctx context.Context, req protocol.PublishRequest) (protocol.PublishAnswer, *Error) {
 	if err := p.checkData(req.Data); err != nil {
-		return protocol.ID{}, err
+		return protocol.PublishAnswer{}, err
 	}
 	switch {
 	case len(req.To) > maxClientID || len(req.Exclude) > maxClientID:
-		return protocol.ID{}, refuse(http.StatusBadRequest, protocol.CodeInvalidClient, errors.New("client ID longer than 64 bytes"))
+		return protocol.PublishAnswer{}, refuse(http.StatusBadRequest, protocol.CodeInvalidClient, errors.New("client ID longer than 64 bytes"))
 	case req.To != "" && req.To == req.Exclude:
-		return protocol.ID{}, refuse(http.StatusBadRequest, protocol.CodeInvalidClient,
+		return protocol.PublishAnswer{}, refuse(http.StatusBadRequest, protocol.CodeInvalidClient,
 			fmt.Errorf("to and exclude both name client %q: nobody would receive it", req.To))
 	}
-	id, err := p.cfg.Appender.Publish(ctx, req.Channel, store.Message{Event: req.Event, Data: req.Data, To: req.To, Exclude: req.Exclude})
+	m := store.Message{Event: req.Event, Data: req.Data, To: req.To, Exclude: req.Exclude}
+	var (
+		id  protocol.ID
+		dup bool
+		err error
+	)
+	if req.IdempotencyKey != "" {
+		id, dup, err = p.cfg.Appender.PublishOnce(ctx, req.Channel, m, req.IdempotencyKey)
+	} else {
+		id, err = p.cfg.Appender.Publish(ctx, req.Channel, m)
+	}
 	switch {
-	case errors.Is(err, protocol.ErrInvalidChannel):
-		return id, refuse(http.StatusBadRequest, protocol.CodeInvalidChannel, err)
+	case errors.Is(err, protocol.ErrInvalidChannel), errors.Is(err, store.ErrIdempotentChannel):
+		return protocol.PublishAnswer{}, refuse(http.StatusBadRequest, protocol.CodeInvalidChannel, err)
 	case errors.Is(err, protocol.ErrInvalidEvent):
-		return id, refuse(http.StatusBadRequest, protocol.CodeInvalidEvent, err)
+		return protocol.PublishAnswer{}, refuse(http.StatusBadRequest, protocol.CodeInvalidEvent, err)
+	case errors.Is(err, protocol.ErrInvalidIdempotencyKey):
+		return protocol.PublishAnswer{}, refuse(http.StatusBadRequest, protocol.CodeInvalidKey, err)
 	case errors.Is(err, store.ErrUnreadable):
-		return id, refuse(http.StatusConflict, protocol.CodeUnreadable, err)
+		return protocol.PublishAnswer{}, refuse(http.StatusConflict, protocol.CodeUnreadable, err)
 	case err != nil:
 		p.cfg.Logger.Warn("publish failed", "channel", req.Channel, "err", err)
-		return id, refuse(http.StatusServiceUnavailable, protocol.CodeUnavailable, errors.New("the store is unavailable"))
+		return protocol.PublishAnswer{}, refuse(http.StatusServiceUnavailable, protocol.CodeUnavailable, errors.New("the store is unavailable"))
 	}
-	return id, nil
+	return protocol.PublishAnswer{ID: id.String(), Duplicate: dup}, nil
 }
 
 // Direct sends req to one client on whichever node holds it.
@@ -137,6 +154,9 @@ func (p *Publisher) Direct(ctx context.Context, req protocol.PublishRequest) (pr
 		return protocol.DirectAnswer{}, refuse(http.StatusBadRequest, protocol.CodeInvalidClient, errors.New("to and exclude go with a channel"))
 	case len(req.Client) > maxClientID:
 		return protocol.DirectAnswer{}, refuse(http.StatusBadRequest, protocol.CodeInvalidClient, errors.New("client ID longer than 64 bytes"))
+	case req.IdempotencyKey != "":
+		return protocol.DirectAnswer{}, refuse(http.StatusBadRequest, protocol.CodeInvalidKey,
+			errors.New("an idempotency key goes with a channel publish: a message to one client is live, at most once"))
 	case req.Data == "":
 		return protocol.DirectAnswer{}, refuse(http.StatusBadRequest, protocol.CodeInvalidData, errors.New("a message to one client needs data"))
 	}

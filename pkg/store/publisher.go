@@ -57,7 +57,9 @@ type publishReq struct {
 	ctx     context.Context
 	channel string
 	msg     Message
+	key     string // idempotency key; "" for none
 	id      protocol.ID
+	dup     bool
 	err     error
 	done    chan struct{}
 }
@@ -87,14 +89,32 @@ func (p *Publisher) Publish(ctx context.Context, channel string, m Message) (pro
 		return protocol.ID{}, err
 	}
 	r := &publishReq{ctx: ctx, channel: channel, msg: m, done: make(chan struct{})}
+	return r.id, p.wait(ctx, r)
+}
+
+// PublishOnce is Store.PublishOnce in a shared round trip.
+func (p *Publisher) PublishOnce(ctx context.Context, channel string, m Message, key string) (protocol.ID, bool, error) {
+	if err := validateOnce(channel, m, key); err != nil {
+		return protocol.ID{}, false, err
+	}
+	if _, err := p.cfg.Store.IdempotencyRecord(channel, key); err != nil {
+		return protocol.ID{}, false, err
+	}
+	r := &publishReq{ctx: ctx, channel: channel, msg: m, key: key, done: make(chan struct{})}
+	err := p.wait(ctx, r)
+	return r.id, r.dup, err
+}
+
+// wait queues r and waits for its answer.
+func (p *Publisher) wait(ctx context.Context, r *publishReq) error {
 	if err := p.enqueue(ctx, r); err != nil {
-		return protocol.ID{}, err
+		return err
 	}
 	select {
 	case <-r.done:
-		return r.id, r.err
+		return r.err
 	case <-ctx.Done():
-		return protocol.ID{}, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -184,8 +204,14 @@ func (p *Publisher) send(ctx context.Context, batch []*publishReq) {
 	s := p.cfg.Store
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(batch))
+	once := make([]*redis.Cmd, len(batch))
 	for i, r := range batch {
-		if r.ctx.Err() == nil {
+		switch {
+		case r.ctx.Err() != nil:
+		case r.key != "":
+			keys, argv, _ := s.onceArgs(r.channel, &r.msg, r.key) // checked by PublishOnce
+			once[i] = idempotentAdd.Eval(ctx, pipe, keys, argv...)
+		default:
 			cmds[i] = pipe.XAdd(ctx, s.addArgs(r.channel, &r.msg))
 		}
 	}
@@ -193,7 +219,7 @@ func (p *Publisher) send(ctx context.Context, batch []*publishReq) {
 		now := time.Now()
 		kept := make(map[string]bool, 1)
 		for i, r := range batch {
-			if cmds[i] != nil && !kept[r.channel] {
+			if (cmds[i] != nil || once[i] != nil) && !kept[r.channel] {
 				kept[r.channel] = true
 				s.upkeep(ctx, pipe, r.channel, now)
 			}
@@ -201,10 +227,13 @@ func (p *Publisher) send(ctx context.Context, batch []*publishReq) {
 	}
 	pipe.Exec(ctx)
 	for i, r := range batch {
-		if cmds[i] == nil {
-			r.err = r.ctx.Err()
-		} else {
+		switch {
+		case once[i] != nil:
+			r.id, r.dup, r.err = s.addedOnce(r.channel, once[i])
+		case cmds[i] != nil:
 			r.id, r.err = s.added(r.channel, cmds[i])
+		default:
+			r.err = r.ctx.Err()
 		}
 		close(r.done)
 	}

@@ -78,6 +78,9 @@ type Config struct {
 	// (PEXPIRE). Zero means DefaultChannelTTL; negative means streams never
 	// expire. Raw XADDs from other clients neither set nor refresh it.
 	ChannelTTL time.Duration
+	// IdempotencyWindow is how long a publish's idempotency key is
+	// remembered (PublishOnce). Zero means DefaultIdempotencyWindow.
+	IdempotencyWindow time.Duration
 }
 
 // Validate reports every problem with cfg at once.
@@ -95,6 +98,9 @@ func (cfg Config) Validate() error {
 	if cfg.ChannelTTL > 0 && cfg.ChannelTTL < time.Millisecond {
 		errs = append(errs, errors.New("store: ChannelTTL must be at least 1ms, zero or negative"))
 	}
+	if cfg.IdempotencyWindow < 0 || (cfg.IdempotencyWindow > 0 && cfg.IdempotencyWindow < time.Millisecond) {
+		errs = append(errs, errors.New("store: IdempotencyWindow must be zero or at least 1ms"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -108,6 +114,9 @@ func (cfg Config) withDefaults() Config {
 	if cfg.ChannelTTL == 0 {
 		cfg.ChannelTTL = DefaultChannelTTL
 	}
+	if cfg.IdempotencyWindow == 0 {
+		cfg.IdempotencyWindow = DefaultIdempotencyWindow
+	}
 	return cfg
 }
 
@@ -118,6 +127,7 @@ type Store struct {
 	maxLen int64
 	maxAge time.Duration // zero: none
 	ttl    time.Duration // negative: none
+	window time.Duration // of idempotency keys
 }
 
 // New returns a Store for cfg.
@@ -126,7 +136,8 @@ func New(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Store{rdb: cfg.Client, prefix: cfg.Prefix, maxLen: cfg.MaxLen, maxAge: cfg.MaxAge, ttl: cfg.ChannelTTL}, nil
+	return &Store{rdb: cfg.Client, prefix: cfg.Prefix, maxLen: cfg.MaxLen, maxAge: cfg.MaxAge, ttl: cfg.ChannelTTL,
+		window: cfg.IdempotencyWindow}, nil
 }
 
 // Key returns the stream key of channel.

@@ -201,7 +201,11 @@ func (c *wsConn) unsubscribe(f protocol.ClientFrame) {
 }
 
 func (c *wsConn) publish(f protocol.ClientFrame) {
-	p := protocol.PublishRequest{Channel: f.Channel, Client: f.Client, Event: f.Event, Data: f.Data, To: f.To}
+	p := protocol.PublishRequest{Channel: f.Channel, Client: f.Client, Event: f.Event, Data: f.Data, To: f.To, IdempotencyKey: f.IdempotencyKey}
+	if err := protocol.ValidateIdempotencyKey(p.IdempotencyKey); err != nil {
+		c.reject(f.Ref, protocol.CodeInvalidKey, err)
+		return
+	}
 	if f.ExceptSelf {
 		p.Exclude = c.client
 	}
@@ -220,13 +224,13 @@ func (c *wsConn) publish(f protocol.ClientFrame) {
 		c.reply(&protocol.ServerFrame{Type: protocol.TypeAck, Ref: f.Ref, Client: p.Client, ID: res.ID, Delivered: &res.Delivered})
 		return
 	}
-	id, perr := c.srv.pub.Publish(ctx, p)
+	res, perr := c.srv.pub.Publish(ctx, p)
 	if perr != nil {
 		c.reject(f.Ref, perr.Code, perr.Err)
 		return
 	}
 	c.srv.stats.pubWS.Add(1)
-	c.reply(&protocol.ServerFrame{Type: protocol.TypeAck, Ref: f.Ref, Channel: f.Channel, ID: id.String()})
+	c.reply(&protocol.ServerFrame{Type: protocol.TypeAck, Ref: f.Ref, Channel: f.Channel, ID: res.ID, Duplicate: res.Duplicate})
 }
 
 // reply queues a reply behind whatever is already queued, waiting for room.

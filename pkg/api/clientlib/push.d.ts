@@ -90,6 +90,8 @@ export interface PublishOptions {
   to?: string;
   /** Every client of the channel but this one gets it. */
   exclude?: string;
+  /** A retry with the same key within the nodes' window stores nothing and resolves to the first publish's id, with duplicate: true. */
+  idempotencyKey?: string;
 }
 
 export declare class PushClient {
@@ -101,6 +103,6 @@ export declare class PushClient {
   /** Every message of channel, once each and in order, across reconnections to any node. */
   subscribe(channel: string, onMessage: (m: Message) => void, options?: SubscribeOptions): Subscription;
   /** Over the WebSocket when one is held, else POST /api/publish. */
-  publish(channel: string, data: string, options?: PublishOptions): Promise<{ id: string }>;
+  publish(channel: string, data: string, options?: PublishOptions): Promise<{ id: string; duplicate?: boolean }>;
   close(): void;
 }

@@ -245,7 +245,7 @@ class Engine {
         const r = f.ref !== undefined && this.refs.get(f.ref);
         if (r) {
           this.refs.delete(f.ref);
-          f.type === 'ack' ? r.resolve({ id: f.id }) : r.reject(new Failure(f.message, { code: f.code }));
+          f.type === 'ack' ? r.resolve(f.duplicate ? { id: f.id, duplicate: true } : { id: f.id }) : r.reject(new Failure(f.message, { code: f.code }));
           return;
         }
         if (f.type === 'error') {
@@ -600,9 +600,10 @@ export class PushClient {
   }
 
   // publish sends data to channel: over the WebSocket when one is held,
-  // else with POST /api/publish. It resolves to {id}.
+  // else with POST /api/publish. It resolves to {id} ({id, duplicate:
+  // true} for a repeated options.idempotencyKey: a retry stores nothing).
   publish(channel, data, options = {}) {
-    const body = { channel, data: String(data), event: options.event, to: options.to, exclude: options.exclude };
+    const body = { channel, data: String(data), event: options.event, to: options.to, exclude: options.exclude, idempotency_key: options.idempotencyKey };
     if (this.engine) return this.engine.publish(body);
     return this.tabs.publish(body);
   }
