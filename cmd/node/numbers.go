@@ -39,6 +39,8 @@ var numberRules = map[string]numberRule{
 	"read-header-timeout":    {zero: mustBePositive, negative: mustBePositive},
 	"max-header-bytes":       {zero: mustBePositive, negative: mustBePositive},
 	"ticket-ttl":             {zero: mustBePositive, negative: mustBePositive},
+	"hook-timeout":           {zero: mustBePositive, negative: mustBePositive},
+	"hook-max-concurrent":    {zero: mustBePositive, negative: mustBePositive},
 	"max-connections":        {negative: "must not be negative (0: what the open-file limit allows)"},
 	"fanout-workers":         {negative: "must not be negative (0: one per CPU)"},
 	"replay-cache-bytes":     {}, // 0 or negative: keep nothing

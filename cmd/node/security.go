@@ -28,7 +28,7 @@ func (l *listFlag) Set(v string) error {
 // securityFlags are the flags of authentication, browser rules and limits.
 type securityFlags struct {
 	secret, secretFile, publicKey, apiKeyFile, trusted string
-	apiKeys, origins                                   listFlag
+	apiKeys, origins, hookHeaders, hookChannels        listFlag
 	connRate, keyRate                                  float64
 }
 
@@ -49,6 +49,12 @@ func addSecurityFlags(fs *flag.FlagSet, cfg *node.Config) *securityFlags {
 	fs.StringVar(&f.trusted, "trusted-proxies", "", "proxies whose X-Forwarded-For gives the client address: comma-separated CIDRs or addresses (empty: none)")
 	fs.Float64Var(&f.connRate, "conn-publish-rate", transport.DefaultPublishRate, "WebSocket publishes per second per connection, bursts of twice as many (0: no bound)")
 	fs.Float64Var(&f.keyRate, "key-publish-rate", api.DefaultKeyPublishRate, "HTTP publishes per second per API key, user or (open node) address (0: no bound)")
+	fs.StringVar(&cfg.Auth.Hooks.ConnectURL, "connect-hook", "", "URL your backend answers: every request without a token, ticket or API key (SSE, WebSocket and long-poll connections, tickets, the API) is described to it in a POST, and it answers 200 with the rights a token would carry, or 401/403 (docs/SECURITY.md); empty: none")
+	fs.Var(&f.hookHeaders, "connect-hook-headers", "request headers passed on to the connect hook, comma-separated (cookies always are)")
+	fs.StringVar(&cfg.Auth.Hooks.SubscribeURL, "subscribe-hook", "", "URL your backend answers for each subscription to a channel -subscribe-hook-channels names: 200 allows, 403 refuses; empty: none")
+	fs.Var(&f.hookChannels, "subscribe-hook-channels", "channels the subscribe hook decides on: names, or prefixes ending in * (empty: every channel)")
+	fs.DurationVar(&cfg.Auth.Hooks.Timeout, "hook-timeout", auth.DefaultHookTimeout, "longest a hook call may take, the wait for a free slot included; a hook that does not answer in time refuses the request (503)")
+	fs.IntVar(&cfg.Auth.Hooks.MaxConcurrent, "hook-max-concurrent", auth.DefaultHookMaxConcurrent, "hook calls in flight at most; more wait for a slot within -hook-timeout")
 	fs.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", node.DefaultMaxHeaderBytes, "largest request header; more gets 431")
 	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", node.DefaultReadHeaderTimeout, "longest time to read a request header, and so a handshake")
 	return f
@@ -78,6 +84,10 @@ func (f *securityFlags) apply(cfg *node.Config) error {
 		}
 	}
 	cfg.Transport.AllowedOrigins = f.origins
+	cfg.Auth.Hooks.ConnectHeaders = f.hookHeaders
+	if len(f.hookChannels) > 0 {
+		cfg.Auth.Hooks.SubscribeChannels = auth.Patterns(f.hookChannels)
+	}
 	proxies, _ := splitList(f.trusted)
 	cfg.Transport.TrustedProxies, err = limit.ParsePrefixes(proxies)
 	errs = append(errs, err)

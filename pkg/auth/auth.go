@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pushcluster/pushcluster/internal/ratelog"
 )
 
 // Defaults for Config.
@@ -69,7 +71,11 @@ type Config struct {
 	Prefix string
 	// TicketTTL is a ticket's lifetime. Defaults to DefaultTicketTTL.
 	TicketTTL time.Duration
-	// Logger receives JWKS refresh failures. Nil means discard.
+	// Hooks ask the application's backend who connects and what they may
+	// subscribe to. Zero means none.
+	Hooks Hooks
+	// Logger receives JWKS refresh failures and failed hooks. Nil means
+	// discard.
 	Logger *slog.Logger
 }
 
@@ -79,6 +85,8 @@ type Auth struct {
 	tokens  *verifier
 	keys    apiKeys
 	tickets *tickets
+	hooks   *hooks
+	hookLog *ratelog.Limiter
 	counts  counters
 }
 
@@ -104,7 +112,7 @@ func New(cfg Config) (*Auth, error) {
 			return nil, errors.New("auth: API keys must be at least 16 characters")
 		}
 	}
-	a := &Auth{cfg: cfg, keys: newAPIKeys(cfg.APIKeys)}
+	a := &Auth{cfg: cfg, keys: newAPIKeys(cfg.APIKeys), hooks: newHooks(cfg.Hooks), hookLog: ratelog.New(10 * time.Second)}
 	var err error
 	if a.tokens, err = newVerifier(cfg); err != nil {
 		return nil, err
@@ -118,8 +126,11 @@ func New(cfg Config) (*Auth, error) {
 // Close stops the JWKS refreshes. It is safe to call more than once.
 func (a *Auth) Close() { a.tokens.close() }
 
-// Enabled reports whether any authentication is configured.
-func (a *Auth) Enabled() bool { return a.tokens != nil || len(a.keys) > 0 }
+// Enabled reports whether any authentication is configured: tokens, API
+// keys or a connect hook.
+func (a *Auth) Enabled() bool {
+	return a.tokens != nil || len(a.keys) > 0 || a.hooks != nil && a.hooks.cfg.ConnectURL != ""
+}
 
 // Mode is "open" without authentication, else "required".
 func (a *Auth) Mode() string {
@@ -155,7 +166,34 @@ func (a *Auth) Authenticate(ctx context.Context, r *http.Request) (*Principal, e
 	if c, err := r.Cookie(a.cfg.Cookie); err == nil && c.Value != "" {
 		return a.Verify(ctx, c.Value)
 	}
+	if a.hooks != nil && a.hooks.cfg.ConnectURL != "" {
+		// No credential: the backend decides, from the request's cookies
+		// and headers. A credential that fails is the credential's error.
+		return a.hooks.connect(ctx, r)
+	}
 	return nil, ErrNoCredentials
+}
+
+// AllowSubscribe asks the subscribe hook whether p's client may subscribe
+// to channel over transport: nil without a hook, or for a channel it does
+// not decide on.
+func (a *Auth) AllowSubscribe(ctx context.Context, p *Principal, client, channel, transport string) error {
+	h := a.hooks
+	if h == nil || h.cfg.SubscribeURL == "" || (h.cfg.SubscribeChannels != nil && !h.cfg.SubscribeChannels.Match(channel)) {
+		return nil
+	}
+	err := h.subscribe(ctx, p, client, channel, transport)
+	if errors.Is(err, ErrHookFailed) {
+		a.logHook("subscribe", err)
+	}
+	return err
+}
+
+// logHook logs a failed hook call, at most every few seconds.
+func (a *Auth) logHook(hook string, err error) {
+	if n, ok := a.hookLog.Allow(); ok {
+		a.cfg.Logger.Warn("hook failed: the request was refused", "hook", hook, "failures", n, "err", err)
+	}
 }
 
 // bearer takes an API key, or else a token.

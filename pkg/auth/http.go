@@ -17,13 +17,21 @@ type Stats struct {
 	// Forbidden counts requests, subscribes and publishes a valid
 	// credential does not allow (403, and WebSocket forbidden frames).
 	Forbidden uint64
+	// HookAdmitted, HookRefused and HookFailed count calls of the hooks
+	// the backend answered 200, answered 401 or 403, and that failed (a
+	// timeout, an error, another status: each refused its request).
+	HookAdmitted, HookRefused, HookFailed uint64
 }
 
 type counters struct{ failed, forbidden atomic.Uint64 }
 
 // Stats returns the refusals made so far.
 func (a *Auth) Stats() Stats {
-	return Stats{Failed: a.counts.failed.Load(), Forbidden: a.counts.forbidden.Load()}
+	st := Stats{Failed: a.counts.failed.Load(), Forbidden: a.counts.forbidden.Load()}
+	if h := a.hooks; h != nil {
+		st.HookAdmitted, st.HookRefused, st.HookFailed = h.stats.admitted.Load(), h.stats.refused.Load(), h.stats.failed.Load()
+	}
+	return st
 }
 
 // Require returns the principal of r, or answers 401 (503 when tickets
@@ -35,6 +43,13 @@ func (a *Auth) Require(w http.ResponseWriter, r *http.Request) (*Principal, bool
 		return p, true
 	}
 	status, code := Code(err)
+	if status == http.StatusForbidden {
+		a.Forbid(w, err)
+		return nil, false
+	}
+	if errors.Is(err, ErrHookFailed) {
+		a.logHook("connect", err)
+	}
 	a.counts.failed.Add(1)
 	a.cfg.Logger.Debug("refused a request: not authenticated", "path", r.URL.Path,
 		"query", RedactQuery(r.URL.RawQuery), "code", code)
@@ -62,8 +77,12 @@ func (a *Auth) Failed() { a.counts.failed.Add(1) }
 // Code maps an authentication failure to its HTTP status and error code.
 func Code(err error) (status int, code string) {
 	switch {
-	case errors.Is(err, ErrUnavailable):
+	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrHookFailed):
 		return http.StatusServiceUnavailable, protocol.CodeUnavailable
+	case errors.Is(err, ErrHookForbade):
+		return http.StatusForbidden, protocol.CodeForbidden
+	case errors.Is(err, ErrHookRefused):
+		return http.StatusUnauthorized, protocol.CodeUnauthorized
 	case errors.Is(err, ErrTokenExpired):
 		return http.StatusUnauthorized, protocol.CodeTokenExpired
 	case errors.Is(err, ErrInvalidTicket):

@@ -102,6 +102,7 @@ var (
 	descGossip        = newDesc("gossip_problems_total", "Errors and warnings of the gossip layer: packets refused (junk, another key or label) and failed connections; logged at most once per 10 s.", prometheus.CounterValue)
 	descJoinFailures  = newDesc("cluster_join_failures_total", "Attempts to join the configured peers that reached none of them.", prometheus.CounterValue)
 	descRefusedAsks   = newDesc("cluster_questions_refused_total", "Cluster questions not acted on because the member asking runs without authentication while this one requires it.", prometheus.CounterValue)
+	descHooks         = newDesc("hook_calls_total", "Calls of the connect and subscribe hooks, by outcome: admitted (it answered 200), refused (it answered 401 or 403), failed (a timeout, an error or another status: the request was refused with 503).", prometheus.CounterValue, "outcome")
 )
 
 var allDescs = []desc{
@@ -109,7 +110,7 @@ var allDescs = []desc{
 	descSlow, descReplays, descReplayed, descGaps, descWakeups, descSweeps,
 	descReads, descReadErrors, descPublishes, descRefused,
 	descAuthFailed, descForbidden, descRateLimited, descExpired, descSentOn,
-	descGossip, descJoinFailures, descRefusedAsks,
+	descGossip, descJoinFailures, descRefusedAsks, descHooks,
 }
 
 // Describe implements prometheus.Collector.
@@ -157,6 +158,9 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	emit(descGossip, float64(c.GossipProblems))
 	emit(descJoinFailures, float64(c.JoinFailures))
 	emit(descRefusedAsks, float64(c.Refused))
+	emit(descHooks, float64(au.HookAdmitted), "admitted")
+	emit(descHooks, float64(au.HookRefused), "refused")
+	emit(descHooks, float64(au.HookFailed), "failed")
 }
 
 func boolFloat(b bool) float64 {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/devstore"
 	"github.com/pushcluster/pushcluster/pkg/hub"
+	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/metrics"
 	"github.com/pushcluster/pushcluster/pkg/publish"
 	"github.com/pushcluster/pushcluster/pkg/store"
@@ -362,11 +364,13 @@ func (n *Node) serve() (err error) {
 func (n *Node) openAuth() (err error) {
 	ac := n.cfg.Auth
 	ac.Redis, ac.Prefix, ac.Logger = n.redis.rdb, n.store.Prefix(), n.log
+	proxies := n.cfg.Transport.TrustedProxies
+	ac.Hooks.ClientAddr = func(r *http.Request) netip.Addr { return limit.ClientAddr(r, proxies) }
 	if n.auth, err = auth.New(ac); err != nil {
 		return err
 	}
 	if !n.auth.Enabled() {
-		n.log.Warn("authentication is OFF: anyone who reaches this node may subscribe to, publish to and read the history of any channel, and use the admin APIs; set -jwt-secret, -jwt-public-key, -jwks-url or -api-key (docs/SECURITY.md)")
+		n.log.Warn("authentication is OFF: anyone who reaches this node may subscribe to, publish to and read the history of any channel, and use the admin APIs; set -jwt-secret, -jwt-public-key, -jwks-url, -api-key or -connect-hook (docs/SECURITY.md)")
 	}
 	return nil
 }

@@ -108,13 +108,14 @@ type handshake struct {
 	addr     netip.Addr
 }
 
-// shake reads r's handshake: its query, its credential, its channels and
-// its session. With fixed set (SSE, long polling), the channels are the
-// connection's for its life: at least one is required, and each must be
-// readable (else 403). Without (WebSocket), they are optional, and each
+// shake reads r's handshake for a connection of kind k: its query, its
+// credential, its channels and its session. With fixed set (SSE, long
+// polling), the channels are the connection's for its life: at least one
+// is required, and each must be readable and allowed by the subscribe hook
+// (else 403). Without (WebSocket), they are optional, and each
 // subscription checks its own right. On a problem it answers r (400, 401,
-// 403) and reports false.
-func (s *Server) shake(w http.ResponseWriter, r *http.Request, fixed bool) (*handshake, bool) {
+// 403, 503) and reports false.
+func (s *Server) shake(w http.ResponseWriter, r *http.Request, k *kind, fixed bool) (*handshake, bool) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		// r.URL.Query drops what it cannot parse (more than 10,000
@@ -142,6 +143,20 @@ func (s *Server) shake(w http.ResponseWriter, r *http.Request, fixed bool) (*han
 	if h.session, h.client, err = requestSession(q, who.Subject); err != nil {
 		protocol.WriteError(w, http.StatusBadRequest, protocol.CodeInvalidSession, err)
 		return nil, false
+	}
+	for _, ch := range h.channels {
+		if !fixed {
+			break // each subscribe frame asks for its own
+		}
+		if err := s.auth.AllowSubscribe(r.Context(), who, h.client, ch, k.name); err != nil {
+			status, code := auth.Code(err)
+			if status == http.StatusForbidden {
+				s.auth.Forbid(w, err)
+			} else {
+				protocol.WriteError(w, status, code, err)
+			}
+			return nil, false
+		}
 	}
 	return h, true
 }

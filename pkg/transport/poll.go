@@ -114,7 +114,7 @@ func (p *polls) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	h, ok := p.srv.shake(w, r, true)
+	h, ok := p.srv.shake(w, r, p.kind, true)
 	if !ok {
 		return
 	}

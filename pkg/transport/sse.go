@@ -39,7 +39,7 @@ func (s *Server) sseHandler(k *kind) http.HandlerFunc {
 }
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, k *kind) {
-	h, ok := s.shake(w, r, true)
+	h, ok := s.shake(w, r, k, true)
 	if !ok {
 		return
 	}

@@ -43,7 +43,7 @@ func (s *Server) wsHandler(k *kind) http.HandlerFunc {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, k *kind) {
-	h, ok := s.shake(w, r, false)
+	h, ok := s.shake(w, r, k, false)
 	if !ok {
 		return
 	}
@@ -172,6 +172,14 @@ func (c *wsConn) subscribe(f protocol.ClientFrame) {
 		return
 	case c.subscriptions() >= c.srv.cfg.MaxChannels:
 		c.reject(f.Ref, protocol.CodeTooMany, fmt.Errorf("more than %d channels", c.srv.cfg.MaxChannels))
+		return
+	}
+	if err := c.srv.auth.AllowSubscribe(c.ctx, c.who, c.client, f.Channel, c.kind.name); err != nil {
+		status, code := auth.Code(err)
+		if status == http.StatusForbidden {
+			c.srv.auth.Forbidden()
+		}
+		c.reject(f.Ref, code, err)
 		return
 	}
 	sub, err := c.join(c.ctx, f.Channel, since)
