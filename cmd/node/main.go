@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pushcluster/pushcluster/pkg/events"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/node"
 	"github.com/pushcluster/pushcluster/pkg/store"
@@ -72,6 +73,12 @@ func run(args []string) error {
 		cfg.IsolationTimeout = -1 // 0 on the command line: never
 	}
 	if cfg.Transport.PresenceChannels, err = splitList(x.presence); err != nil {
+		return err
+	}
+	if cfg.Events.Kinds, err = splitList(x.eventKinds); err != nil {
+		return err
+	}
+	if cfg.Events.Channels, err = splitList(x.eventChannels); err != nil {
 		return err
 	}
 	if cfg.Cluster.Join, err = splitList(x.join); err != nil {
@@ -203,6 +210,7 @@ func secretFile(value, file, flag string) (string, error) {
 type flagValues struct {
 	rcluster, rsentinel, passFile, sentinelPassFile string
 	join, key, keyFile, presence                    string
+	eventKinds, eventChannels                       string
 	logLevel, logFormat                             string
 	sec                                             *securityFlags
 }
@@ -247,6 +255,10 @@ func newFlagSet(cfg *node.Config) (*flag.FlagSet, *flagValues) {
 	fs.Int64Var(&cfg.ReplayCacheBytes, "replay-cache-bytes", hub.DefaultRecentBytes, "entry data, all channels together, kept of what was just delivered (its frames, one per transport in use, come on top) until 30 s after it was last replayed, so clients a burst cuts off resume from it without a Redis read each (0: none)")
 	fs.StringVar(&cfg.DebugListen, "debug-listen", "", "address serving net/http/pprof profiles (empty: off; keep it private)")
 	fs.StringVar(&x.presence, "presence-channels", "", "channels whose joins and leaves are published to <channel>.presence: comma-separated names, or prefixes ending in *")
+	fs.StringVar(&cfg.Events.Stream, "events-stream", "", "Redis stream key the lifecycle events go to, outside -prefix (empty: none); read it with XREADGROUP (docs/PROTOCOL.md, Lifecycle events)")
+	fs.StringVar(&x.eventKinds, "events", "channel,client,subscription", "the kinds of lifecycle events recorded, comma-separated: channel (occupied, vacated), client (connected, disconnected), subscription (added, removed)")
+	fs.StringVar(&x.eventChannels, "events-channels", "", "channels whose channel and subscription events are recorded: comma-separated names, or prefixes ending in * (empty: every channel)")
+	fs.DurationVar(&cfg.Events.VacateDelay, "vacate-delay", events.DefaultVacateDelay, "a channel is vacated this long after its last subscriber on a node leaves, so a client that reconnects at once does not flap it")
 	fs.StringVar(&cfg.Cluster.Bind, "cluster-bind", "", "gossip address host:port, TCP and UDP (memberlist's usual port is 7946; empty: run alone)")
 	fs.StringVar(&cfg.Cluster.Advertise, "cluster-advertise", "", "gossip address peers use, host:port (default: the bind address)")
 	fs.StringVar(&x.join, "cluster-join", "", "peers to join: comma-separated host:port, or a DNS name resolving to every peer (a Kubernetes headless service, a compose service); resolved again while the node has no peers")

@@ -61,6 +61,7 @@ type Outbox struct {
 	room    chan struct{} // closed and replaced whenever the queue drains
 	// drainThenClose, when set, closes the outbox once its queue is written.
 	drainThenClose error
+	reason         error // why it closed
 }
 
 // NewOutbox returns an outbox of at most max unwritten bytes that writes
@@ -283,7 +284,7 @@ func (o *Outbox) Close(reason error) bool {
 		o.mu.Unlock()
 		return false
 	}
-	o.closed = true
+	o.closed, o.reason = true, reason
 	o.queue, o.size = nil, 0
 	if o.pollID != 0 {
 		o.loop.forget(o.pollID)
@@ -305,6 +306,14 @@ func (o *Outbox) Drop() {
 	clear(o.queue)
 	o.queue, o.size, o.writing = o.queue[:0], 0, false
 	o.mu.Unlock()
+}
+
+// Reason is why the outbox closed: the reason given to Close, or nil
+// while it is open.
+func (o *Outbox) Reason() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.reason
 }
 
 // IsClosed reports whether Close was called.

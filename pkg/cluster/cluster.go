@@ -85,6 +85,9 @@ type Config struct {
 	Profile string
 	// Tune, when set, adjusts memberlist's configuration before it starts.
 	Tune func(*memberlist.Config)
+	// OnGone, when set, is told the name of each member memberlist finds
+	// dead or gone, on a goroutine of its own.
+	OnGone func(member string)
 	// Logger receives membership events. Nil means discard.
 	Logger *slog.Logger
 }

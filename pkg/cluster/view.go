@@ -185,4 +185,7 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	c := (*Cluster)(e)
 	c.view.gone(n)
 	c.log.Info("cluster member gone", "member", n.Name, "addr", n.Address())
+	if c.cfg.OnGone != nil && n.Name != c.cfg.Name {
+		go c.cfg.OnGone(n.Name)
+	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
 	"github.com/pushcluster/pushcluster/pkg/devstore"
+	"github.com/pushcluster/pushcluster/pkg/events"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/metrics"
@@ -75,6 +76,9 @@ type Config struct {
 	// IdempotencyWindow is how long a publish's idempotency key is
 	// remembered. Zero means store.DefaultIdempotencyWindow.
 	IdempotencyWindow time.Duration
+	// Events configures the lifecycle events stream; its Client, Prefix,
+	// Node, OnLost and Logger are the node's. An empty Stream means none.
+	Events events.Config
 	// Transport tunes the transports. Its MaxConnections, zero, means here
 	// what the open-file limit allows once Redis, the node and the spare
 	// connections have their descriptors.
@@ -144,6 +148,7 @@ type Node struct {
 	dev       *devstore.Store
 	redis     *redisClient
 	store     *store.Store
+	events    *events.Recorder
 	bell      *store.Doorbell
 	pub       *store.Publisher
 	hub       *hub.Hub
@@ -225,6 +230,11 @@ func (n *Node) join() (err error) {
 	cc.Name, cc.Local, cc.Version, cc.Logger = n.cfg.Name, n.reg, n.cfg.Version, n.log
 	cc.HTTP = advertisedHTTP(n.ln.Addr(), cc)
 	cc.AuthRequired = n.auth.Enabled()
+	if n.events != nil {
+		// A member memberlist finds dead is reported lost as soon as its
+		// heartbeat in Redis has stopped, not only after LostAfter.
+		cc.OnGone = func(member string) { n.events.NodeGone(context.Background(), member) }
+	}
 	if cc.Bind != "" && len(cc.Key) == 0 && cc.AuthRequired {
 		if !cc.Insecure {
 			return ErrInsecureCluster
@@ -324,7 +334,21 @@ func (n *Node) build() (err error) {
 		return err
 	}
 	n.reg = transport.NewRegistry(n.cfg.Name, n.hub.Subscriptions)
-	return nil
+	return n.openEvents()
+}
+
+// openEvents sets up the lifecycle events, when a stream is configured.
+func (n *Node) openEvents() (err error) {
+	ec := n.cfg.Events
+	if ec.Stream == "" {
+		return nil
+	}
+	ec.Client, ec.Prefix, ec.Node, ec.Logger = n.redis.rdb, n.store.Prefix(), n.cfg.Name, n.log
+	// Reported lost while cut off from Redis: its clients were reported
+	// disconnected, so they are sent away, to come back as new connections.
+	ec.OnLost = func() { n.reg.Shed(n.reg.Connections()) }
+	n.events, err = events.New(ec)
+	return err
 }
 
 // serve makes the parts that answer requests: the publisher (which needs
@@ -339,9 +363,13 @@ func (n *Node) serve() (err error) {
 	if tc.MaxConnections == 0 {
 		tc.MaxConnections = n.streams
 	}
-	if n.server, err = transport.New(transport.Parts{
+	parts := transport.Parts{
 		Registry: n.reg, Hub: n.hub, Auth: n.auth, Publisher: n.publisher, Appender: n.pub, Logger: n.log,
-	}, tc); err != nil {
+	}
+	if n.events != nil {
+		parts.Lifecycle = n.events
+	}
+	if n.server, err = transport.New(parts, tc); err != nil {
 		return err
 	}
 	if n.api, err = api.New(api.Parts{
@@ -484,6 +512,9 @@ func (n *Node) Run(ctx context.Context) error {
 	run(func() { n.bell.Run(backCtx, n.hub) })
 	run(func() { n.hub.Run(backCtx) })
 	run(func() { n.pub.Run(backCtx) })
+	if n.events != nil {
+		run(func() { n.events.Run(backCtx) })
+	}
 	clusterErr := make(chan error, 1)
 	run(func() { clusterErr <- n.cluster.Run(clusterCtx) })
 	if n.cfg.DebugListen != "" {

@@ -22,6 +22,7 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
+	"github.com/pushcluster/pushcluster/pkg/events"
 )
 
 // Reasons a connection is ended on purpose. Each ends it cleanly after
@@ -82,6 +83,8 @@ type conn struct {
 	a       adapter
 	kind    *kind
 	client  string
+	user    string
+	life    string // its ID in the lifecycle events; "" without them
 	session string
 	since   time.Time
 	addr    netip.Addr
@@ -218,6 +221,32 @@ func requestSession(q url.Values, user string) (token, client string, err error)
 func (s *Server) initConn(c *conn, h *handshake, k *kind, a adapter) {
 	c.srv, c.a, c.kind = s, a, k
 	c.client, c.session, c.since, c.addr = h.client, h.session, time.Now().UTC(), h.addr
+	c.user = h.who.Subject
+	if s.life != nil {
+		c.life = s.life.NewConnID()
+	}
+}
+
+// lifeConn is c as the lifecycle events describe it.
+func (c *conn) lifeConn() events.Conn {
+	return events.Conn{ID: c.life, Client: c.client, User: c.user, Transport: c.kind.name}
+}
+
+// endReason names why a connection ended, for the lifecycle events.
+func endReason(err error) string {
+	switch {
+	case errors.Is(err, errDrain), errors.Is(err, errShutdown):
+		return events.ReasonDrained
+	case errors.Is(err, errShed):
+		return events.ReasonShed
+	case errors.Is(err, hub.ErrSlowConsumer), errors.Is(err, wire.ErrPeerNotReading):
+		return events.ReasonSlow
+	case errors.Is(err, errTokenExpired):
+		return events.ReasonExpired
+	case errors.Is(err, errDisconnected):
+		return events.ReasonKicked
+	}
+	return events.ReasonClosed
 }
 
 // open starts c on its open wire w: its outbox, its place in the registry,
@@ -233,6 +262,9 @@ func (s *Server) open(c *conn, w wire.Writer, raw syscall.RawConn, expires time.
 	c.box.Spawn = s.reg.spawn
 	c.box.UsePoller(s.poll.Load(), raw)
 	s.expiries.add(c, expires)
+	if s.life != nil {
+		s.life.Connected(c.lifeConn())
+	}
 	return true
 }
 
@@ -283,6 +315,9 @@ func (c *conn) join(ctx context.Context, channel string, since *protocol.ID) (*h
 	c.subs = slices.Insert(c.subs, i, sub)
 	c.mu.Unlock()
 	c.srv.joined(c, channel)
+	if c.srv.life != nil {
+		c.srv.life.Subscribed(c.lifeConn(), channel)
+	}
 	return sub, nil
 }
 
@@ -319,6 +354,9 @@ func (c *conn) leave(channel string) bool {
 	}
 	c.srv.hub.Leave(sub)
 	c.srv.left(c, channel)
+	if c.srv.life != nil {
+		c.srv.life.Unsubscribed(c.lifeConn(), channel, "unsubscribed")
+	}
 	return true
 }
 
@@ -358,12 +396,22 @@ func (c *conn) cleanup() {
 	subs := c.subs
 	c.subs = nil
 	c.mu.Unlock()
+	reason := ""
+	if c.srv.life != nil && c.box != nil {
+		reason = endReason(c.box.Reason())
+	}
 	for _, sub := range subs {
 		c.srv.hub.Leave(sub)
 		c.srv.left(c, sub.Channel())
+		if c.srv.life != nil {
+			c.srv.life.Unsubscribed(c.lifeConn(), sub.Channel(), reason)
+		}
 	}
 	if c.srv.reg.untrack(c) {
 		c.srv.release(c.addr)
+		if c.srv.life != nil {
+			c.srv.life.Disconnected(c.lifeConn(), reason)
+		}
 	}
 	c.cancel()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/publish"
+	"github.com/pushcluster/pushcluster/pkg/events"
 )
 
 // Defaults for Config.
@@ -163,8 +164,22 @@ type Parts struct {
 	// Appender publishes presence events. Required when Config names
 	// PresenceChannels.
 	Appender publish.Appender
+	// Lifecycle records connections and subscriptions as they begin and
+	// end (the lifecycle events). Nil means none.
+	Lifecycle Lifecycle
 	// Logger receives connection events. Nil means discard.
 	Logger *slog.Logger
+}
+
+// Lifecycle is told of connections and subscriptions as they begin and
+// end, in order; its methods must not block. *events.Recorder implements
+// it.
+type Lifecycle interface {
+	NewConnID() string
+	Connected(c events.Conn)
+	Disconnected(c events.Conn, reason string)
+	Subscribed(c events.Conn, channel string)
+	Unsubscribed(c events.Conn, channel, reason string)
 }
 
 // Server serves the transports: GET /sse, GET /ws, and the routes of any
@@ -177,6 +192,7 @@ type Server struct {
 	auth *auth.Auth
 	pub  *publish.Publisher
 	app  publish.Appender
+	life Lifecycle
 	log  *slog.Logger
 	mux  *http.ServeMux
 	// routes are the patterns of the transports' routes, for whoever
@@ -210,7 +226,7 @@ func New(parts Parts, cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg: cfg.withDefaults(), reg: parts.Registry, hub: parts.Hub, auth: parts.Auth,
-		pub: parts.Publisher, app: parts.Appender, log: parts.Logger,
+		pub: parts.Publisher, app: parts.Appender, life: parts.Lifecycle, log: parts.Logger,
 		presenceQ: make(chan presenceEvent, presenceQueue), refusedLog: ratelog.New(10 * time.Second),
 	}
 	if s.log == nil {
