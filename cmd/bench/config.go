@@ -19,6 +19,7 @@ const (
 	ScenarioDrain       = "drain"
 	ScenarioPresence    = "presence"
 	ScenarioBurst       = "burst"
+	ScenarioConnect     = "connect"
 )
 
 // Publish paths.
@@ -60,7 +61,7 @@ const (
 type Config struct {
 	// Scenario is what to measure: ScenarioLoad (default), ScenarioResume,
 	// ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain,
-	// ScenarioPresence or ScenarioBurst.
+	// ScenarioPresence, ScenarioBurst or ScenarioConnect.
 	Scenario string
 	// URL is the node's base URL. Defaults to DefaultURL; -start-node replaces it.
 	URL string
@@ -161,7 +162,7 @@ type Config struct {
 func (cfg Config) Validate() error {
 	var errs []error
 	switch cfg.Scenario {
-	case ScenarioLoad, ScenarioResume, ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain, ScenarioPresence, ScenarioBurst:
+	case ScenarioLoad, ScenarioResume, ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain, ScenarioPresence, ScenarioBurst, ScenarioConnect:
 	default:
 		errs = append(errs, fmt.Errorf("bench: unknown scenario %q", cfg.Scenario))
 	}
@@ -174,7 +175,7 @@ func (cfg Config) Validate() error {
 	switch cfg.Transport {
 	case "", transportSSE:
 	case transportPoll:
-		if cfg.Scenario == ScenarioBurst || cfg.Scenario == ScenarioPresence {
+		if cfg.Scenario == ScenarioBurst || cfg.Scenario == ScenarioPresence || cfg.Scenario == ScenarioConnect {
 			errs = append(errs, fmt.Errorf("bench: -transport poll does not apply to %s", cfg.Scenario))
 		}
 	default:
@@ -203,6 +204,9 @@ func (cfg Config) Validate() error {
 	}
 	if (cfg.Scenario == ScenarioFanoutFloor || cfg.Scenario == ScenarioIdleMemory || cfg.Scenario == ScenarioBurst) && cfg.NodePID == 0 && !cfg.StartNode {
 		errs = append(errs, fmt.Errorf("bench: %s needs -node-pid or -start-node", cfg.Scenario))
+	}
+	if cfg.Scenario == ScenarioConnect && (!cfg.StartNode || cfg.RedisURL == "" || cfg.Rounds <= 0 || cfg.SSE <= 0) {
+		errs = append(errs, errors.New("bench: connect needs -start-node (it starts each variant of the node), -redis-url, -rounds and -sse connects per round"))
 	}
 	errs = append(errs, cfg.validateBurst()...)
 	errs = append(errs, cfg.validateCluster()...)

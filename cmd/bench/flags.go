@@ -16,7 +16,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	cfg := Config{Channels: ChannelSpec{Mode: ModeHot, N: 1}}
 	var ramp, sourceSpec, nodeIPs, steps, bursts string
 	var verbose bool
-	fs.StringVar(&cfg.Scenario, "scenario", ScenarioLoad, "load, resume, fanout-floor, idle-memory, drain, presence or burst")
+	fs.StringVar(&cfg.Scenario, "scenario", ScenarioLoad, "load, resume, fanout-floor, idle-memory, drain, presence, burst or connect")
 	fs.StringVar(&cfg.URL, "url", DefaultURL, "the node's base URL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for -via xadd and for -start-node, redis://host:port/db")
 	fs.StringVar(&cfg.Prefix, "prefix", DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
@@ -50,7 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.Queries, "queries", DefaultQueries, "presence: times each question is asked")
 	fs.StringVar(&steps, "steps", "", "presence: also measure at these client counts on the way up, e.g. 1000,5000")
 	fs.StringVar(&bursts, "bursts", DefaultBursts, "burst: shapes COUNTxBYTES, comma-separated, each published as one pipelined XADD batch")
-	fs.IntVar(&cfg.Rounds, "rounds", DefaultRounds, "burst: measure each row this many times; the table shows medians and min–max")
+	fs.IntVar(&cfg.Rounds, "rounds", DefaultRounds, "burst, connect: measure each row this many times (connect: the variants alternating); the table shows medians and min–max")
 	fs.StringVar(&cfg.ProfileDir, "profile-dir", "", "burst, with -start-node: save the node's heap and allocs profiles from just before and after each burst here")
 	fs.StringVar(&cfg.JSONPath, "json", "", "also write the summary as JSON to this file (-: stdout, the table then goes to stderr)")
 	fs.StringVar(&cfg.PlotPath, "plot", "", "write an SVG chart of p50/p99 latency and deliveries per second to this file")
@@ -149,6 +149,10 @@ Scenarios:
                 every socket); one pipelined XADD burst each; peak RSS
                 growth, time to deliver it all, CPU per delivery, node over
                 bare, and whether every entry arrived once, in order
+  connect       -sse SSE connects (each to its welcome, then closed), 32 at a
+                time, to the node alone, with lifecycle events and with a
+                connect hook, the variants alternating for -rounds; connects
+                per second, node CPU and Redis commands per connect
 
 Flags:
 `)

@@ -93,7 +93,8 @@ func run(ctx context.Context, cfg Config, out io.Writer) error {
 		ScenarioLoad: r.load, ScenarioResume: r.resume,
 		ScenarioFanoutFloor: r.fanoutFloor, ScenarioIdleMemory: r.idleMemory,
 		ScenarioDrain: r.drain, ScenarioPresence: r.presence,
-		ScenarioBurst: r.burst,
+		ScenarioBurst:   r.burst,
+		ScenarioConnect: r.connectCost,
 	}
 	runErr := scenarios[cfg.Scenario](ctx)
 	if runErr != nil {

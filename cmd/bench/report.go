@@ -24,6 +24,7 @@ type Report struct {
 	Drain       []DrainReport   `json:"drain,omitempty"`
 	Presence    []PresenceRow   `json:"presence,omitempty"`
 	Bursts      []BurstRow      `json:"bursts,omitempty"`
+	Connects    []ConnectRow    `json:"connects,omitempty"`
 	Timeline    []second        `json:"timeline,omitempty"`
 	Notes       []string        `json:"notes,omitempty"`
 }

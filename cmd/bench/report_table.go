@@ -44,6 +44,9 @@ func (r *Report) writeTable(out io.Writer) error {
 	if f := r.Floor; f != nil {
 		writeFloor(w, f)
 	}
+	if len(r.Connects) > 0 {
+		writeConnects(w, r.Connects)
+	}
 	if len(r.Memory) > 0 {
 		writeMemory(w, r.Memory)
 	}

@@ -37,7 +37,8 @@ var flagSections = []flagSection{
 		"ticket-ttl", "api-key", "api-key-file", "allowed-origins", "trusted-proxies",
 		"max-connections-per-ip", "conn-publish-rate", "key-publish-rate", "max-header-bytes", "read-header-timeout"}},
 	{"Lifecycle events", "A Redis stream of what happens on the push side, for the application (docs/PROTOCOL.md, Lifecycle events).", []string{
-		"events-stream", "events", "events-channels", "vacate-delay"}},
+		"events-stream", "events", "events-channels", "vacate-delay",
+		"webhook-url", "webhook-secret", "webhook-secret-file", "webhook-events", "webhook-retry-for"}},
 	{"Hooks", "Your backend decides who connects and what they may subscribe to (docs/SECURITY.md, Hooks).", []string{
 		"connect-hook", "connect-hook-headers", "subscribe-hook", "subscribe-hook-channels", "hook-timeout", "hook-max-concurrent"}},
 }

@@ -81,6 +81,16 @@ func run(args []string) error {
 	if cfg.Events.Channels, err = splitList(x.eventChannels); err != nil {
 		return err
 	}
+	if cfg.Webhooks.Kinds, err = splitList(x.webhookKinds); err != nil {
+		return err
+	}
+	if x.webhookSecretFile != "" {
+		b, err := os.ReadFile(x.webhookSecretFile)
+		if err != nil {
+			return fmt.Errorf("failed to read -webhook-secret-file: %w", err)
+		}
+		cfg.Webhooks.Secret = strings.TrimSpace(string(b))
+	}
 	if cfg.Cluster.Join, err = splitList(x.join); err != nil {
 		return err
 	}
@@ -211,6 +221,7 @@ type flagValues struct {
 	rcluster, rsentinel, passFile, sentinelPassFile string
 	join, key, keyFile, presence                    string
 	eventKinds, eventChannels                       string
+	webhookSecretFile, webhookKinds                 string
 	logLevel, logFormat                             string
 	sec                                             *securityFlags
 }
@@ -259,6 +270,11 @@ func newFlagSet(cfg *node.Config) (*flag.FlagSet, *flagValues) {
 	fs.StringVar(&x.eventKinds, "events", "channel,client,subscription", "the kinds of lifecycle events recorded, comma-separated: channel (occupied, vacated), client (connected, disconnected), subscription (added, removed)")
 	fs.StringVar(&x.eventChannels, "events-channels", "", "channels whose channel and subscription events are recorded: comma-separated names, or prefixes ending in * (empty: every channel)")
 	fs.DurationVar(&cfg.Events.VacateDelay, "vacate-delay", events.DefaultVacateDelay, "a channel is vacated this long after its last subscriber on a node leaves, so a client that reconnects at once does not flap it")
+	fs.StringVar(&cfg.Webhooks.URL, "webhook-url", "", "URL the lifecycle events are POSTed to, in signed batches (Standard Webhooks), at least once and in order; needs -events-stream (empty: none)")
+	fs.StringVar(&cfg.Webhooks.Secret, "webhook-secret", "", "the webhooks' signing secret, whsec_ and the base64 of at least 24 random bytes (prefer -webhook-secret-file or the environment)")
+	fs.StringVar(&x.webhookSecretFile, "webhook-secret-file", "", "file holding the webhooks' signing secret")
+	fs.StringVar(&x.webhookKinds, "webhook-events", "channel,client,subscription", "the kinds of lifecycle events sent to the webhook, comma-separated")
+	fs.DurationVar(&cfg.Webhooks.RetryFor, "webhook-retry-for", events.DefaultWebhookRetryFor, "how long events are retried while the webhook's receiver fails or is down; then they are dropped and counted")
 	fs.StringVar(&cfg.Cluster.Bind, "cluster-bind", "", "gossip address host:port, TCP and UDP (memberlist's usual port is 7946; empty: run alone)")
 	fs.StringVar(&cfg.Cluster.Advertise, "cluster-advertise", "", "gossip address peers use, host:port (default: the bind address)")
 	fs.StringVar(&x.join, "cluster-join", "", "peers to join: comma-separated host:port, or a DNS name resolving to every peer (a Kubernetes headless service, a compose service); resolved again while the node has no peers")

@@ -30,6 +30,7 @@ var numberRules = map[string]numberRule{
 	"channel-ttl":            {zero: "0 is no lifetime: give a positive duration, or a negative one for streams that never expire"},
 	"idempotency-window":     {zero: mustBePositive, negative: mustBePositive},
 	"vacate-delay":           {zero: mustBePositive, negative: mustBePositive},
+	"webhook-retry-for":      {zero: mustBePositive, negative: mustBePositive},
 	"retry":                  {zero: mustBePositive, negative: mustBePositive},
 	"heartbeat":              {zero: mustBePositive, negative: mustBePositive},
 	"queue-bytes":            {zero: mustBePositive, negative: mustBePositive},

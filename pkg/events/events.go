@@ -300,6 +300,7 @@ func (r *Recorder) vacate(channel string) {
 // Run applies queued changes, keeps this node's heartbeat and reaps dead
 // nodes until ctx ends; then it applies what is queued within a bound.
 func (r *Recorder) Run(ctx context.Context) error {
+	r.loadScripts(ctx)
 	if err := r.beat(ctx, "new"); err != nil {
 		r.cfg.Logger.Warn("events: first heartbeat failed; retrying", "err", err)
 	}
@@ -312,7 +313,8 @@ func (r *Recorder) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return r.flush()
 		case c := <-r.queue:
-			for !r.apply(ctx, c) {
+			batch := r.take(c)
+			for !r.apply(ctx, batch) {
 				if !b.Sleep(ctx) {
 					return r.flush()
 				}
@@ -320,6 +322,24 @@ func (r *Recorder) Run(ctx context.Context) error {
 			b.Reset()
 		}
 	}
+}
+
+// maxBatch bounds the changes sent in one pipeline.
+const maxBatch = 256
+
+// take returns first and the changes queued behind it, up to maxBatch,
+// in order.
+func (r *Recorder) take(first change) []change {
+	batch := []change{first}
+	for len(batch) < maxBatch {
+		select {
+		case c := <-r.queue:
+			batch = append(batch, c)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // flush applies what is queued, within a few seconds: a stopping node's
@@ -337,7 +357,7 @@ func (r *Recorder) flush() error {
 	for {
 		select {
 		case c := <-r.queue:
-			if !r.apply(ctx, c) {
+			if !r.apply(ctx, r.take(c)) {
 				return ctx.Err()
 			}
 		default:
@@ -349,16 +369,44 @@ func (r *Recorder) flush() error {
 	}
 }
 
-func (r *Recorder) apply(ctx context.Context, c change) bool {
-	args := append([]any{r.base, r.cfg.MaxLen, time.Now().UTC().Format(time.RFC3339Nano), r.cfg.Node}, c.args...)
+// apply runs a batch of changes in one pipeline, in order, and reports
+// whether all ran. Each change is idempotent, so a batch that failed
+// part way is run again whole.
+func (r *Recorder) apply(ctx context.Context, batch []change) bool {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := c.script.Run(cctx, r.cfg.Client, []string{r.cfg.Stream}, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
-		r.cfg.Logger.Debug("events: failed to record a change; retrying", "err", err)
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	pipe := r.cfg.Client.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, c := range batch {
+		args := append([]any{r.base, r.cfg.MaxLen, now, r.cfg.Node}, c.args...)
+		cmds[i] = c.script.EvalSha(cctx, pipe, []string{r.cfg.Stream}, args...)
+	}
+	pipe.Exec(cctx)
+	for _, cmd := range cmds {
+		err := cmd.Err()
+		if err == nil || errors.Is(err, redis.Nil) {
+			continue
+		}
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			r.loadScripts(cctx)
+		} else {
+			r.cfg.Logger.Debug("events: failed to record changes; retrying", "err", err)
+		}
 		return false
 	}
-	r.recorded.Add(1)
+	r.recorded.Add(uint64(len(batch)))
 	return true
+}
+
+// loadScripts loads the scripts on every primary, for EVALSHA.
+func (r *Recorder) loadScripts(ctx context.Context) {
+	for _, s := range []*redis.Script{connectScript, disconnectScript, subscribeScript, unsubscribeScript,
+		occupyScript, vacateScript, heartbeatScript, reapScript} {
+		if err := s.Load(ctx, r.cfg.Client).Err(); err != nil {
+			r.cfg.Logger.Debug("events: failed to load a script", "err", err)
+		}
+	}
 }
 
 func (r *Recorder) beat(ctx context.Context, mode string) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/api"
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
+	"github.com/pushcluster/pushcluster/pkg/events"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/transport"
 )
@@ -37,6 +38,10 @@ type Sources struct {
 	Cluster   func() cluster.Stats
 	// Listener counts the connections the node's listener refused.
 	Listener func() uint64
+	// Events and Webhooks, when set, count the lifecycle events and their
+	// delivery.
+	Events   func() events.Stats
+	Webhooks func() events.WebhookStats
 }
 
 // New returns a registry with the Go runtime and process collectors.
@@ -102,6 +107,12 @@ var (
 	descGossip        = newDesc("gossip_problems_total", "Errors and warnings of the gossip layer: packets refused (junk, another key or label) and failed connections; logged at most once per 10 s.", prometheus.CounterValue)
 	descJoinFailures  = newDesc("cluster_join_failures_total", "Attempts to join the configured peers that reached none of them.", prometheus.CounterValue)
 	descRefusedAsks   = newDesc("cluster_questions_refused_total", "Cluster questions not acted on because the member asking runs without authentication while this one requires it.", prometheus.CounterValue)
+	descEvents        = newDesc("lifecycle_changes_total", "Lifecycle changes of this node's connections and channels, by outcome: recorded in the events stream's state, or dropped because the queue of changes was full.", prometheus.CounterValue, "outcome")
+	descReaped        = newDesc("lifecycle_nodes_reaped_total", "Dead nodes whose connections and channels this node reported lost.", prometheus.CounterValue)
+	descWebhooks      = newDesc("webhook_events_total", "Lifecycle events sent to the webhook by this node, by outcome: delivered (acknowledged by a 2xx), dropped (refused for longer than -webhook-retry-for).", prometheus.CounterValue, "outcome")
+	descWebhookFails  = newDesc("webhook_failures_total", "Webhook POSTs that failed and were retried.", prometheus.CounterValue)
+	descWebhookWait   = newDesc("webhook_pending_events", "Lifecycle events not yet delivered to the webhook, as the delivering node last saw them.", prometheus.GaugeValue)
+	descWebhookAge    = newDesc("webhook_oldest_pending_seconds", "Age of the oldest lifecycle event not yet delivered to the webhook (0: none).", prometheus.GaugeValue)
 	descHooks         = newDesc("hook_calls_total", "Calls of the connect and subscribe hooks, by outcome: admitted (it answered 200), refused (it answered 401 or 403), failed (a timeout, an error or another status: the request was refused with 503).", prometheus.CounterValue, "outcome")
 )
 
@@ -111,6 +122,7 @@ var allDescs = []desc{
 	descReads, descReadErrors, descPublishes, descRefused,
 	descAuthFailed, descForbidden, descRateLimited, descExpired, descSentOn,
 	descGossip, descJoinFailures, descRefusedAsks, descHooks,
+	descEvents, descReaped, descWebhooks, descWebhookFails, descWebhookWait, descWebhookAge,
 }
 
 // Describe implements prometheus.Collector.
@@ -161,6 +173,20 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	emit(descHooks, float64(au.HookAdmitted), "admitted")
 	emit(descHooks, float64(au.HookRefused), "refused")
 	emit(descHooks, float64(au.HookFailed), "failed")
+	if m.src.Events != nil {
+		ev := m.src.Events()
+		emit(descEvents, float64(ev.Recorded), "recorded")
+		emit(descEvents, float64(ev.Dropped), "dropped")
+		emit(descReaped, float64(ev.Reaped))
+	}
+	if m.src.Webhooks != nil {
+		wh := m.src.Webhooks()
+		emit(descWebhooks, float64(wh.Delivered), "delivered")
+		emit(descWebhooks, float64(wh.Dropped), "dropped")
+		emit(descWebhookFails, float64(wh.Failures))
+		emit(descWebhookWait, float64(wh.Pending))
+		emit(descWebhookAge, wh.OldestPending.Seconds())
+	}
 }
 
 func boolFloat(b bool) float64 {

@@ -79,6 +79,9 @@ type Config struct {
 	// Events configures the lifecycle events stream; its Client, Prefix,
 	// Node, OnLost and Logger are the node's. An empty Stream means none.
 	Events events.Config
+	// Webhooks sends the lifecycle events to a URL; they need Events. An
+	// empty URL means none.
+	Webhooks events.WebhookConfig
 	// Transport tunes the transports. Its MaxConnections, zero, means here
 	// what the open-file limit allows once Redis, the node and the spare
 	// connections have their descriptors.
@@ -149,6 +152,7 @@ type Node struct {
 	redis     *redisClient
 	store     *store.Store
 	events    *events.Recorder
+	webhooks  *events.Webhooks
 	bell      *store.Doorbell
 	pub       *store.Publisher
 	hub       *hub.Hub
@@ -341,13 +345,19 @@ func (n *Node) build() (err error) {
 func (n *Node) openEvents() (err error) {
 	ec := n.cfg.Events
 	if ec.Stream == "" {
+		if n.cfg.Webhooks.URL != "" {
+			return errors.New("node: webhooks send the lifecycle events: set -events-stream too")
+		}
 		return nil
 	}
 	ec.Client, ec.Prefix, ec.Node, ec.Logger = n.redis.rdb, n.store.Prefix(), n.cfg.Name, n.log
 	// Reported lost while cut off from Redis: its clients were reported
 	// disconnected, so they are sent away, to come back as new connections.
 	ec.OnLost = func() { n.reg.Shed(n.reg.Connections()) }
-	n.events, err = events.New(ec)
+	if n.events, err = events.New(ec); err != nil || n.cfg.Webhooks.URL == "" {
+		return err
+	}
+	n.webhooks, err = n.events.NewWebhooks(n.cfg.Webhooks)
 	return err
 }
 
@@ -381,10 +391,17 @@ func (n *Node) serve() (err error) {
 	}); err != nil {
 		return err
 	}
-	n.metrics.Watch(metrics.Sources{
+	src := metrics.Sources{
 		Hub: n.hub.Stats, Transport: n.server.Stats, API: n.api.Stats, Auth: n.auth.Stats,
 		Cluster: n.cluster.Stats, Listener: n.ln.Refused,
-	})
+	}
+	if n.events != nil {
+		src.Events = n.events.Stats
+	}
+	if n.webhooks != nil {
+		src.Webhooks = n.webhooks.Stats
+	}
+	n.metrics.Watch(src)
 	return nil
 }
 
@@ -514,6 +531,9 @@ func (n *Node) Run(ctx context.Context) error {
 	run(func() { n.pub.Run(backCtx) })
 	if n.events != nil {
 		run(func() { n.events.Run(backCtx) })
+	}
+	if n.webhooks != nil {
+		run(func() { n.webhooks.Run(backCtx) })
 	}
 	clusterErr := make(chan error, 1)
 	run(func() { clusterErr <- n.cluster.Run(clusterCtx) })

@@ -18,11 +18,11 @@ import (
 	"github.com/pushcluster/pushcluster/internal/wire"
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
+	"github.com/pushcluster/pushcluster/pkg/events"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
-	"github.com/pushcluster/pushcluster/pkg/events"
 )
 
 // Reasons a connection is ended on purpose. Each ends it cleanly after

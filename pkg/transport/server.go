@@ -13,10 +13,10 @@ import (
 	"github.com/pushcluster/pushcluster/internal/ratelog"
 	"github.com/pushcluster/pushcluster/internal/wire"
 	"github.com/pushcluster/pushcluster/pkg/auth"
+	"github.com/pushcluster/pushcluster/pkg/events"
 	"github.com/pushcluster/pushcluster/pkg/hub"
 	"github.com/pushcluster/pushcluster/pkg/limit"
 	"github.com/pushcluster/pushcluster/pkg/publish"
-	"github.com/pushcluster/pushcluster/pkg/events"
 )
 
 // Defaults for Config.
