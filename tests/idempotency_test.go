@@ -5,9 +5,11 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -134,4 +136,48 @@ func TestIdempotencyKeyForms(t *testing.T) {
 	if e := w.waitType("error", 1); e[0]["code"] != protocol.CodeInvalidKey {
 		t.Fatalf("error %v", e)
 	}
+}
+
+// Publishes with keys while the node they go to is SIGKILLed: each is
+// retried (pkg/client, on the other node) until answered, and each key
+// is stored once and delivered once, whether the killed node had stored
+// it or not.
+func TestIdempotentPublishAcrossANodeKill(t *testing.T) {
+	c := newCluster(t)
+	p := c.startProcess("p", nil)
+	b := c.start("b")
+	ws := dialWS(t, b, "?channel=keyed")
+	ws.waitType("subscribed", 1)
+	pc, err := client.New(client.Config{URLs: []string{p.base, b.base}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := pc.Publish(context.Background(), "keyed", fmt.Sprintf("m%d", i), client.WithIdempotencyKey(fmt.Sprintf("k%d", i))); err != nil {
+				done <- fmt.Errorf("publish %d: %w", i, err)
+				return
+			}
+			if i == n/4 {
+				p.signal(syscall.SIGKILL) // with publishes in flight to it
+			}
+		}
+		done <- nil
+	}()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	entries := c.rdb.XRange(context.Background(), c.prefix+"keyed", "-", "+").Val()
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("m%d", i))
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, fmt.Sprint(e.Values["data"]))
+	}
+	equalStrings(t, "stored", got, want)
+	equalStrings(t, "delivered", ws.waitData(n), want)
 }
