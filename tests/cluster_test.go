@@ -740,3 +740,84 @@ func TestIsolatedNodeSendsItsClientsAway(t *testing.T) {
 	c.xadd("island", "data", "back")
 	equalStrings(t, "after the isolation", s.waitData(1), []string{"back"})
 }
+
+// /api/presence?count=1 counts the distinct clients and users on a
+// channel across the nodes: one client holding connections on two nodes
+// counts once, one user with two clients counts once. The channel index
+// follows subscribes, unsubscribes and disconnects.
+func TestPresenceCountAcrossNodes(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	key := withKey(gossipKey(t))
+	a := c.startMember("a", nil, secured, key)
+	join := []string{a.Cluster().GossipAddr()}
+	b, d := c.startMember("b", join, secured, key), c.startMember("c", join, secured, key)
+	checkFor(t, 20*time.Second, func() error {
+		for _, n := range []*testNode{a, b, d} {
+			alive := 0
+			for _, m := range n.Cluster().Members() {
+				if m.State == pcluster.StateAlive {
+					alive++
+				}
+			}
+			if alive != 3 {
+				return fmt.Errorf("%s sees %d alive", n.Name(), alive)
+			}
+		}
+		return nil
+	})
+	alice := token(t, grant{sub: "alice", channels: []string{"room", "lobby"}})
+	bob := token(t, grant{sub: "bob", channels: []string{"room"}})
+	first := openSSE(t, sseURL(a, "room")+"&token="+alice, "")
+	var wd struct{ Session string }
+	jsonOf(t, first.waitWelcome().Data, &wd)
+	openSSE(t, sseURL(b, "room")+"&token="+alice+"&session="+wd.Session, "").waitWelcome() // the same client, on b
+	openSSE(t, sseURL(d, "room")+"&token="+alice, "").waitWelcome()                        // alice's second client
+	openSSE(t, sseURL(d, "room")+"&token="+bob, "").waitWelcome()
+	w := dialWS(t, b, "?token="+alice)
+	w.send(map[string]any{"type": "subscribe", "channel": "lobby"})
+	w.waitType("subscribed", 1)
+	var cnt struct {
+		Channel        string
+		Clients, Users int
+		Partial        bool
+		Missing        []string
+	}
+	status, _, _ := call(t, nil, "GET", a.base+"/api/presence?channel=room&count=1", nil, bearer(testAPIKey)...)
+	if status != 200 {
+		t.Fatalf("count: %d", status)
+	}
+	getJSONAuth := func(u string, v any) {
+		_, body, _ := call(t, nil, "GET", u, nil, bearer(testAPIKey)...)
+		if err := jsonUnmarshal(body, v); err != nil {
+			t.Fatalf("%s: %v %s", u, err, body)
+		}
+	}
+	getJSONAuth(a.base+"/api/presence?channel=room&count=1", &cnt)
+	if cnt.Channel != "room" || cnt.Clients != 3 || cnt.Users != 2 || cnt.Partial || cnt.Missing == nil {
+		t.Fatalf("count of room: %+v, want 3 clients of 2 users", cnt)
+	}
+	getJSONAuth(d.base+"/api/presence?channel=lobby&count=1", &cnt)
+	if cnt.Clients != 1 || cnt.Users != 1 {
+		t.Fatalf("count of lobby: %+v", cnt)
+	}
+	w.send(map[string]any{"type": "unsubscribe", "channel": "lobby"})
+	w.waitType("unsubscribed", 1)
+	checkFor(t, 5*time.Second, func() error {
+		getJSONAuth(d.base+"/api/presence?channel=lobby&count=1", &cnt)
+		var p struct{ Clients []pcluster.Client }
+		getJSONAuth(d.base+"/api/presence?channel=lobby", &p)
+		if cnt.Clients != 0 || len(p.Clients) != 0 {
+			return fmt.Errorf("after the unsubscribe: count %+v, list %v", cnt, p.Clients)
+		}
+		return nil
+	})
+	first.close()
+	checkFor(t, 5*time.Second, func() error {
+		getJSONAuth(b.base+"/api/presence?channel=room&count=1", &cnt)
+		if cnt.Clients != 3 || cnt.Users != 2 { // alice's first client is still on b
+			return fmt.Errorf("after a disconnect: %+v", cnt)
+		}
+		return nil
+	})
+}

@@ -70,6 +70,7 @@ type Config struct {
 type Cluster interface {
 	Members() []cluster.Member
 	Presence(ctx context.Context, channel string) ([]cluster.Client, cluster.Answer)
+	PresenceCount(ctx context.Context, channel string) (clients, users int, a cluster.Answer)
 	Clients(ctx context.Context, after string, limit int) ([]cluster.Client, bool, cluster.Answer)
 	Disconnect(ctx context.Context, client string) (cluster.Delivery, error)
 }

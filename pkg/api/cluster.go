@@ -48,11 +48,27 @@ func (s *Server) servePresence(w http.ResponseWriter, r *http.Request) {
 		s.p.Auth.Forbid(w, auth.ErrCannotRead(channel))
 		return
 	}
+	if r.URL.Query().Get("count") == "1" {
+		clients, users, a := s.p.Cluster.PresenceCount(r.Context(), channel)
+		protocol.WriteJSON(w, http.StatusOK, presenceCountResponse{Channel: channel, Clients: clients, Users: users,
+			Partial: a.Partial, Missing: a.Missing})
+		return
+	}
 	clients, a := s.p.Cluster.Presence(r.Context(), channel)
 	if clients == nil {
 		clients = []cluster.Client{}
 	}
 	protocol.WriteJSON(w, http.StatusOK, presenceResponse{Channel: channel, Clients: clients, Partial: a.Partial, Missing: a.Missing})
+}
+
+// presenceCountResponse answers GET /api/presence?channel=a&count=1: how
+// many distinct clients and users are on the channel, cluster-wide.
+type presenceCountResponse struct {
+	Channel string   `json:"channel"`
+	Clients int      `json:"clients"`
+	Users   int      `json:"users"`
+	Partial bool     `json:"partial"`
+	Missing []string `json:"missing"`
 }
 
 type clientsResponse struct {

@@ -48,6 +48,13 @@ func (f *fakeNode) Load() Load {
 
 func (f *fakeNode) Draining() bool { return f.draining.Load() }
 
+func (f *fakeNode) PresenceCount(channel string) (clients, users []string) {
+	for _, c := range f.Presence(channel) {
+		clients = append(clients, c.ID)
+	}
+	return clients, nil
+}
+
 func (f *fakeNode) Presence(channel string) []Client {
 	if f.block != nil {
 		<-f.block

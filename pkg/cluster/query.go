@@ -2,6 +2,9 @@ package cluster
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
@@ -64,6 +67,52 @@ func (c *Cluster) Presence(ctx context.Context, channel string) ([]Client, Answe
 	}
 	sortClients(local)
 	return local, a
+}
+
+// PresenceCount counts the distinct clients and users subscribed to
+// channel on every member: the answer to poll when the list is not
+// needed, a few bytes per client on the wire.
+func (c *Cluster) PresenceCount(ctx context.Context, channel string) (clients, users int, a Answer) {
+	ids, us := map[uint64]struct{}{}, map[uint64]struct{}{}
+	lc, lu := c.cfg.Local.PresenceCount(channel)
+	for _, id := range lc {
+		ids[idHash(id)] = struct{}{}
+	}
+	for _, u := range lu {
+		us[idHash(u)] = struct{}{}
+	}
+	answers, a := c.askAll(ctx, envelope{Op: opCount, Channel: channel})
+	for _, e := range answers {
+		unpackHashes(e.IDs, ids)
+		unpackHashes(e.Users, us)
+	}
+	return len(ids), len(us), a
+}
+
+// idHash is the 8-byte hash a count answer carries for an ID: FNV-1a,
+// which collides once in billions of IDs.
+func idHash(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+func packHashes(ids []string) string {
+	b := make([]byte, 0, 8*len(ids))
+	for _, id := range ids {
+		b = binary.LittleEndian.AppendUint64(b, idHash(id))
+	}
+	return base64.RawStdEncoding.EncodeToString(b)
+}
+
+func unpackHashes(s string, into map[uint64]struct{}) {
+	b, err := base64.RawStdEncoding.DecodeString(s)
+	if err != nil {
+		return
+	}
+	for ; len(b) >= 8; b = b[8:] {
+		into[binary.LittleEndian.Uint64(b)] = struct{}{}
+	}
 }
 
 // Clients lists up to limit connected clients of the whole cluster whose
@@ -177,6 +226,9 @@ func (c *Cluster) answer(q *envelope) envelope {
 	switch q.Op {
 	case opPresence:
 		return envelope{Clients: l.Presence(q.Channel)}
+	case opCount:
+		ids, users := l.PresenceCount(q.Channel)
+		return envelope{IDs: packHashes(ids), Users: packHashes(users)}
 	case opClients:
 		return envelope{Clients: l.Clients(q.After, min(max(q.Limit, 1), maxQueryClient+1))}
 	case opDeliver:

@@ -25,6 +25,7 @@ const (
 // Operations a member can be asked.
 const (
 	opPresence   = "presence"
+	opCount      = "count"
 	opClients    = "clients"
 	opDeliver    = "deliver"
 	opDisconnect = "disconnect"
@@ -46,6 +47,11 @@ type envelope struct {
 	// Answers.
 	Clients []Client `json:"cs,omitempty"`
 	Count   int      `json:"k,omitempty"`
+	// IDs and Users answer a count: the distinct clients and users, each
+	// an 8-byte hash, packed and base64-encoded, so that the member that
+	// asked counts them once however many members hold them.
+	IDs   string `json:"h,omitempty"`
+	Users string `json:"u,omitempty"`
 	// Refused answers a question the member would not act on (see
 	// Config.AuthRequired).
 	Refused bool `json:"r,omitempty"`
@@ -65,7 +71,7 @@ func decodeEnvelope(b []byte) (*envelope, error) {
 		return nil, errWire
 	}
 	switch e.Op {
-	case "", opPresence, opClients, opDeliver, opDisconnect:
+	case "", opPresence, opCount, opClients, opDeliver, opDisconnect:
 		return &e, nil
 	}
 	return nil, errWire

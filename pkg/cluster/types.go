@@ -39,6 +39,9 @@ type Local interface {
 	Draining() bool
 	// Presence lists the local clients subscribed to channel.
 	Presence(channel string) []Client
+	// PresenceCount returns the distinct client and user IDs subscribed to
+	// channel here.
+	PresenceCount(channel string) (clients, users []string)
 	// Clients lists up to limit local clients whose ID sorts after after,
 	// in ID order.
 	Clients(after string, limit int) []Client

@@ -314,6 +314,7 @@ func (c *conn) join(ctx context.Context, channel string, since *protocol.ID) (*h
 	i, _ := slices.BinarySearchFunc(c.subs, channel, byChannel)
 	c.subs = slices.Insert(c.subs, i, sub)
 	c.mu.Unlock()
+	c.srv.reg.listen(c, channel)
 	c.srv.joined(c, channel)
 	if c.srv.life != nil {
 		c.srv.life.Subscribed(c.lifeConn(), channel)
@@ -353,6 +354,7 @@ func (c *conn) leave(channel string) bool {
 		return false
 	}
 	c.srv.hub.Leave(sub)
+	c.srv.reg.unlisten(c, channel)
 	c.srv.left(c, channel)
 	if c.srv.life != nil {
 		c.srv.life.Unsubscribed(c.lifeConn(), channel, "unsubscribed")
@@ -402,6 +404,7 @@ func (c *conn) cleanup() {
 	}
 	for _, sub := range subs {
 		c.srv.hub.Leave(sub)
+		c.srv.reg.unlisten(c, sub.Channel())
 		c.srv.left(c, sub.Channel())
 		if c.srv.life != nil {
 			c.srv.life.Unsubscribed(c.lifeConn(), sub.Channel(), reason)

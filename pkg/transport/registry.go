@@ -23,6 +23,9 @@ type Registry struct {
 	mu       sync.Mutex
 	conns    map[*conn]int // → heartbeat slot
 	byID     map[string][]*conn
+	// byChannel indexes the connections by the channels they listen on,
+	// so that a channel's presence costs its own members, not the node's.
+	byChannel map[string]map[*conn]struct{}
 	ending   map[*conn]struct{}
 	nextSlot int
 	closing  bool
@@ -42,7 +45,43 @@ func NewRegistry(node string, subscriptions func() int64) *Registry {
 	return &Registry{
 		node: node, subs: subscriptions,
 		conns: make(map[*conn]int), byID: make(map[string][]*conn), ending: make(map[*conn]struct{}),
+		byChannel: make(map[string]map[*conn]struct{}),
 	}
+}
+
+// listen and unlisten keep the channel index.
+func (r *Registry) listen(c *conn, channel string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set := r.byChannel[channel]
+	if set == nil {
+		set = make(map[*conn]struct{})
+		r.byChannel[channel] = set
+	}
+	set[c] = struct{}{}
+}
+
+func (r *Registry) unlisten(c *conn, channel string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if set := r.byChannel[channel]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(r.byChannel, channel)
+		}
+	}
+}
+
+// listening returns the connections that listen on channel.
+func (r *Registry) listening(channel string) []*conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	set := r.byChannel[channel]
+	out := make([]*conn, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	return out
 }
 
 // kind is a transport as the registry counts its connections.
@@ -174,13 +213,29 @@ func (r *Registry) Draining() bool { return r.draining.Load() }
 
 // Presence lists the local clients subscribed to channel.
 func (r *Registry) Presence(channel string) []cluster.Client {
-	out := []cluster.Client{}
-	for _, c := range r.snapshot() {
-		if c.subscribedTo(channel) {
-			out = append(out, c.info())
-		}
+	conns := r.listening(channel)
+	out := make([]cluster.Client, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, c.info())
 	}
 	return out
+}
+
+// PresenceCount returns the distinct clients and users listening on
+// channel here.
+func (r *Registry) PresenceCount(channel string) (clients, users []string) {
+	cs, us := map[string]bool{}, map[string]bool{}
+	for _, c := range r.listening(channel) {
+		if !cs[c.client] {
+			cs[c.client] = true
+			clients = append(clients, c.client)
+		}
+		if c.user != "" && !us[c.user] {
+			us[c.user] = true
+			users = append(users, c.user)
+		}
+	}
+	return clients, users
 }
 
 // Clients lists up to limit local clients whose IDs sort after after.
