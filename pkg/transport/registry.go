@@ -20,16 +20,16 @@ type Registry struct {
 	node string
 	subs func() int64 // live subscriptions, for the load gossiped
 
-	mu       sync.Mutex
-	conns    map[*conn]int // → heartbeat slot
-	byID     map[string][]*conn
+	mu    sync.Mutex
+	conns map[*conn]int // → heartbeat slot
+	byID  map[string][]*conn
 	// byChannel indexes the connections by the channels they listen on,
 	// so that a channel's presence costs its own members, not the node's.
 	byChannel map[string]map[*conn]struct{}
-	ending   map[*conn]struct{}
-	nextSlot int
-	closing  bool
-	kinds    []*kind
+	ending    map[*conn]struct{}
+	nextSlot  int
+	closing   bool
+	kinds     []*kind
 
 	draining, isolated atomic.Bool
 	// wg counts tracked connections and the goroutines they start, so that
