@@ -455,35 +455,31 @@ func (r *Recorder) beatLoop(ctx context.Context) {
 // reap reports lost every incarnation silent for LostAfter, and with
 // mine, this node's other incarnations (it restarted).
 func (r *Recorder) reap(ctx context.Context, mine bool) {
-	all, err := r.cfg.Client.HGetAll(ctx, r.base+":nodes").Result()
-	if err != nil {
-		return
-	}
-	now := time.Now().UnixMilli()
-	for inc, v := range all {
-		if inc == r.incarnation() {
-			continue
-		}
-		node, ms, _ := strings.Cut(v, "|")
-		last, _ := strconv.ParseInt(ms, 10, 64)
-		if now-last > r.cfg.LostAfter.Milliseconds() || mine && node == r.cfg.Node {
-			r.ReapIncarnation(ctx, inc)
-		}
-	}
+	r.reapWhere(ctx, func(node string, silent time.Duration) bool {
+		return silent > r.cfg.LostAfter || mine && node == r.cfg.Node
+	})
 }
 
 // NodeGone reaps the incarnations of node that have stopped beating: the
 // cluster saw the node die, sooner than LostAfter would.
 func (r *Recorder) NodeGone(ctx context.Context, node string) {
+	r.reapWhere(ctx, func(name string, silent time.Duration) bool {
+		return name == node && silent > 2*r.cfg.Heartbeat
+	})
+}
+
+// reapWhere reaps the other incarnations dead says are dead, given their
+// node and how long they have been silent.
+func (r *Recorder) reapWhere(ctx context.Context, dead func(node string, silent time.Duration) bool) {
 	all, err := r.cfg.Client.HGetAll(ctx, r.base+":nodes").Result()
 	if err != nil {
 		return
 	}
 	now := time.Now().UnixMilli()
 	for inc, v := range all {
-		name, ms, _ := strings.Cut(v, "|")
+		node, ms, _ := strings.Cut(v, "|")
 		last, _ := strconv.ParseInt(ms, 10, 64)
-		if name == node && inc != r.incarnation() && now-last > 2*r.cfg.Heartbeat.Milliseconds() {
+		if inc != r.incarnation() && dead(node, time.Duration(now-last)*time.Millisecond) {
 			r.ReapIncarnation(ctx, inc)
 		}
 	}
