@@ -153,23 +153,33 @@ func New(cfg Config) (*Recorder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{cfg: cfg, base: "{" + tag + "}", kinds: map[string]bool{},
+	r := &Recorder{cfg: cfg, base: "{" + tag + "}",
 		queue: make(chan change, queueLen),
 		local: map[string]int{}, timers: map[string]*time.Timer{}}
 	id := newID()
 	r.inc.Store(&id)
-	if cfg.Kinds == nil {
-		cfg.Kinds = []string{KindChannel, KindClient, KindSubscription}
+	var err error
+	if r.kinds, err = kindSet(cfg.Kinds); err != nil {
+		return nil, err
 	}
-	for _, k := range cfg.Kinds {
+	return r, nil
+}
+
+// kindSet reads a list of kinds; nil means all of them.
+func kindSet(kinds []string) (map[string]bool, error) {
+	if kinds == nil {
+		kinds = []string{KindChannel, KindClient, KindSubscription}
+	}
+	set := map[string]bool{}
+	for _, k := range kinds {
 		switch k {
 		case KindChannel, KindClient, KindSubscription:
-			r.kinds[k] = true
+			set[k] = true
 		default:
 			return nil, fmt.Errorf("events: unknown kind %q (channel, client, subscription)", k)
 		}
 	}
-	return r, nil
+	return set, nil
 }
 
 // hashTag is the part of key Redis Cluster hashes.

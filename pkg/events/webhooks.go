@@ -136,15 +136,9 @@ func (r *Recorder) NewWebhooks(cfg WebhookConfig) (*Webhooks, error) {
 		cfg.MaxBackoff = 5 * time.Minute
 	}
 	w := &Webhooks{cfg: cfg, key: key, rdb: r.cfg.Client, stream: r.cfg.Stream, lock: r.base + ":webhook-lock",
-		me: r.cfg.Node + "/" + newID(), kinds: map[string]bool{}, log: r.cfg.Logger}
-	if cfg.Kinds == nil {
-		cfg.Kinds = []string{KindChannel, KindClient, KindSubscription}
-	}
-	for _, k := range cfg.Kinds {
-		if k != KindChannel && k != KindClient && k != KindSubscription {
-			return nil, fmt.Errorf("events: unknown webhook kind %q", k)
-		}
-		w.kinds[k] = true
+		me: r.cfg.Node + "/" + newID(), log: r.cfg.Logger}
+	if w.kinds, err = kindSet(cfg.Kinds); err != nil {
+		return nil, err
 	}
 	return w, nil
 }
