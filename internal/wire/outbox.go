@@ -59,9 +59,9 @@ type Outbox struct {
 	writing bool
 	closed  bool
 	room    chan struct{} // closed and replaced whenever the queue drains
-	// drainThenClose, when set, closes the outbox once its queue is written.
+	// drainThenClose, when set while open, closes the outbox once its
+	// queue is written; once closed, it is why (Reason).
 	drainThenClose error
-	reason         error // why it closed
 }
 
 // NewOutbox returns an outbox of at most max unwritten bytes that writes
@@ -268,6 +268,10 @@ func (o *Outbox) CloseAfterFlush(reason error) {
 		reason = ErrClosed
 	}
 	o.mu.Lock()
+	if o.closed { // already over: its reason stays the first one
+		o.mu.Unlock()
+		return
+	}
 	idle := !o.writing
 	o.drainThenClose = reason
 	o.mu.Unlock()
@@ -284,7 +288,7 @@ func (o *Outbox) Close(reason error) bool {
 		o.mu.Unlock()
 		return false
 	}
-	o.closed, o.reason = true, reason
+	o.closed, o.drainThenClose = true, reason
 	o.queue, o.size = nil, 0
 	if o.pollID != 0 {
 		o.loop.forget(o.pollID)
@@ -313,7 +317,10 @@ func (o *Outbox) Drop() {
 func (o *Outbox) Reason() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.reason
+	if !o.closed {
+		return nil
+	}
+	return o.drainThenClose
 }
 
 // IsClosed reports whether Close was called.

@@ -146,6 +146,8 @@ type Cluster struct {
 	log     *slog.Logger
 	started time.Time
 	mlp     atomic.Pointer[memberlist.Memberlist] // nil when running alone
+	// updateMu serializes UpdateNode (see Update).
+	updateMu sync.Mutex
 
 	seq          atomic.Uint64
 	leaving      atomic.Bool
@@ -323,6 +325,10 @@ func (c *Cluster) Update() {
 	if c.mlp.Load() == nil {
 		return
 	}
+	// memberlist's UpdateNode reads and writes this member's state without
+	// a lock of its own: the interval's update and a drain's must not meet.
+	c.updateMu.Lock()
+	defer c.updateMu.Unlock()
 	if err := c.mlp.Load().UpdateNode(c.cfg.QueryTimeout); err != nil {
 		c.log.Debug("failed to gossip an update", "err", err)
 	}

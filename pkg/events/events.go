@@ -93,7 +93,7 @@ type Config struct {
 
 // Conn is a connection as the events describe it.
 type Conn struct {
-	ID        string // unique in the cluster
+	N         uint64 // its number on this node (NewConn)
 	Client    string
 	User      string
 	Transport string
@@ -200,9 +200,15 @@ func newID() string {
 
 func (r *Recorder) incarnation() string { return *r.inc.Load() }
 
-// NewConnID names a new connection of this node, unique in the cluster.
-func (r *Recorder) NewConnID() string {
-	return r.incarnation() + "-" + strconv.FormatUint(r.connN.Add(1), 36)
+// NewConn numbers a new connection of this node.
+func (r *Recorder) NewConn() uint64 { return r.connN.Add(1) }
+
+// connID names a connection in the cluster: this incarnation and its
+// number. A node that was reported lost starts a new incarnation, so its
+// older connections' later changes find nothing registered under their
+// new names, and change nothing: they were reported disconnected.
+func (r *Recorder) connID(c Conn) string {
+	return r.incarnation() + "-" + strconv.FormatUint(c.N, 36)
 }
 
 func (r *Recorder) on(kind string) bool { return r.kinds[kind] }
@@ -241,7 +247,7 @@ func (r *Recorder) enqueue(s *redis.Script, args ...any) {
 // emit.
 func (r *Recorder) Connected(c Conn) {
 	if r.on(KindClient) || r.on(KindSubscription) {
-		r.enqueue(connectScript, r.incarnation(), c.ID, c.Client, c.User, c.Transport, flag(r.on(KindClient)))
+		r.enqueue(connectScript, r.incarnation(), r.connID(c), c.Client, c.User, c.Transport, flag(r.on(KindClient)))
 	}
 }
 
@@ -249,7 +255,7 @@ func (r *Recorder) Connected(c Conn) {
 // subscriptions' ends are recorded first, by Unsubscribed.
 func (r *Recorder) Disconnected(c Conn, reason string) {
 	if r.on(KindClient) || r.on(KindSubscription) {
-		r.enqueue(disconnectScript, r.incarnation(), c.ID, reason, flag(r.on(KindClient)))
+		r.enqueue(disconnectScript, r.incarnation(), r.connID(c), reason, flag(r.on(KindClient)))
 	}
 }
 
@@ -259,7 +265,7 @@ func (r *Recorder) Subscribed(c Conn, channel string) {
 		return
 	}
 	if r.on(KindSubscription) {
-		r.enqueue(subscribeScript, r.incarnation(), c.ID, channel)
+		r.enqueue(subscribeScript, r.incarnation(), r.connID(c), channel)
 	}
 	if r.on(KindChannel) {
 		r.mu.Lock()
@@ -284,7 +290,7 @@ func (r *Recorder) Unsubscribed(c Conn, channel, reason string) {
 		return
 	}
 	if r.on(KindSubscription) {
-		r.enqueue(unsubscribeScript, r.incarnation(), c.ID, channel, reason)
+		r.enqueue(unsubscribeScript, r.incarnation(), r.connID(c), channel, reason)
 	}
 	if r.on(KindChannel) {
 		r.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -83,14 +84,16 @@ type conn struct {
 	a       adapter
 	kind    *kind
 	client  string
-	user    string
-	life    string // its ID in the lifecycle events; "" without them
 	session string
-	since   time.Time
-	addr    netip.Addr
-	box     *wire.Outbox
-	ctx     context.Context
-	cancel  context.CancelFunc
+	// who is the credential the connection was admitted with (a WebSocket
+	// auth frame replaces it).
+	who    atomic.Pointer[auth.Principal]
+	life   uint64 // its number in the lifecycle events; 0 without them
+	since  time.Time
+	addr   netip.Addr
+	box    *wire.Outbox
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu   sync.Mutex
 	subs []*hub.Sub // sorted by channel; guarded by mu
@@ -221,15 +224,15 @@ func requestSession(q url.Values, user string) (token, client string, err error)
 func (s *Server) initConn(c *conn, h *handshake, k *kind, a adapter) {
 	c.srv, c.a, c.kind = s, a, k
 	c.client, c.session, c.since, c.addr = h.client, h.session, time.Now().UTC(), h.addr
-	c.user = h.who.Subject
+	c.who.Store(h.who)
 	if s.life != nil {
-		c.life = s.life.NewConnID()
+		c.life = s.life.NewConn()
 	}
 }
 
 // lifeConn is c as the lifecycle events describe it.
 func (c *conn) lifeConn() events.Conn {
-	return events.Conn{ID: c.life, Client: c.client, User: c.user, Transport: c.kind.name}
+	return events.Conn{N: c.life, Client: c.client, User: c.who.Load().Subject, Transport: c.kind.name}
 }
 
 // endReason names why a connection ended, for the lifecycle events.

@@ -230,9 +230,9 @@ func (r *Registry) PresenceCount(channel string) (clients, users []string) {
 			cs[c.client] = true
 			clients = append(clients, c.client)
 		}
-		if c.user != "" && !us[c.user] {
-			us[c.user] = true
-			users = append(users, c.user)
+		if u := c.who.Load().Subject; u != "" && !us[u] {
+			us[u] = true
+			users = append(users, u)
 		}
 	}
 	return clients, users

@@ -175,7 +175,7 @@ type Parts struct {
 // end, in order; its methods must not block. *events.Recorder implements
 // it.
 type Lifecycle interface {
-	NewConnID() string
+	NewConn() uint64
 	Connected(c events.Conn)
 	Disconnected(c events.Conn, reason string)
 	Subscribed(c events.Conn, channel string)

@@ -29,9 +29,8 @@ type wsConn struct {
 	wire    *wire.WS
 	pinging atomic.Bool // a ping waits for its pong
 	window  uint32      // the peer's receive window at the last heartbeat
-	// who and pubLimit belong to the frame handler (one frame at a time);
-	// pubLimit is made on the first publish, so idle connections carry none.
-	who      *auth.Principal
+	// pubLimit belongs to the frame handler (one frame at a time); it is
+	// made on the first publish, so idle connections carry none.
 	pubLimit *rate.Limiter
 }
 
@@ -61,7 +60,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, k *kind) {
 		return
 	}
 	rec := wire.NewWSRecorder(w, s.cfg.WriteTimeout)
-	c := &wsConn{who: h.who}
+	c := &wsConn{}
 	ws, err := websocket.Accept(rec, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin,
 		OnPongReceived: func(context.Context, []byte) { c.pinging.Store(false) }})
 	if err != nil {
@@ -163,7 +162,7 @@ func (c *wsConn) subscribe(f protocol.ClientFrame) {
 		since = &id
 	}
 	switch {
-	case !c.who.CanRead(f.Channel):
+	case !c.who.Load().CanRead(f.Channel):
 		c.srv.auth.Forbidden()
 		c.reject(f.Ref, protocol.CodeForbidden, auth.ErrCannotRead(f.Channel))
 		return
@@ -174,7 +173,7 @@ func (c *wsConn) subscribe(f protocol.ClientFrame) {
 		c.reject(f.Ref, protocol.CodeTooMany, fmt.Errorf("more than %d channels", c.srv.cfg.MaxChannels))
 		return
 	}
-	if err := c.srv.auth.AllowSubscribe(c.ctx, c.who, c.client, f.Channel, c.kind.name); err != nil {
+	if err := c.srv.auth.AllowSubscribe(c.ctx, c.who.Load(), c.client, f.Channel, c.kind.name); err != nil {
 		status, code := auth.Code(err)
 		if status == http.StatusForbidden {
 			c.srv.auth.Forbidden()

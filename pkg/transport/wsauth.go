@@ -15,11 +15,11 @@ import (
 // and the connection's rate, answering an error frame when refused.
 func (c *wsConn) allowPublish(f protocol.ClientFrame, p protocol.PublishRequest) bool {
 	switch {
-	case p.Client != "" && !c.who.CanPublishDirect():
+	case p.Client != "" && !c.who.Load().CanPublishDirect():
 		c.srv.auth.Forbidden()
 		c.reject(f.Ref, protocol.CodeForbidden, errors.New(`publishing to one client needs a publish claim of "*"`))
 		return false
-	case p.Client == "" && !c.who.CanPublish(p.Channel):
+	case p.Client == "" && !c.who.Load().CanPublish(p.Channel):
 		c.srv.auth.Forbidden()
 		c.reject(f.Ref, protocol.CodeForbidden, auth.ErrCannotPublish(p.Channel))
 		return false
@@ -49,16 +49,16 @@ func (c *wsConn) reauth(f protocol.ClientFrame) {
 		c.reject(f.Ref, code, err)
 		return
 	}
-	if p.Subject != c.who.Subject {
+	if p.Subject != c.who.Load().Subject {
 		c.srv.auth.Forbidden()
 		c.reject(f.Ref, protocol.CodeForbidden, errors.New("the token is for another user: open a new connection"))
 		return
 	}
-	if !c.who.Expires.IsZero() && !c.srv.expiries.remove(&c.conn) {
+	if !c.who.Load().Expires.IsZero() && !c.srv.expiries.remove(&c.conn) {
 		c.reject(f.Ref, protocol.CodeTokenExpired, errTokenExpired) // too late: the close is under way
 		return
 	}
-	c.who = p
+	c.who.Store(p)
 	c.srv.expiries.add(&c.conn, p.Expires)
 	for _, ch := range c.channels() {
 		if !p.CanRead(ch) && c.leave(ch) {
