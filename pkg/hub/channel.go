@@ -18,7 +18,11 @@ type channel struct {
 	live  atomic.Bool // set with cursor; read by the read loop
 	refs  int         // guarded by Hub.mu: joined subscribers
 
-	dirty bool // guarded by Hub.dirtyMu
+	dirty bool // guarded by Hub.dirtyMu: to be read
+	// sure, with dirty, says the channel is known to have moved (a
+	// notification, a read that stopped at its limit), so the read loop
+	// reads it without checking first. Guarded by Hub.dirtyMu.
+	sure bool
 
 	mu     sync.Mutex
 	cursor protocol.ID // the last entry fanned out; written only by the read loop

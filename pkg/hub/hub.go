@@ -198,20 +198,26 @@ func (h *Hub) Shards() []store.ShardStatus { return h.bell.Shards() }
 
 var _ store.Ringer = (*Hub)(nil)
 
-// Ring marks channel to be read: the bell says it may have moved. It does
+// Ring marks channel to be read: a notification says it moved. It does
 // not block.
 func (h *Hub) Ring(name string) {
 	h.stats.wakeups.Add(1)
-	h.mu.Lock()
-	ch := h.channels[name]
-	h.mu.Unlock()
-	if ch != nil {
-		h.markDirty(ch)
+	if ch := h.lookup(name); ch != nil {
+		h.markDirty(true, ch)
 	}
 }
 
-// RingAll marks every channel of interest to be read: wake-ups may have
-// been lost. It does not block.
+// Check marks channel to be checked, and read if it moved: it may have
+// (its subscription was just confirmed, so a notification may have been
+// missed). It does not block.
+func (h *Hub) Check(name string) {
+	if ch := h.lookup(name); ch != nil {
+		h.markDirty(false, ch)
+	}
+}
+
+// RingAll marks every channel of interest to be checked, and read if it
+// moved: wake-ups may have been lost. It does not block.
 func (h *Hub) RingAll() {
 	h.stats.sweeps.Add(1)
 	h.mu.Lock()
@@ -220,12 +226,21 @@ func (h *Hub) RingAll() {
 		all = append(all, ch)
 	}
 	h.mu.Unlock()
-	h.markDirty(all...)
+	h.markDirty(false, all...)
 }
 
-func (h *Hub) markDirty(chs ...*channel) {
+func (h *Hub) lookup(name string) *channel {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.channels[name]
+}
+
+// markDirty queues chs to be read; sure says they are known to have moved,
+// otherwise the read loop checks first which did (store.Moved).
+func (h *Hub) markDirty(sure bool, chs ...*channel) {
 	h.dirtyMu.Lock()
 	for _, ch := range chs {
+		ch.sure = ch.sure || sure
 		if !ch.dirty {
 			ch.dirty = true
 			h.dirty = append(h.dirty, ch)
@@ -238,19 +253,23 @@ func (h *Hub) markDirty(chs ...*channel) {
 	}
 }
 
-// takeDirty removes up to n live channels from the dirty list, oldest first.
-func (h *Hub) takeDirty(n int) []*channel {
+// takeDirty removes up to n live channels from the dirty list, oldest
+// first: those sure to have moved, and those to check first.
+func (h *Hub) takeDirty(n int) (sure, check []*channel) {
 	h.dirtyMu.Lock()
 	defer h.dirtyMu.Unlock()
-	var out []*channel
 	i := h.dirtyHead
-	for ; i < len(h.dirty) && len(out) < n; i++ {
+	for ; i < len(h.dirty) && len(sure)+len(check) < n; i++ {
 		ch := h.dirty[i]
 		h.dirty[i] = nil
-		ch.dirty = false
-		if ch.live.Load() {
-			out = append(out, ch)
+		switch {
+		case !ch.live.Load():
+		case ch.sure:
+			sure = append(sure, ch)
+		default:
+			check = append(check, ch)
 		}
+		ch.dirty, ch.sure = false, false
 	}
 	h.dirtyHead = i
 	if h.dirtyHead == len(h.dirty) {
@@ -259,7 +278,7 @@ func (h *Hub) takeDirty(n int) []*channel {
 		h.dirty = append(h.dirty[:0], h.dirty[h.dirtyHead:]...)
 		h.dirtyHead = 0
 	}
-	return out
+	return sure, check
 }
 
 func (h *Hub) readLoop(ctx context.Context) {
@@ -271,13 +290,18 @@ func (h *Hub) readLoop(ctx context.Context) {
 		case <-h.wake:
 		}
 		for ctx.Err() == nil {
-			batch := h.takeDirty(h.cfg.ChannelsPerRead)
-			if len(batch) == 0 {
+			batch, check := h.takeDirty(h.cfg.ChannelsPerRead)
+			if len(batch) == 0 && len(check) == 0 {
 				h.readFailing.Store(false)
 				break
 			}
+			if len(check) > 0 {
+				if batch = append(batch, h.moved(ctx, check)...); len(batch) == 0 {
+					continue
+				}
+			}
 			if err := h.read(ctx, batch); err != nil {
-				h.markDirty(batch...)
+				h.markDirty(true, batch...)
 				h.cfg.Logger.Warn("failed to read channels; retrying", "channels", len(batch), "err", err)
 				b.Sleep(ctx)
 				continue
@@ -285,6 +309,23 @@ func (h *Hub) readLoop(ctx context.Context) {
 			b.Reset()
 		}
 	}
+}
+
+// moved returns the channels of chs whose streams moved past their cursors.
+func (h *Hub) moved(ctx context.Context, chs []*channel) []*channel {
+	cursors := make([]store.Cursor, len(chs))
+	for i, ch := range chs {
+		cursors[i] = store.Cursor{Channel: ch.name, After: ch.cursor}
+	}
+	h.stats.checks.Add(1)
+	h.stats.checked.Add(uint64(len(chs)))
+	var out []*channel
+	for i, m := range h.store.Moved(ctx, cursors) {
+		if m {
+			out = append(out, chs[i])
+		}
+	}
+	return out
 }
 
 // read fetches one pipelined batch and fans it out.
@@ -324,7 +365,7 @@ func (h *Hub) read(ctx context.Context, batch []*channel) error {
 			}
 		})
 		if results[i].Full {
-			h.markDirty(ch)
+			h.markDirty(true, ch)
 		}
 	}
 	h.retryLater(retry)
@@ -339,5 +380,5 @@ func (h *Hub) retryLater(chs []*channel) {
 	}
 	h.bell.Recheck()
 	h.cfg.Logger.Debug("channels unreadable for now; retrying", "channels", len(chs), "channel", chs[0].name)
-	time.AfterFunc(shardRetry, func() { h.markDirty(chs...) })
+	time.AfterFunc(shardRetry, func() { h.markDirty(true, chs...) })
 }

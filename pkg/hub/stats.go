@@ -16,6 +16,8 @@ type Stats struct {
 	Wakeups       uint64 // doorbell rings for one channel
 	Sweeps        uint64 // rings for every channel: reconnects, failed probes, polls
 	Reads         uint64 // pipelined reads of dirty channels
+	Checks        uint64 // checks of channels suspected of moving (store.Moved)
+	Checked       uint64 // channels those checks covered
 	ReadErrors    uint64
 	Replays       uint64 // subscriptions that replayed from a position
 	Replayed      uint64 // entries replayed
@@ -30,6 +32,7 @@ type counters struct {
 	subscriptions                        atomic.Int64
 	delivered, kicked, wakeups, sweeps   atomic.Uint64
 	reads, readErrors, replays, replayed atomic.Uint64
+	checks, checked                      atomic.Uint64
 	gapsTrimmed, gapsReset               atomic.Uint64
 	recentReplays                        atomic.Uint64
 }
@@ -54,6 +57,7 @@ func (h *Hub) Stats() Stats {
 		Delivered: c.delivered.Load(), Kicked: c.kicked.Load(),
 		Wakeups: c.wakeups.Load(), Sweeps: c.sweeps.Load(),
 		Reads: c.reads.Load(), ReadErrors: c.readErrors.Load(),
+		Checks: c.checks.Load(), Checked: c.checked.Load(),
 		Replays: c.replays.Load(), Replayed: c.replayed.Load(),
 		GapsTrimmed: c.gapsTrimmed.Load(), GapsReset: c.gapsReset.Load(),
 		RecentReplays: c.recentReplays.Load(),

@@ -95,6 +95,7 @@ var (
 	descGaps          = newDesc("gaps_total", "Gaps signalled to subscribers, by reason.", prometheus.CounterValue, "reason")
 	descWakeups       = newDesc("wakeups_total", "Doorbell rings for one channel.", prometheus.CounterValue)
 	descSweeps        = newDesc("catchup_sweeps_total", "Rings for every channel of interest: reconnects, failed probes, polls.", prometheus.CounterValue)
+	descChecked       = newDesc("channels_checked_total", "Channels suspected of moving (after a lost wake-up, a resubscription, a poll) checked in bulk before any read.", prometheus.CounterValue)
 	descReads         = newDesc("redis_reads_total", "Pipelined reads of the channels that moved.", prometheus.CounterValue)
 	descReadErrors    = newDesc("redis_read_errors_total", "Failed reads (whole pipelines or single channels).", prometheus.CounterValue)
 	descPublishes     = newDesc("publishes_total", "Publishes through this node, by interface.", prometheus.CounterValue, "via")
@@ -119,7 +120,7 @@ var (
 var allDescs = []desc{
 	descConnections, descSubscriptions, descChannels, descNotified, descDeliveries,
 	descSlow, descReplays, descReplayed, descGaps, descWakeups, descSweeps,
-	descReads, descReadErrors, descPublishes, descRefused,
+	descChecked, descReads, descReadErrors, descPublishes, descRefused,
 	descAuthFailed, descForbidden, descRateLimited, descExpired, descSentOn,
 	descGossip, descJoinFailures, descRefusedAsks, descHooks,
 	descEvents, descReaped, descWebhooks, descWebhookFails, descWebhookWait, descWebhookAge,
@@ -154,6 +155,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	emit(descGaps, float64(s.GapsMismatch), "mismatch")
 	emit(descWakeups, float64(h.Wakeups))
 	emit(descSweeps, float64(h.Sweeps))
+	emit(descChecked, float64(h.Checked))
 	emit(descReads, float64(h.Reads))
 	emit(descReadErrors, float64(h.ReadErrors))
 	emit(descPublishes, float64(a.PublishesHTTP), "http")

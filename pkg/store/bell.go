@@ -184,7 +184,7 @@ func (b *shardBell) ringAll() {
 		return
 	}
 	for _, ch := range b.channels() {
-		b.d.ringer.Ring(ch)
+		b.d.ringer.Check(ch)
 	}
 }
 
@@ -437,7 +437,12 @@ func (b *shardBell) ring(name string, notified bool) {
 		}
 		return
 	}
-	if ch, ok := strings.CutPrefix(key, b.d.cfg.Store.prefix); ok {
+	ch, ok := strings.CutPrefix(key, b.d.cfg.Store.prefix)
+	switch {
+	case !ok:
+	case notified:
 		b.d.ringer.Ring(ch)
+	default:
+		b.d.ringer.Check(ch)
 	}
 }

@@ -93,8 +93,13 @@ func (cfg DoorbellConfig) withDefaults() DoorbellConfig {
 // Ringer is what a doorbell rings: the hub. Its methods are called from the
 // doorbell's goroutines and must not block.
 type Ringer interface {
-	// Ring is called with a channel that may have new entries.
+	// Ring is called with a channel that has new entries: a notification
+	// came.
 	Ring(channel string)
+	// Check is called with a channel that may have new entries: its
+	// subscription was just confirmed, or its shard's connection lost, so
+	// a notification may have been missed.
+	Check(channel string)
 	// RingAll is called when any watched channel may have new entries:
 	// after a lost connection, a failed probe, or on every poll while the
 	// doorbell is unproven.

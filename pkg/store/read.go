@@ -162,3 +162,58 @@ func batchOf(msgs []redis.XMessage, skipFirst bool, limit int) (Batch, error) {
 	}
 	return b, nil
 }
+
+// Moved reports, for each cursor, whether its stream may hold entries after
+// it: the cheap check before a read when a channel was only suspected of
+// moving (a lost wake-up, a resubscription, a poll), not notified. Redis
+// answers for up to a whole group of streams in one XREAD (every stream
+// of a single Redis; the streams of one hash slot in a Redis Cluster),
+// returning nothing for the ones that did not move, where a read costs one
+// XRANGE per stream and returns the entry at each cursor.
+//
+// It errs towards reading: a group Redis could not answer for is reported
+// as moved, so the read that follows meets the error, or the stream it
+// cannot read, one channel at a time. A stream deleted or re-created with
+// no entry after the cursor is not reported; its gap shows with its next
+// entry, as it would without a sweep.
+func (s *Store) Moved(ctx context.Context, cursors []Cursor) []bool {
+	moved := make([]bool, len(cursors))
+	if len(cursors) == 0 {
+		return moved
+	}
+	all := make([]int, len(cursors))
+	for i := range all {
+		all[i] = i
+	}
+	groups := s.bySlot(cursors, all)
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.XStreamSliceCmd, len(groups))
+	keys := make(map[string]int, len(cursors))
+	for g, idx := range groups {
+		streams := make([]string, 2*len(idx))
+		for j, i := range idx {
+			key := s.Key(cursors[i].Channel)
+			keys[key] = i
+			streams[j], streams[len(idx)+j] = key, cursors[i].After.String()
+		}
+		cmds[g] = pipe.XRead(ctx, &redis.XReadArgs{Streams: streams, Count: 1, Block: -1})
+	}
+	_, _ = pipe.Exec(ctx) // each command's own error is looked at below
+	for g, cmd := range cmds {
+		streams, err := cmd.Result()
+		switch {
+		case err == redis.Nil:
+		case err != nil:
+			for _, i := range groups[g] {
+				moved[i] = true
+			}
+		default:
+			for _, st := range streams {
+				if i, ok := keys[st.Stream]; ok {
+					moved[i] = true
+				}
+			}
+		}
+	}
+	return moved
+}

@@ -215,3 +215,39 @@ func TestReservedEventsOfRawEntriesAreDropped(t *testing.T) {
 		t.Errorf("publishing a reserved event: %v, want protocol.ErrInvalidEvent", err)
 	}
 }
+
+// Moved tells the streams that hold entries after their cursors from those
+// that do not, in one XREAD, and errs towards reading when Redis cannot
+// answer for a group.
+func TestMoved(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t, Config{})
+	ctx := t.Context()
+	xadd(t, s, "still", "10-0", "a")
+	xadd(t, s, "moved", "10-0", "a")
+	xadd(t, s, "moved", "20-0", "b")
+	xadd(t, s, "fresh", "10-0", "a")
+	xadd(t, s, "trimmed", "10-0", "a")
+	xadd(t, s, "trimmed", "20-0", "b")
+	s.rdb.XTrimMaxLen(ctx, s.Key("trimmed"), 1)
+	cursors := []Cursor{
+		{Channel: "still", After: mustID(t, "10-0")},
+		{Channel: "moved", After: mustID(t, "10-0")},
+		{Channel: "fresh"}, // zero: the start of the stream
+		{Channel: "none", After: mustID(t, "10-0")},
+		{Channel: "trimmed", After: mustID(t, "10-0")}, // its cursor is gone, an entry after it is not
+	}
+	want := []bool{false, true, true, false, true}
+	if got := s.Moved(ctx, cursors); !slices.Equal(got, want) {
+		t.Fatalf("moved %v, want %v", got, want)
+	}
+	// A key that is not a stream makes Redis refuse the whole XREAD: every
+	// channel of it is read, where the bad one is found alone.
+	s.rdb.Set(ctx, s.Key("none"), "x", 0)
+	if got := s.Moved(ctx, cursors); !slices.Equal(got, []bool{true, true, true, true, true}) {
+		t.Fatalf("with a bad key: moved %v, want all", got)
+	}
+	if got := s.Moved(ctx, nil); len(got) != 0 {
+		t.Fatalf("no cursors: %v", got)
+	}
+}
