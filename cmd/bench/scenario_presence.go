@@ -80,6 +80,7 @@ func (r *runner) presence(ctx context.Context) error {
 		questions := []question{
 			{name: "presence, the channel everyone is on", path: "/api/presence?channel=" + url.QueryEscape(plan.names[0]), expected: n},
 			{name: "presence, a channel 1 in 32 is on", path: "/api/presence?channel=" + url.QueryEscape(others[0]), expected: onOther},
+			{name: "presence count, the channel everyone is on", path: "/api/presence?count=1&channel=" + url.QueryEscape(plan.names[0]), expected: n, count: true},
 			{name: fmt.Sprintf("clients?limit=%d", clientsPageLimit), path: fmt.Sprintf("/api/clients?limit=%d", clientsPageLimit), expected: min(n, clientsPageLimit)},
 		}
 		if err := r.askAll(ctx, cl, n, questions); err != nil {
@@ -89,10 +90,12 @@ func (r *runner) presence(ctx context.Context) error {
 	return nil
 }
 
-// question is one cluster query and how many clients its answer must list.
+// question is one cluster query and how many clients its answer must list,
+// or count.
 type question struct {
 	name, path string
 	expected   int
+	count      bool // the answer counts clients rather than listing them
 }
 
 // askAll measures the nodes' idle CPU, then asks each question Queries
@@ -136,16 +139,13 @@ func (r *runner) ask(ctx context.Context, hc *http.Client, cl *nodeCluster, q qu
 			r.cfg.Logger.Debug("query failed", "path", q.path, "err", err)
 			continue
 		}
-		var a struct {
-			Clients []struct{} `json:"clients"`
-			Partial bool       `json:"partial"`
-		}
-		if err := json.Unmarshal(body, &a); err != nil {
+		listed, partial, err := parseAnswer(body, q.count)
+		if err != nil {
 			row.Failed++
 			continue
 		}
-		row.Bytes, row.Listed = len(body), len(a.Clients)
-		if a.Partial {
+		row.Bytes, row.Listed = len(body), listed
+		if partial {
 			row.Partial++
 		}
 	}
@@ -167,6 +167,24 @@ func (r *runner) ask(ctx context.Context, hc *http.Client, cl *nodeCluster, q qu
 		r.note("%s: the last answer listed %d clients, want %d", q.name, row.Listed, q.expected)
 	}
 	return row, nil
+}
+
+// parseAnswer reads how many clients an answer lists, or counts.
+func parseAnswer(body []byte, count bool) (clients int, partial bool, err error) {
+	if count {
+		var a struct {
+			Clients int  `json:"clients"`
+			Partial bool `json:"partial"`
+		}
+		err = json.Unmarshal(body, &a)
+		return a.Clients, a.Partial, err
+	}
+	var a struct {
+		Clients []struct{} `json:"clients"`
+		Partial bool       `json:"partial"`
+	}
+	err = json.Unmarshal(body, &a)
+	return len(a.Clients), a.Partial, err
 }
 
 // get returns the body of a 200 answer.

@@ -69,9 +69,9 @@ type Config struct {
 // *cluster.Cluster implements it.
 type Cluster interface {
 	Members() []cluster.Member
-	Presence(ctx context.Context, channel string) ([]cluster.Client, cluster.Answer)
+	Presence(ctx context.Context, channel string) (cluster.ClientList, cluster.Answer)
 	PresenceCount(ctx context.Context, channel string) (clients, users int, a cluster.Answer)
-	Clients(ctx context.Context, after string, limit int) ([]cluster.Client, bool, cluster.Answer)
+	Clients(ctx context.Context, after string, limit int) (cluster.ClientList, bool, cluster.Answer)
 	Disconnect(ctx context.Context, client string) (cluster.Delivery, error)
 }
 

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
@@ -24,13 +26,6 @@ func (s *Server) serveCluster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	protocol.WriteJSON(w, http.StatusOK, clusterResponse{Self: s.cfg.Node, Nodes: s.p.Cluster.Members(), Auth: s.p.Auth.Mode()})
-}
-
-type presenceResponse struct {
-	Channel string           `json:"channel"`
-	Clients []cluster.Client `json:"clients"`
-	Partial bool             `json:"partial"`
-	Missing []string         `json:"missing"`
 }
 
 // servePresence answers an API key, or a token that may read the channel.
@@ -55,10 +50,51 @@ func (s *Server) servePresence(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	clients, a := s.p.Cluster.Presence(r.Context(), channel)
-	if clients == nil {
-		clients = []cluster.Client{}
+	b := append(answerBuf(64+clients.Size()), `{"channel":`...)
+	b = protocol.AppendJSONString(b, channel)
+	b = append(b, `,"clients":`...)
+	writeClients(w, b, clients, "", a)
+}
+
+// writeClients finishes an answer whose opening, up to its "clients"
+// member, is b: the list as it came, the page's next if any, whether the
+// answer is partial and which members are missing. It is written by hand
+// because encoding/json would scan a list of 10,000 clients again to
+// check what it was handed (see cluster.ClientList).
+func writeClients(w http.ResponseWriter, b []byte, clients cluster.ClientList, next string, a cluster.Answer) {
+	b = clients.AppendJSON(b)
+	if next != "" {
+		b = append(b, `,"next":`...)
+		b = protocol.AppendJSONString(b, next)
 	}
-	protocol.WriteJSON(w, http.StatusOK, presenceResponse{Channel: channel, Clients: clients, Partial: a.Partial, Missing: a.Missing})
+	b = append(b, `,"partial":`...)
+	b = strconv.AppendBool(b, a.Partial)
+	missing, _ := json.Marshal(a.Missing)
+	b = append(b, `,"missing":`...)
+	b = append(b, missing...)
+	b = append(b, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b)
+	if cap(b) <= maxPooledAnswer {
+		answers.Put(&b)
+	}
+}
+
+// answers holds the buffers of list answers between requests: a list of
+// 10,000 clients is a megabyte, which a busy status page would otherwise
+// allocate, and the collector sweep, every few seconds.
+var answers sync.Pool
+
+const maxPooledAnswer = 4 << 20
+
+// answerBuf returns an empty buffer of at least n bytes.
+func answerBuf(n int) []byte {
+	if p, ok := answers.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, n)
 }
 
 // presenceCountResponse answers GET /api/presence?channel=a&count=1: how
@@ -67,14 +103,6 @@ type presenceCountResponse struct {
 	Channel string   `json:"channel"`
 	Clients int      `json:"clients"`
 	Users   int      `json:"users"`
-	Partial bool     `json:"partial"`
-	Missing []string `json:"missing"`
-}
-
-type clientsResponse struct {
-	Clients []cluster.Client `json:"clients"`
-	// Next, when set, is the after of the next page.
-	Next    string   `json:"next,omitempty"`
 	Partial bool     `json:"partial"`
 	Missing []string `json:"missing"`
 }
@@ -96,14 +124,11 @@ func (s *Server) serveClients(w http.ResponseWriter, r *http.Request) {
 		limit = n
 	}
 	clients, more, a := s.p.Cluster.Clients(r.Context(), q.Get("after"), limit)
-	resp := clientsResponse{Clients: clients, Partial: a.Partial, Missing: a.Missing}
-	if resp.Clients == nil {
-		resp.Clients = []cluster.Client{}
-	}
+	next := "" // the after of the next page, when there is one
 	if more {
-		resp.Next = clients[len(clients)-1].ID
+		next = clients.LastID()
 	}
-	protocol.WriteJSON(w, http.StatusOK, resp)
+	writeClients(w, append(answerBuf(64+clients.Size()), `{"clients":`...), clients, next, a)
 }
 
 type disconnectRequest struct {

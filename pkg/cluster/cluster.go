@@ -262,6 +262,11 @@ func (c *Cluster) memberlistConfig() (*memberlist.Config, error) {
 		mc.AdvertiseAddr, mc.AdvertisePort = ips[0].String(), ap
 	}
 	mc.Label = Label
+	// Compression is LZW: on a presence answer of 10,000 clients it took a
+	// fifth of the CPU of the member asked, and more of those answering,
+	// to save bytes on loopback or a LAN. Members still read compressed
+	// messages from members that send them.
+	mc.EnableCompression = false
 	if len(c.cfg.Key) > 0 {
 		mc.SecretKey = c.cfg.Key
 	}

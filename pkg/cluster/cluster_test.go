@@ -316,7 +316,7 @@ func TestMalformedMessagesAreDropped(t *testing.T) {
 		}
 		return nil
 	})
-	if clients, ans := a.Presence(context.Background(), "news"); ans.Partial || len(clients) != 1 {
+	if clients, ans := a.Presence(context.Background(), "news"); ans.Partial || clients.Len() != 1 {
 		t.Fatalf("after junk: %v %+v", clients, ans)
 	}
 }
@@ -335,7 +335,7 @@ func TestAloneAnswersLocally(t *testing.T) {
 	if ms := c.Members(); len(ms) != 1 || ms[0].Name != "solo" || !ms[0].Self || ms[0].Connections["sse"] != 1 {
 		t.Fatalf("members %+v", ms)
 	}
-	if clients, ans := c.Presence(context.Background(), "news"); ans.Partial || len(clients) != 1 {
+	if clients, ans := c.Presence(context.Background(), "news"); ans.Partial || clients.Len() != 1 {
 		t.Fatalf("presence %v %+v", clients, ans)
 	}
 	if _, err := c.Deliver(context.Background(), "other", Direct{}); !errors.Is(err, ErrNotFound) {
@@ -400,7 +400,11 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	})
 }
 
-func idsOf(cs []Client) []string {
+func idsOf(l ClientList) []string {
+	cs, err := l.Decode()
+	if err != nil {
+		panic(err)
+	}
 	out := make([]string, len(cs))
 	for i, c := range cs {
 		out[i] = c.ID

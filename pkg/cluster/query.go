@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,14 +58,18 @@ func authMode(required bool) string {
 }
 
 // Presence lists the clients subscribed to channel on every member.
-func (c *Cluster) Presence(ctx context.Context, channel string) ([]Client, Answer) {
-	local := c.cfg.Local.Presence(channel)
-	answers, a := c.askAll(ctx, envelope{Op: opPresence, Channel: channel})
-	for _, e := range answers {
-		local = append(local, e.Clients...)
+func (c *Cluster) Presence(ctx context.Context, channel string) (ClientList, Answer) {
+	local := encodeClients(c.cfg.Local.Presence(channel))
+	answers, a := c.askAll(ctx, envelope{Op: opPresence, Channel: channel, Encoded: true})
+	return mergeClients(append(listsOf(answers), local)), a
+}
+
+func listsOf(answers []*envelope) []ClientList {
+	out := make([]ClientList, len(answers))
+	for i, e := range answers {
+		out[i] = clientsOf(e)
 	}
-	sortClients(local)
-	return local, a
+	return out
 }
 
 // PresenceCount counts the distinct clients and users subscribed to
@@ -117,18 +120,12 @@ func unpackHashes(s string, into map[uint64]struct{}) {
 
 // Clients lists up to limit connected clients of the whole cluster whose
 // IDs sort after after, in ID order; more reports that others follow.
-func (c *Cluster) Clients(ctx context.Context, after string, limit int) (clients []Client, more bool, a Answer) {
+func (c *Cluster) Clients(ctx context.Context, after string, limit int) (clients ClientList, more bool, a Answer) {
 	limit = min(max(limit, 1), maxQueryClient)
-	all := c.cfg.Local.Clients(after, limit+1)
-	answers, a := c.askAll(ctx, envelope{Op: opClients, After: after, Limit: limit + 1})
-	for _, e := range answers {
-		all = append(all, e.Clients...)
-	}
-	sortClients(all)
-	if len(all) > limit {
-		return all[:limit], true, a
-	}
-	return all, false, a
+	local := encodeClients(c.cfg.Local.Clients(after, limit+1))
+	answers, a := c.askAll(ctx, envelope{Op: opClients, After: after, Limit: limit + 1, Encoded: true})
+	all := mergeClients(append(listsOf(answers), local))
+	return all.truncate(limit), all.Len() > limit, a
 }
 
 // Delivery is where a message to one client went.
@@ -225,12 +222,12 @@ func (c *Cluster) answer(q *envelope) envelope {
 	l := c.cfg.Local
 	switch q.Op {
 	case opPresence:
-		return envelope{Clients: l.Presence(q.Channel)}
+		return clientsAnswer(q, l.Presence(q.Channel))
 	case opCount:
 		ids, users := l.PresenceCount(q.Channel)
 		return envelope{IDs: packHashes(ids), Users: packHashes(users)}
 	case opClients:
-		return envelope{Clients: l.Clients(q.After, min(max(q.Limit, 1), maxQueryClient+1))}
+		return clientsAnswer(q, l.Clients(q.After, min(max(q.Limit, 1), maxQueryClient+1)))
 	case opDeliver:
 		if q.Direct == nil {
 			return envelope{}
@@ -242,13 +239,13 @@ func (c *Cluster) answer(q *envelope) envelope {
 	return envelope{}
 }
 
-func sortClients(cs []Client) {
-	slices.SortFunc(cs, func(a, b Client) int {
-		if r := strings.Compare(a.ID, b.ID); r != 0 {
-			return r
-		}
-		return strings.Compare(a.Node, b.Node)
-	})
+// clientsAnswer answers q with cs, encoded when q asks for it.
+func clientsAnswer(q *envelope, cs []Client) envelope {
+	if !q.Encoded {
+		return envelope{Clients: cs}
+	}
+	l := encodeClients(cs)
+	return envelope{encoded: &l}
 }
 
 // whereCache remembers which member held a client, so that a stream of

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,8 +45,13 @@ type envelope struct {
 	After   string  `json:"a,omitempty"`
 	Limit   int     `json:"n,omitempty"`
 	Direct  *Direct `json:"d,omitempty"`
+	// Encoded, on a presence or clients question, asks for the clients
+	// encoded (see ClientList): Listed of them follow the answer's JSON,
+	// a line each. A member that does not know it answers with Clients.
+	Encoded bool `json:"e,omitempty"`
 	// Answers.
 	Clients []Client `json:"cs,omitempty"`
+	Listed  int      `json:"x,omitempty"`
 	Count   int      `json:"k,omitempty"`
 	// IDs and Users answer a count: the distinct clients and users, each
 	// an 8-byte hash, packed and base64-encoded, so that the member that
@@ -55,20 +61,41 @@ type envelope struct {
 	// Refused answers a question the member would not act on (see
 	// Config.AuthRequired).
 	Refused bool `json:"r,omitempty"`
+
+	encoded *ClientList // the clients that follow the JSON
 }
 
 func (e *envelope) encode() []byte {
+	if e.encoded != nil {
+		e.Listed = e.encoded.Len()
+	}
 	b, _ := json.Marshal(e)
-	return append([]byte{wireMagic, wireVersion}, b...)
+	b = append([]byte{wireMagic, wireVersion}, b...)
+	if e.encoded != nil {
+		b = e.encoded.appendItems(b)
+	}
+	return b
 }
 
 func decodeEnvelope(b []byte) (*envelope, error) {
 	if len(b) < 2 || b[0] != wireMagic || b[1] != wireVersion {
 		return nil, errWire
 	}
+	b = b[2:]
+	var items []byte
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		b, items = b[:i], b[i:]
+	}
 	var e envelope
-	if err := json.Unmarshal(b[2:], &e); err != nil || e.ID == 0 || e.From == "" {
+	if err := json.Unmarshal(b, &e); err != nil || e.ID == 0 || e.From == "" || e.Listed < 0 {
 		return nil, errWire
+	}
+	if e.Listed > 0 || items != nil {
+		l, ok := splitItems(items, e.Listed)
+		if !ok {
+			return nil, errWire
+		}
+		e.encoded = &l
 	}
 	switch e.Op {
 	case "", opPresence, opCount, opClients, opDeliver, opDisconnect:

@@ -60,17 +60,28 @@ func AppendPollAnswer(b []byte, frames [][]byte, since, node, poll string) []byt
 		b = append(b, f...)
 	}
 	b = append(b, `],"since":`...)
-	b = appendJSONString(b, since)
+	b = AppendJSONString(b, since)
 	b = append(b, `,"node":`...)
-	b = appendJSONString(b, node)
+	b = AppendJSONString(b, node)
 	if poll != "" {
 		b = append(b, `,"poll":`...)
-		b = appendJSONString(b, poll)
+		b = AppendJSONString(b, poll)
 	}
 	return append(b, "}\n"...)
 }
 
-func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
+// AppendJSONString appends s to b as a JSON string, as encoding/json
+// would write it. Strings of plain printable ASCII, as IDs, names and
+// positions are, are copied between quotes without a call into
+// encoding/json; anything else goes through it.
+func AppendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
