@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pushcluster/pushcluster/internal/ratelog"
@@ -26,6 +28,14 @@ const (
 	// MinSecretBytes is the shortest HS256 secret accepted (RFC 7518
 	// §3.2: a key of at least the hash's size).
 	MinSecretBytes = 32
+	// verifiedTokens is how many verified tokens are remembered, and
+	// verifiedFor for how long at most: a token presented again within
+	// it (another tab, a reconnect, a node's clients resuming here after
+	// it died) is not parsed and verified again, and every connection
+	// that presents it shares one Principal. Only with a secret or a
+	// public key, which change with a restart; never with a JWKS.
+	verifiedTokens = 4096
+	verifiedFor    = time.Minute
 )
 
 // Errors a request can be refused with. All but ErrUnavailable mean 401.
@@ -88,6 +98,8 @@ type Auth struct {
 	hooks   *hooks
 	hookLog *ratelog.Limiter
 	counts  counters
+	// verified maps a token's SHA-256 to its Principal (see verifiedFor).
+	verified *lru.Cache[[sha256.Size]byte, verifiedToken]
 }
 
 // New returns an Auth for cfg. Close it to stop refreshing a JWKS.
@@ -113,6 +125,11 @@ func New(cfg Config) (*Auth, error) {
 		}
 	}
 	a := &Auth{cfg: cfg, keys: newAPIKeys(cfg.APIKeys), hooks: newHooks(cfg.Hooks), hookLog: ratelog.New(10 * time.Second)}
+	if cfg.JWKSURL == "" {
+		// A JWKS rotates: a key it withdraws must stop admitting tokens at
+		// once, so tokens it verifies are verified every time.
+		a.verified, _ = lru.New[[sha256.Size]byte, verifiedToken](verifiedTokens) // errs only on a size ≤ 0
+	}
 	var err error
 	if a.tokens, err = newVerifier(cfg); err != nil {
 		return nil, err
@@ -214,11 +231,38 @@ func (a *Auth) Verify(ctx context.Context, token string) (*Principal, error) {
 	if a.tokens == nil {
 		return nil, ErrInvalidToken
 	}
+	if a.verified == nil {
+		return a.verify(ctx, token)
+	}
+	sum := sha256.Sum256([]byte(token))
+	now := time.Now()
+	if v, ok := a.verified.Get(sum); ok {
+		p := v.p
+		if now.Before(v.until) && (p.Expires.IsZero() || now.Before(p.Expires.Add(a.cfg.Leeway))) {
+			return p, nil
+		}
+		a.verified.Remove(sum) // expired: the verifier says so, with its error
+	}
+	p, err := a.verify(ctx, token)
+	if err == nil {
+		a.verified.Add(sum, verifiedToken{p: p, until: now.Add(verifiedFor)})
+	}
+	return p, err
+}
+
+func (a *Auth) verify(ctx context.Context, token string) (*Principal, error) {
 	c, err := a.tokens.verify(ctx, token)
 	if err != nil {
 		return nil, err
 	}
 	return c.principal("token"), nil
+}
+
+// verifiedToken is a token's Principal and how long it may be taken
+// without verifying the token again.
+type verifiedToken struct {
+	p     *Principal
+	until time.Time
 }
 
 // Redeem consumes a ticket, on any node.

@@ -299,3 +299,41 @@ func TestRedactQuery(t *testing.T) {
 		t.Errorf("redacted: %s", got)
 	}
 }
+
+// A token presented again is not verified again: its connections share one
+// Principal. An expired one is refused as expired although it was admitted
+// before, and a refused token is never remembered.
+func TestVerifiedTokensAreShared(t *testing.T) {
+	t.Parallel()
+	a := newAuth(t, Config{Secret: testSecret})
+	ctx := t.Context()
+	alice := sign(t, jwt.SigningMethodHS256, testSecret, claims("alice", time.Minute), "")
+	p1, err1 := a.Verify(ctx, alice)
+	p2, err2 := a.Verify(ctx, alice)
+	if err1 != nil || err2 != nil || p1 != p2 {
+		t.Fatalf("same token twice: %p %v, %p %v; want one principal", p1, err1, p2, err2)
+	}
+	bob, err := a.Verify(ctx, sign(t, jwt.SigningMethodHS256, testSecret, claims("bob", time.Minute), ""))
+	if err != nil || bob == p1 || bob.Subject != "bob" {
+		t.Fatalf("another token: %+v %v", bob, err)
+	}
+
+	// exp has a one-second resolution: a token for 2 s (at least 1) is
+	// admitted, then refused once exp has passed, cached or not.
+	start := time.Now()
+	short := sign(t, jwt.SigningMethodHS256, testSecret, claims("carol", 2*time.Second), "")
+	if _, err := a.Verify(ctx, short); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(start.Truncate(time.Second).Add(3 * time.Second)))
+	if _, err := a.Verify(ctx, short); !errors.Is(err, ErrTokenExpired) {
+		t.Fatalf("expired token: %v, want %v", err, ErrTokenExpired)
+	}
+
+	forged := sign(t, jwt.SigningMethodHS256, []byte("another secret, also 32 bytes long"), claims("mallory", time.Minute), "")
+	for range 2 {
+		if _, err := a.Verify(ctx, forged); !errors.Is(err, ErrInvalidToken) {
+			t.Fatalf("forged token: %v", err)
+		}
+	}
+}
