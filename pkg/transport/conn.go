@@ -178,10 +178,13 @@ func (s *Server) parseChannels(raw []string) ([]string, error) {
 	if len(chs) > s.cfg.MaxChannels {
 		return nil, fmt.Errorf("%w: more than %d channels", protocol.ErrInvalidChannel, s.cfg.MaxChannels)
 	}
-	for _, ch := range chs {
+	for i, ch := range chs {
 		if err := protocol.ValidateChannel(ch); err != nil {
 			return nil, err
 		}
+		// The parsed query's strings share the request's query, token and
+		// all; a connection keeps its channels for its life, not that.
+		chs[i] = strings.Clone(ch)
 	}
 	return chs, nil
 }
@@ -210,7 +213,7 @@ func (s *Server) positions(since string, channels []string) ([]protocol.ID, stri
 // requestSession returns the session a request's query asks for (the
 // session parameter), or a new one, and the client ID it gives user.
 func requestSession(q url.Values, user string) (token, client string, err error) {
-	token = q.Get("session")
+	token = strings.Clone(q.Get("session")) // kept for the connection's life: not the whole query
 	if token == "" {
 		token, client = auth.NewSession(user)
 		return token, client, nil
