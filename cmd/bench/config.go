@@ -17,6 +17,7 @@ const (
 	ScenarioFanoutFloor = "fanout-floor"
 	ScenarioIdleMemory  = "idle-memory"
 	ScenarioDrain       = "drain"
+	ScenarioStorm       = "storm"
 	ScenarioPresence    = "presence"
 	ScenarioBurst       = "burst"
 	ScenarioConnect     = "connect"
@@ -60,7 +61,7 @@ const (
 // a field says so.
 type Config struct {
 	// Scenario is what to measure: ScenarioLoad (default), ScenarioResume,
-	// ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain,
+	// ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain, ScenarioStorm,
 	// ScenarioPresence, ScenarioBurst or ScenarioConnect.
 	Scenario string
 	// URL is the node's base URL. Defaults to DefaultURL; -start-node replaces it.
@@ -162,7 +163,7 @@ type Config struct {
 func (cfg Config) Validate() error {
 	var errs []error
 	switch cfg.Scenario {
-	case ScenarioLoad, ScenarioResume, ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain, ScenarioPresence, ScenarioBurst, ScenarioConnect:
+	case ScenarioLoad, ScenarioResume, ScenarioFanoutFloor, ScenarioIdleMemory, ScenarioDrain, ScenarioStorm, ScenarioPresence, ScenarioBurst, ScenarioConnect:
 	default:
 		errs = append(errs, fmt.Errorf("bench: unknown scenario %q", cfg.Scenario))
 	}
@@ -266,7 +267,7 @@ func (cfg Config) validateCluster() (errs []error) {
 
 // clustered reports whether the scenario starts a cluster of nodes.
 func (cfg Config) clustered() bool {
-	return cfg.Scenario == ScenarioDrain || cfg.Scenario == ScenarioPresence
+	return cfg.Scenario == ScenarioDrain || cfg.Scenario == ScenarioStorm || cfg.Scenario == ScenarioPresence
 }
 
 // clients returns how many clients the run opens.

@@ -16,7 +16,7 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	cfg := Config{Channels: ChannelSpec{Mode: ModeHot, N: 1}}
 	var ramp, sourceSpec, nodeIPs, steps, bursts string
 	var verbose bool
-	fs.StringVar(&cfg.Scenario, "scenario", ScenarioLoad, "load, resume, fanout-floor, idle-memory, drain, presence, burst or connect")
+	fs.StringVar(&cfg.Scenario, "scenario", ScenarioLoad, "load, resume, fanout-floor, idle-memory, drain, storm, presence, burst or connect")
 	fs.StringVar(&cfg.URL, "url", DefaultURL, "the node's base URL")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis for -via xadd and for -start-node, redis://host:port/db")
 	fs.StringVar(&cfg.Prefix, "prefix", DefaultPrefix, "stream key prefix: channel C is the stream <prefix>C")
@@ -43,8 +43,8 @@ func parseFlags(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&cfg.NodePID, "node-pid", 0, "the node's process ID, for CPU and RSS from /proc (required by fanout-floor and idle-memory unless -start-node)")
 	fs.BoolVar(&cfg.StartNode, "start-node", false, "build ./cmd/node (run from the repository root) and run it on a free loopback port with -redis-url, instead of -url")
 	fs.StringVar(&cfg.NodeBin, "node-bin", "", "with -start-node: run this node binary instead of building ./cmd/node")
-	fs.StringVar(&nodeIPs, "node-ips", DefaultNodeIPs, "drain, presence: loopback addresses of the nodes to start, one each (list or range a-b); the first is drained or asked")
-	fs.IntVar(&cfg.GossipPort, "gossip-port", DefaultGossipPort, "drain, presence: the nodes' -cluster-bind port")
+	fs.StringVar(&nodeIPs, "node-ips", DefaultNodeIPs, "drain, storm, presence: loopback addresses of the nodes to start, one each (list or range a-b); the first is drained or asked")
+	fs.IntVar(&cfg.GossipPort, "gossip-port", DefaultGossipPort, "drain, storm, presence: the nodes' -cluster-bind port")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", DefaultDrainTimeout, "drain: the nodes' -drain-timeout")
 	fs.DurationVar(&cfg.DrainBaseline, "drain-baseline", DefaultDrainBaseline, "drain: then the same run with this -drain-timeout (all at once), side by side; 0: skip")
 	fs.IntVar(&cfg.Queries, "queries", DefaultQueries, "presence: times each question is asked")
@@ -139,6 +139,10 @@ Scenarios:
                 round-robin to the others and resume; drain spread, resume
                 times, reconnects per second, Redis reads, loss; then the
                 same with -drain-baseline (all at once), side by side
+  storm         the drain's setting, but SIGKILL: every client's stream is
+                cut at once and it reconnects, with its own backoff, to the
+                others; time until all resumed, the others' CPU per
+                resume, Redis reads per resumed client, loss
   presence      start three clustered nodes, spread -sse/-ws idle clients
                 over them on one channel (one in four also on another),
                 and time GET /api/presence and /api/clients?limit=10000

@@ -92,7 +92,7 @@ func run(ctx context.Context, cfg Config, out io.Writer) error {
 	scenarios := map[string]func(context.Context) error{
 		ScenarioLoad: r.load, ScenarioResume: r.resume,
 		ScenarioFanoutFloor: r.fanoutFloor, ScenarioIdleMemory: r.idleMemory,
-		ScenarioDrain: r.drain, ScenarioPresence: r.presence,
+		ScenarioDrain: r.drain, ScenarioStorm: r.nodeKilled, ScenarioPresence: r.presence,
 		ScenarioBurst:   r.burst,
 		ScenarioConnect: r.connectCost,
 	}

@@ -166,6 +166,9 @@ type MemoryRow struct {
 // DrainReport is one drain of the node every client was on. Times are
 // from the SIGTERM, as the clients saw them.
 type DrainReport struct {
+	// Signal is what the first node got: SIGTERM (a drain) or SIGKILL (a
+	// storm). Empty means SIGTERM.
+	Signal       string `json:"signal,omitempty"`
 	DrainTimeout string `json:"drain_timeout"`
 	Clients      int    `json:"clients"`
 	Nodes        int    `json:"nodes"`
@@ -187,6 +190,10 @@ type DrainReport struct {
 	PeakReconnectsPer100ms int         `json:"peak_reconnects_per_100ms"`
 	ReconnectsPerSec       []int       `json:"reconnects_per_s"`
 	FailedConns            int64       `json:"failed_attempts"`
+	// The other nodes' CPU from the signal until every client resumed,
+	// beyond their idle rate before it, and that per resumed client.
+	SurvivorCPUMs          float64     `json:"survivor_cpu_ms"`
+	SurvivorCPUUsPerResume float64     `json:"survivor_cpu_us_per_resume"`
 	Redis                  RedisWindow `json:"redis"`
 	// Over the whole round, publishing included.
 	Published     int64 `json:"published"`

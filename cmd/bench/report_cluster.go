@@ -17,7 +17,7 @@ func writeDrain(w io.Writer, rows []DrainReport) {
 		fmt.Fprintln(w, "\t")
 	}
 	secs := func(msec float64) string { return fmt.Sprintf("%.2f s", msec/1000) }
-	fmt.Fprintf(w, "drain\tclients on the first of %d nodes, times from its SIGTERM\t\n", rows[0].Nodes)
+	fmt.Fprintf(w, "%s\tclients on the first of %d nodes, times from its %s\t\n", rows[0].name(), rows[0].Nodes, rows[0].signal())
 	line("-drain-timeout", func(d DrainReport) string { return d.DrainTimeout })
 	line("streams it closed", func(d DrainReport) string {
 		return fmt.Sprintf("%d/%d, first %s, last %s", d.Closed, d.Clients, secs(d.FirstCloseMs), secs(d.SpreadMs))
@@ -44,6 +44,9 @@ func writeDrain(w io.Writer, rows []DrainReport) {
 		r := d.Redis
 		return fmt.Sprintf("%.0f (%.3f per client) beyond ~%.0f live at %.1f/s per node", r.ResumeReads, r.ReadsPerClient, r.LiveEstimate, r.SteadyXRangePerSec)
 	})
+	line("CPU of the others per resume", func(d DrainReport) string {
+		return fmt.Sprintf("%.0f µs (%.0f ms beyond idle until all resumed)", d.SurvivorCPUUsPerResume, d.SurvivorCPUMs)
+	})
 	line("completeness", func(d DrainReport) string {
 		return fmt.Sprintf("%d missing, %d skipped, %d duplicates, %d gaps, %d errors of %d published (%d failed)",
 			d.Missing, d.Skipped, d.Duplicates, d.Gaps, d.Errors, d.Published, d.PublishFailed)
@@ -55,6 +58,20 @@ func writeDrain(w io.Writer, rows []DrainReport) {
 	for _, d := range rows {
 		fmt.Fprintf(w, "  reconnects per second, %s\t%s\t\n", d.DrainTimeout, joinInts(d.ReconnectsPerSec))
 	}
+}
+
+func (d DrainReport) signal() string {
+	if d.Signal == "" {
+		return "SIGTERM"
+	}
+	return d.Signal
+}
+
+func (d DrainReport) name() string {
+	if d.Signal == "SIGKILL" {
+		return "storm"
+	}
+	return "drain"
 }
 
 func shortPercentiles(p Percentiles) string {

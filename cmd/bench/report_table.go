@@ -21,8 +21,8 @@ func (r *Report) writeTable(out io.Writer) error {
 		fmt.Fprintf(w, "publish\t%g msg/s via %s\tpayload %d B, window %s after %s warm-up\n", s.PublishRate, s.Via, s.Payload, s.Duration, s.Warmup)
 	case ScenarioFanoutFloor:
 		fmt.Fprintf(w, "publish\t%g msg/s via %s\tpayload %d B, window %s per side\n", s.PublishRate, s.Via, s.Payload, s.Duration)
-	case ScenarioDrain:
-		fmt.Fprintf(w, "publish\t%g msg/s via %s\tpayload %d B, %s before the SIGTERM\n", s.PublishRate, s.Via, s.Payload, s.Warmup)
+	case ScenarioDrain, ScenarioStorm:
+		fmt.Fprintf(w, "publish\t%g msg/s via %s\tpayload %d B, %s before the signal\n", s.PublishRate, s.Via, s.Payload, s.Warmup)
 	case ScenarioBurst:
 		fmt.Fprintf(w, "publish\tbursts %v, %d round(s)\teach burst one pipelined XADD batch\n", s.Bursts, s.Rounds)
 	case ScenarioResume:

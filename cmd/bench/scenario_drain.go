@@ -29,7 +29,7 @@ func (r *runner) drain(ctx context.Context) error {
 		timeouts = append(timeouts, r.cfg.DrainBaseline)
 	}
 	for i, d := range timeouts {
-		rep, err := r.drainRound(ctx, i+1, d)
+		rep, err := r.drainRound(ctx, i+1, d, syscall.SIGTERM)
 		if rep != nil {
 			r.report.Drain = append(r.report.Drain, *rep)
 		}
@@ -40,8 +40,21 @@ func (r *runner) drain(ctx context.Context) error {
 	return nil
 }
 
-// drainRound is one drain on a fresh cluster, on channels of its own.
-func (r *runner) drainRound(ctx context.Context, round int, timeout time.Duration) (*DrainReport, error) {
+// nodeKilled is the reconnect storm after a node dies: the drain's setting,
+// every client on the first node, but SIGKILL in place of SIGTERM, so
+// that every client finds its stream cut at once and reconnects, within
+// its own backoff, to the others, resuming from its last event ID.
+func (r *runner) nodeKilled(ctx context.Context) error {
+	rep, err := r.drainRound(ctx, 1, r.cfg.DrainTimeout, syscall.SIGKILL)
+	if rep != nil {
+		r.report.Drain = append(r.report.Drain, *rep)
+	}
+	return err
+}
+
+// drainRound is one drain (or storm) on a fresh cluster, on channels of
+// its own: sig is what the first node gets.
+func (r *runner) drainRound(ctx context.Context, round int, timeout time.Duration, sig syscall.Signal) (*DrainReport, error) {
 	cfg := r.cfg
 	r.step("drain round %d: nodes with -drain-timeout %s", round, timeout)
 	cl, err := r.startCluster(ctx, timeout)
@@ -72,6 +85,9 @@ func (r *runner) drainRound(ctx context.Context, round int, timeout time.Duratio
 		return nil, err
 	}
 	rep := &DrainReport{DrainTimeout: timeout.String(), Clients: len(ph.fleet.clients), Nodes: len(cl.nodes)}
+	if sig == syscall.SIGKILL {
+		rep.Signal = "SIGKILL"
+	}
 	pubCtx, stopPub := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { pub.run(pubCtx, cfg.PublishRate, r.rng, used) })
@@ -84,7 +100,7 @@ func (r *runner) drainRound(ctx context.Context, round int, timeout time.Duratio
 		}
 	}
 	defer stop()
-	err = r.drainAndResume(ctx, cl, ph, w, rdb, rep)
+	err = r.drainAndResume(ctx, cl, ph, w, rdb, rep, sig)
 	stop()
 	if err != nil {
 		return rep, err
@@ -93,32 +109,44 @@ func (r *runner) drainRound(ctx context.Context, round int, timeout time.Duratio
 	return rep, nil
 }
 
-// drainAndResume measures the steady Redis reads over the warm-up, sends
-// SIGTERM to the first node, and waits for every client to resume.
-func (r *runner) drainAndResume(ctx context.Context, cl *nodeCluster, ph *phase, w *drainWatch, rdb *redis.Client, rep *DrainReport) error {
+// drainAndResume measures the steady Redis reads and the other nodes'
+// idle CPU over the warm-up, sends sig to the first node, and waits for
+// every client to resume.
+func (r *runner) drainAndResume(ctx context.Context, cl *nodeCluster, ph *phase, w *drainWatch, rdb *redis.Client, rep *DrainReport, sig syscall.Signal) error {
 	cfg := r.cfg
 	r.step("publishing %g msg/s for %s with every client on node %s", cfg.PublishRate, cfg.Warmup, cl.names[0])
 	before, err := readRedisStats(ctx, rdb)
 	if err != nil {
 		return err
 	}
-	backoff.Sleep(ctx, cfg.Warmup)
+	others := cl.pids()[1:]
+	idle, err := idleCPU(ctx, others, min(cfg.Warmup, presenceIdleCPU))
+	if err != nil {
+		return err
+	}
+	backoff.Sleep(ctx, cfg.Warmup-min(cfg.Warmup, presenceIdleCPU))
 	atTerm, err := readRedisStats(ctx, rdb)
 	if err != nil {
 		return err
 	}
 	failed := ph.env.m.connectFailed.Load()
-	var others []*url.URL
+	var bases []*url.URL
 	for _, n := range cl.nodes[1:] {
 		u, _ := url.Parse(n.url())
-		others = append(others, u)
+		bases = append(bases, u)
 	}
-	ph.env.target.route(others...)
+	meters := make([]*cpuMeter, len(others))
+	for i, pid := range others {
+		if meters[i], err = startCPU(pid); err != nil {
+			return err
+		}
+	}
+	ph.env.target.route(bases...)
 	t0 := w.arm()
-	if err := cl.nodes[0].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := cl.nodes[0].cmd.Process.Signal(sig); err != nil {
 		return fmt.Errorf("bench: failed to signal node %s: %w", cl.names[0], err)
 	}
-	r.step("SIGTERM to node %s; clients reconnect round-robin to the other %d", cl.names[0], len(others))
+	r.step("%s to node %s; clients reconnect round-robin to the other %d", rep.signal(), cl.names[0], len(bases))
 	want := int64(len(ph.fleet.clients))
 	if err := waitfor.Until(ctx, cfg.CatchupTimeout, 2*time.Millisecond, func() bool { return w.done.Load() >= want }); err != nil {
 		r.note("drain %s: %d of %d clients resumed within %s", rep.DrainTimeout, w.done.Load(), want, cfg.CatchupTimeout)
@@ -127,8 +155,19 @@ func (r *runner) drainAndResume(ctx context.Context, cl *nodeCluster, ph *phase,
 	if err != nil {
 		return err
 	}
+	elapsed := time.Since(t0).Seconds()
+	for i, m := range meters {
+		used, err := m.used()
+		if err != nil {
+			return err
+		}
+		rep.SurvivorCPUMs += (used.Seconds() - idle[i]*elapsed) * 1e3
+	}
 	rep.FailedConns = ph.env.m.connectFailed.Load() - failed
 	w.fill(rep, t0)
+	if rep.Resumed > 0 {
+		rep.SurvivorCPUUsPerResume = rep.SurvivorCPUMs * 1e3 / float64(rep.Resumed)
+	}
 	rep.Redis = redisWindow(before, atTerm, after, rep)
 	select {
 	case <-cl.nodes[0].done:
