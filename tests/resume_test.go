@@ -265,3 +265,36 @@ func TestWelcomeCarriesTheStartPosition(t *testing.T) {
 		t.Errorf("resumed from the welcome: push.gap %q", g[0].Data)
 	}
 }
+
+// Clients that come back from the same position one after another, as a
+// dead node's clients do, are replayed from one read: the first reads the
+// store, the rest are served what it read. Each still gets exactly what
+// it missed.
+func TestReplaysFromOnePositionShareOneRead(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	a, b := c.start("a"), c.start("b")
+	s := openSSE(t, sseURL(a, "storm"), "")
+	s.waitWelcome()
+	for i := range 5 {
+		c.xaddSeq("storm", i)
+	}
+	s.waitData(5)
+	last := s.lastEventID()
+	s.close()
+	var want []string
+	for i := 5; i < 10; i++ {
+		want = append(want, c.xaddSeq("storm", i))
+	}
+	before := b.Hub().Stats()
+	const clients = 10
+	for i := range clients {
+		s := openSSE(t, sseURL(b, "storm"), last) // kept open: the channel stays of interest
+		equalStrings(t, fmt.Sprintf("client %d", i), s.waitData(5), want)
+	}
+	st := b.Hub().Stats()
+	replays, recent := st.Replays-before.Replays, st.RecentReplays-before.RecentReplays
+	if replays < clients || recent < clients-1 {
+		t.Errorf("%d replays, %d of them served from the first one's read; want %d and %d", replays, recent, clients, clients-1)
+	}
+}

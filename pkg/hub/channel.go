@@ -3,6 +3,7 @@ package hub
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pushcluster/pushcluster/pkg/protocol"
 	"github.com/pushcluster/pushcluster/pkg/store"
@@ -29,6 +30,10 @@ type channel struct {
 	subs   []*Sub
 	// recent are the runs just fanned out, for replays (see recentRun).
 	recent []recentRun
+	// caughtUp is a position a replay just found nothing after, until
+	// caughtUpUntil (see caughtUpFor).
+	caughtUp      protocol.ID
+	caughtUpUntil time.Time
 	// entryBytes is the mean data size of recent entries, to size replay
 	// reads by bytes; written by the read loop.
 	entryBytes atomic.Int64

@@ -22,6 +22,13 @@ const (
 	replayReadTimeout      = 10 * time.Second
 	// shardRetry is how long channels whose shard failed wait to be read again.
 	shardRetry = 100 * time.Millisecond
+	// caughtUpFor is how long a replay that found nothing after its
+	// position answers the replays from the same position without a
+	// read: a dead node's clients come back over a second or two, most
+	// with nothing missed, and would otherwise each read the store. A
+	// stream deleted within it is told to them with its next entry, as
+	// to live subscribers, rather than at once.
+	caughtUpFor = time.Second
 )
 
 // Bell tells the hub which channels of interest may have moved: it

@@ -26,7 +26,10 @@ const (
 // them: no read, and the frames the live subscribers were given. Writing
 // a large burst to thousands of sockets takes minutes, and its replays
 // with it, so a run is kept for DefaultRecentFor after it was last read or
-// served, not after it was read.
+// served, not after it was read. A replay's own read from the store is
+// kept the same way (keepAfter): when a node dies its clients come back
+// here from the same few positions over a second or two, too spread out
+// for one read to serve them all at once.
 type recentRun struct {
 	after protocol.ID // the position the run was read after
 	msgs  []*Message  // the gap's notice first, if any
@@ -40,6 +43,15 @@ type recentRun struct {
 // need be. ch.mu must be held, and the cursor not yet moved past msgs.
 // It reports whether the channel now keeps runs it kept none of before.
 func (ch *channel) keep(msgs []*Message, now time.Time, used *atomic.Int64, budget int64, maxAge time.Duration) bool {
+	return ch.keepAfter(ch.cursor, msgs, now, used, budget, maxAge)
+}
+
+// keepAfter records a run read after the position after: one fanned out
+// (keep), or one a replay read from the store, so that the replays from
+// the same position that follow it (a dead node's clients, who all had
+// the same last entry, reconnecting over a second or two) are served
+// from it rather than each reading the store again. ch.mu must be held.
+func (ch *channel) keepAfter(after protocol.ID, msgs []*Message, now time.Time, used *atomic.Int64, budget int64, maxAge time.Duration) bool {
 	if budget <= 0 || len(msgs) == 0 {
 		return false
 	}
@@ -56,7 +68,7 @@ func (ch *channel) keep(msgs []*Message, now time.Time, used *atomic.Int64, budg
 		used.Add(-int64(n))
 		return false
 	}
-	ch.recent = append(ch.recent, recentRun{after: ch.cursor, msgs: msgs, bytes: n, at: now})
+	ch.recent = append(ch.recent, recentRun{after: after, msgs: msgs, bytes: n, at: now})
 	return !was
 }
 

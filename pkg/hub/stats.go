@@ -21,7 +21,7 @@ type Stats struct {
 	ReadErrors    uint64
 	Replays       uint64 // subscriptions that replayed from a position
 	Replayed      uint64 // entries replayed
-	RecentReplays uint64 // replay reads served from runs just fanned out, not the store
+	RecentReplays uint64 // replays served without reading the store: from runs just read, or with nothing missed
 	GapsTrimmed   uint64 // gaps signalled per subscriber, by reason
 	GapsReset     uint64
 	Notified      bool // keyspace notifications proven; false means polling

@@ -121,8 +121,16 @@ func (r *replayed) last(after protocol.ID) protocol.ID {
 // messages with their frames: when a node dies, or a burst cuts slow
 // consumers off, its clients come back at once.
 func (h *Hub) replayRead(ctx context.Context, ch *channel, pos protocol.ID) (*replayed, error) {
+	now := time.Now()
 	ch.mu.Lock()
-	msgs, ok := ch.recentAfter(pos, time.Now())
+	if pos == ch.caughtUp && pos == ch.cursor && now.Before(ch.caughtUpUntil) {
+		// Nothing followed pos a moment ago, and live delivery has read
+		// nothing since: what comes next is live delivery's.
+		ch.mu.Unlock()
+		h.stats.recentReplays.Add(1)
+		return &replayed{}, nil
+	}
+	msgs, ok := ch.recentAfter(pos, now)
 	ch.mu.Unlock()
 	if ok {
 		h.stats.recentReplays.Add(1)
@@ -141,7 +149,17 @@ func (h *Hub) replayRead(ctx context.Context, ch *channel, pos protocol.ID) (*re
 		if err != nil {
 			return nil, err
 		}
-		return &replayed{gap: b.Gap, msgs: messagesOf(ch.name, &b), entries: len(b.Entries)}, nil
+		r := &replayed{gap: b.Gap, msgs: messagesOf(ch.name, &b), entries: len(b.Entries)}
+		ch.mu.Lock()
+		if len(r.msgs) == 0 {
+			// Nothing follows pos: replays from it for a moment more are
+			// told so without asking again (see caughtUpFor).
+			ch.caughtUp, ch.caughtUpUntil = pos, time.Now().Add(caughtUpFor)
+		} else if ch.keepAfter(pos, r.msgs, time.Now(), &h.kept, h.cfg.RecentBytes, h.cfg.RecentFor) {
+			h.keeper.add(ch)
+		}
+		ch.mu.Unlock()
+		return r, nil
 	})
 	if err != nil {
 		return nil, err
