@@ -540,10 +540,14 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.cfg.DebugListen != "" {
 		run(func() { n.serveDebug(ctx) })
 	}
+	// The transports drain when told, after the drain is announced and
+	// its connections counted, not as soon as ctx ends.
+	drainCtx, startDrain := context.WithCancel(context.Background())
+	defer startDrain()
 	drained := make(chan struct{})
 	run(func() {
 		defer close(drained)
-		n.server.Run(ctx)
+		n.server.Run(drainCtx)
 	})
 	run(func() { n.rebalance(ctx) })
 	run(func() { n.watchIsolation(ctx) })
@@ -561,6 +565,7 @@ func (n *Node) Run(ctx context.Context) error {
 	// Counted before the drain starts: its first batch may end at once.
 	n.log.Info("node draining", "node", n.cfg.Name, "connections", n.reg.Connections(), "over", n.server.DrainTimeout())
 	stop()
+	startDrain()
 	<-drained
 	stopCluster()
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
