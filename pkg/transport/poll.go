@@ -74,8 +74,11 @@ type pollConn struct {
 	key      string        // the key that continues the session; "" while a poll is held
 	ready    chan struct{} // signalled when something urgent arrives or the session ends
 	ended    error         // why the connection ended, once it has
-	linger   *time.Timer
-	opened   bool // tracked by the registry
+	// ending: end was called; its last frames are answered without a key,
+	// whether or not the close has followed them yet.
+	ending bool
+	linger *time.Timer
+	opened bool // tracked by the registry
 }
 
 var (
@@ -309,12 +312,12 @@ func (c *pollConn) answerable() bool {
 // a new key, unless it has ended.
 func (p *polls) answer(w http.ResponseWriter, c *pollConn) {
 	c.mu.Lock()
-	frames, since, ended := c.frames, c.since, c.ended
+	frames, since, over := c.frames, c.since, c.ended != nil || c.ending
 	c.frames, c.size, c.urgent, c.answered = nil, 0, false, since
 	c.room.Broadcast()
 	c.mu.Unlock()
 	key := ""
-	if ended == nil {
+	if !over {
 		key = newPollKey()
 		p.put(c, key)
 	}
@@ -431,6 +434,9 @@ func (c *pollConn) heartbeat() {}
 // end ends the session once what is queued is taken; a client that is
 // disconnected, or whose token expired, is told so in its last answer.
 func (c *pollConn) end(reason error) {
+	c.mu.Lock()
+	c.ending = true
+	c.mu.Unlock()
 	switch {
 	case errors.Is(reason, errDisconnected):
 		c.box.Offer(errorFrame(protocol.CodeDisconnected, reason))
