@@ -2,7 +2,10 @@
 
 package wire
 
-import "unsafe"
+import (
+	"syscall"
+	"unsafe"
+)
 
 // directWrites: without Unix descriptors, every write goes through the
 // net.Conn, and a connection that backs up gets a writer goroutine.
@@ -16,3 +19,8 @@ func (s *socket) send(qs []Queued, wait bool) (int, error) {
 	}
 	return writeEach(qs, s.conn)
 }
+
+// readNow is never called here: without epoll nothing is watched.
+func readNow(uintptr, []byte) (int, error) { return 0, errNoEpoll }
+
+func pending(syscall.RawConn) bool { return true }

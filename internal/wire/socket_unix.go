@@ -79,3 +79,31 @@ func (op *sendOp) write(fd uintptr) bool {
 	}
 	return true
 }
+
+// readNow reads what fd holds without blocking: EAGAIN when nothing.
+func readNow(fd uintptr, b []byte) (int, error) {
+	for {
+		n, err := syscall.Read(int(fd), b)
+		if err != syscall.EINTR {
+			return n, err
+		}
+	}
+}
+
+// pending reports whether raw's socket holds something to read, or an
+// end or error for a read to find; false only when a read would wait.
+func pending(raw syscall.RawConn) bool {
+	var buf [1]byte
+	n, errno := 0, syscall.Errno(0)
+	err := raw.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
+				syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+			if e != syscall.EINTR {
+				n, errno = int(r), e
+				return true
+			}
+		}
+	})
+	return err != nil || errno != syscall.EAGAIN || n > 0
+}

@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bufio"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -20,6 +22,11 @@ type SSE struct {
 	// OnClose, when set, is called once the stream is closed.
 	OnClose func()
 	once    sync.Once
+	// watch is the stream's watch when a watcher waits for its client's
+	// end; spawn runs cleanup once the stream is closed.
+	watch   Watch
+	spawn   func(func())
+	cleanup func()
 }
 
 const sseHeader = "HTTP/1.1 200 OK\r\n" +
@@ -140,17 +147,29 @@ func (w *SSE) Close(clean bool) {
 		if w.OnClose != nil {
 			w.OnClose()
 		}
+		if w.watch.loop != nil { // no reader to notice the close
+			w.watch.Stop()
+			w.spawn(w.cleanup)
+		}
 	})
 }
 
-// Watch makes a hijacked connection notice its client going away: one
-// goroutine, started with spawn, parked on a one-byte read, closes it and
-// runs cleanup, and the handler may return. An unhijacked stream is
-// watched by its handler.
-func (w *SSE) Watch(spawn func(func()), cleanup func()) {
+// Watch makes a hijacked connection notice its client going away, and
+// run cleanup once it is closed, whoever closes it; the handler may then
+// return. With a watcher, the socket waits in its epoll set, with no
+// goroutine: what a client sends on a stream is read and dropped as it
+// comes, and its end closes the stream. Without one (no epoll, or no
+// descriptor), one goroutine, started with spawn, is parked on a one-byte
+// read. An unhijacked stream is watched by its handler.
+func (w *SSE) Watch(watcher *Watcher, spawn func(func()), cleanup func()) {
 	if w.conn == nil {
 		return
 	}
+	w.spawn, w.cleanup = spawn, cleanup
+	if watcher.Watch(&w.watch, w.raw, w.readable) {
+		return
+	}
+	w.watch = Watch{}
 	spawn(func() {
 		var b [1]byte
 		for {
@@ -161,4 +180,58 @@ func (w *SSE) Watch(spawn func(func()), cleanup func()) {
 		w.Close(false)
 		cleanup()
 	})
+}
+
+// readable reads what the client sent, without blocking, and drops it, up
+// to a bound per wake-up, so one client cannot hold its loop; the stream
+// is closed at its end. It runs on the watcher's loop.
+func (w *SSE) readable() {
+	op := drainOps.Get().(*drainOp)
+	for range 16 {
+		op.n, op.err = 0, nil
+		err := w.raw.Read(op.fn)
+		if err == nil {
+			err = op.err
+		}
+		if err == nil && op.n > 0 {
+			continue
+		}
+		drainOps.Put(op)
+		if errors.Is(err, syscall.EAGAIN) && w.watch.Rearm() {
+			return
+		}
+		w.Close(false) // the end of the stream, an error, or the socket closed
+		return
+	}
+	drainOps.Put(op)
+	if !w.watch.Rearm() {
+		w.Close(false)
+	}
+}
+
+// drainOp is one non-blocking read into a buffer it owns, pooled: a
+// stream's reads are dropped, and an idle stream has none to keep.
+type drainOp struct {
+	buf [512]byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool // op.read
+}
+
+var drainOps = sync.Pool{New: func() any {
+	op := &drainOp{}
+	op.fn = op.read
+	return op
+}}
+
+func (op *drainOp) read(fd uintptr) bool {
+	n, err := readNow(fd, op.buf[:])
+	switch {
+	case err != nil:
+		op.err = err
+	case n == 0:
+		op.err = io.EOF
+	}
+	op.n = max(n, 0)
+	return true
 }

@@ -1,35 +1,30 @@
 package wire
 
 import (
-	"bufio"
-	"bytes"
+	"encoding/binary"
 	"errors"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 )
 
 // ErrPeerNotReading closes a WebSocket whose peer pings but does not read:
 // the library's answer to a ping found the queue full.
 var ErrPeerNotReading = errors.New("wire: the peer does not read what it is sent")
 
-// WS is a WebSocket's hijacked connection, shared by the node and
-// coder/websocket, which does the handshake and reads. The node writes its
-// own frames (unmasked server frames, each message's encoded once and
-// shared by every subscriber given it, and its pings) the way an event
-// stream is written: straight from the fan-out while the peer keeps up,
-// and by the poller once it backs up, with no buffer or library call per
-// connection in between. The library writes the frames it must (pongs, and
-// the close handshake) through Write. Write gathers what it is given into
-// whole frames, by the frame's own header, before one joins the node's
-// queue, so the two never interleave within a frame, however the library
-// buffers its writes; a close frame is written at once, after the rest of
-// any frame part written, and nothing is written after it.
+// WS is a WebSocket's hijacked connection. The node writes its frames
+// (unmasked server frames, each message's encoded once and shared by
+// every subscriber given it, its pings and pongs) the way an event stream
+// is written: straight from the fan-out while the peer keeps up, and by
+// the poller once it backs up, with no buffer per connection in between.
+// A pong joins the queue behind the node's frames, so the two never
+// interleave within a frame; a close frame is written at once, after the
+// rest of any frame part written, and nothing is written after it. What
+// the client sends is read a message at a time (ReadMessage), when there
+// is something to read: an idle WebSocket holds no reader and no buffer.
 type WS struct {
-	net.Conn // reads and Close, for the library
+	net.Conn // reads, deadlines and Close
 	socket
 	box *Outbox
 
@@ -40,63 +35,44 @@ type WS struct {
 	stopped atomic.Bool // a close frame was written or waits for mu
 	wrote   atomic.Bool // frames were written since Wrote was last asked
 
-	libMu   sync.Mutex
-	partial []byte // what the library wrote of a frame not yet whole; guarded by libMu
+	watch Watch
 }
 
-// SetOutbox makes Write queue the library's frames in box, behind the
-// node's. Call it before the connection is served.
+// SetOutbox makes Pong queue pongs in box, behind the node's frames. Call
+// it before the connection is served.
 func (w *WS) SetOutbox(box *Outbox) { w.box = box }
 
-// Raw returns the connection's descriptor for the poller and PeerWindow,
-// or nil.
+// Raw returns the connection's descriptor for the poller, the watcher and
+// PeerWindow, or nil.
 func (w *WS) Raw() syscall.RawConn { return w.raw }
 
 // Wrote reports whether any of the node's frames reached the socket since
 // it was last asked: a peer that takes them is reading.
 func (w *WS) Wrote() bool { return w.wrote.Swap(false) }
 
-// Write takes what the library writes: pongs, and its half of the close
-// handshake.
-func (w *WS) Write(p []byte) (int, error) {
-	w.libMu.Lock()
-	defer w.libMu.Unlock()
-	buf := p
-	if len(w.partial) > 0 {
-		buf = append(w.partial, p...)
-		w.partial = nil
+// Pong answers a ping with its payload, behind what is queued. A peer that
+// pings but lets its queue fill does not read: it is closed.
+func (w *WS) Pong(payload []byte) {
+	frame := wsFrame(opPong, payload)
+	if err := w.box.Add(func() Queued { return One(frame) }); errors.Is(err, ErrFull) {
+		w.box.Close(ErrPeerNotReading)
 	}
-	for len(buf) > 0 {
-		n, ok := frameLen(buf)
-		if !ok || n > len(buf) {
-			w.partial = bytes.Clone(buf) // the rest of the frame is to come
-			break
-		}
-		if err := w.take(buf[:n:n]); err != nil {
-			return len(p), err
-		}
-		buf = buf[n:]
-	}
-	return len(p), nil
 }
 
-// take queues one whole frame of the library's, or writes a close frame
-// at once.
-func (w *WS) take(frame []byte) error {
-	if w.box != nil && !isCloseFrame(frame) {
-		switch err := w.box.Add(func() Queued { return One(bytes.Clone(frame)) }); {
-		case err == nil:
-			return nil
-		case errors.Is(err, ErrFull): // a peer that pings but does not read
-			w.box.Close(ErrPeerNotReading)
-			return nil
-		}
+// WriteClose writes a close frame with code and reason past the queue,
+// which from now on is not written.
+func (w *WS) WriteClose(code uint16, reason string) error {
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason]
 	}
-	_, err := w.writeNow(frame)
+	body := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
+	_, err := w.writeNow(wsFrame(opClose, append(body, reason...)))
 	return err
 }
 
-func isCloseFrame(p []byte) bool { return len(p) > 0 && p[0]&0x0f == 0x8 }
+// maxCloseReason keeps a close frame's payload within a control frame's
+// 125 bytes.
+const maxCloseReason = 123
 
 // writeNow writes a frame past the queue, which from now on is not
 // written: the queue is closed, or the frame closes the connection.
@@ -114,6 +90,34 @@ func (w *WS) writeNow(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// Watch has watcher call ready once the client has sent something: see
+// Watcher. It reports false when it cannot; the caller then reads in a
+// goroutine of its own.
+func (w *WS) Watch(watcher *Watcher, ready func()) bool {
+	if watcher.Watch(&w.watch, w.raw, ready) {
+		return true
+	}
+	w.watch = Watch{}
+	return false
+}
+
+// Rearm has the watcher call ready again once there is more to read;
+// false when the connection is not watched, or is closed.
+func (w *WS) Rearm() bool { return w.watch.loop != nil && w.watch.Rearm() }
+
+// Pending reports whether the client has sent something not yet read,
+// without waiting: a reader started for bytes another already read
+// would otherwise wait for the next message.
+func (w *WS) Pending() bool {
+	if w.raw == nil {
+		return true
+	}
+	return pending(w.raw)
+}
+
+// StopWatching forgets the connection's watch, once it is closed.
+func (w *WS) StopWatching() { w.watch.Stop() }
 
 // TryWrite writes what the socket takes of q now, without blocking.
 func (w *WS) TryWrite(q *Queued) error {
@@ -154,55 +158,3 @@ func (w *WS) noteWritten(qs []Queued, n int) {
 		}
 	}
 }
-
-// WSRecorder hands the WebSocket library the connection as a WS, with
-// buffers of its own in place of net/http's 4 KiB ones, which every idle
-// connection would otherwise hold for as long as it is open: the library
-// reads client frames, small JSON, and reads a payload larger than
-// wsReadBuffer straight into the payload's buffer; it writes only control
-// frames, which Write gathers whole whatever the buffer's size.
-type WSRecorder struct {
-	http.ResponseWriter
-	timeout time.Duration
-	wire    *WS
-}
-
-// NewWSRecorder wraps w for the library's Accept; timeout bounds each wait
-// of a blocking write.
-func NewWSRecorder(w http.ResponseWriter, timeout time.Duration) *WSRecorder {
-	return &WSRecorder{ResponseWriter: w, timeout: timeout}
-}
-
-// Wire returns the connection once the library has hijacked it, else nil.
-func (h *WSRecorder) Wire() *WS { return h.wire }
-
-// Hijack hijacks the connection for the library.
-func (h *WSRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil {
-		return conn, brw, err
-	}
-	if err := brw.Writer.Flush(); err != nil { // net/http has flushed the 101 already
-		conn.Close()
-		return nil, nil, err
-	}
-	h.wire = &WS{Conn: conn, socket: newSocket(conn, h.timeout)}
-	h.wire.stop = &h.wire.stopped
-	// Bytes the client sent after its handshake stay buffered, where the
-	// library looks for them.
-	n := brw.Reader.Buffered()
-	early, _ := brw.Reader.Peek(n)
-	br := bufio.NewReaderSize(bytes.NewReader(bytes.Clone(early)), max(wsReadBuffer, n))
-	br.Peek(n)
-	return h.wire, bufio.NewReadWriter(br, bufio.NewWriterSize(h.wire, wsWriteBuffer)), nil
-}
-
-const wsReadBuffer = 512
-
-// wsWriteBuffer is the library's write buffer: a control frame's header and
-// longest payload, so that each is one Write, usually. Nothing depends on
-// it: tests make it tiny.
-var wsWriteBuffer = 2 + 125 + 1
-
-// Unwrap returns the ResponseWriter wrapped.
-func (h *WSRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }

@@ -3,8 +3,8 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,43 +14,35 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	gorilla "github.com/gorilla/websocket"
 )
 
-// The node's frames and the library's share one socket, and every frame on
-// it is whole, whatever size the library's buffer splits its writes into:
-// an independent client (gorilla/websocket) pings all through a burst of
-// the node's frames, gets every frame in order and a pong per ping, and
-// the close the library sends at the end. With a three-byte buffer, the
-// library writes a pong in two pieces, and only gathering them into whole
-// frames keeps the node's from landing in between.
-func TestLibraryFramesStayWholeOnTheWire(t *testing.T) {
-	for _, size := range []int{3, 7, 128} {
-		t.Run(fmt.Sprintf("buffer %d", size), func(t *testing.T) { libraryFramesStayWhole(t, size) })
-	}
-}
-
-func libraryFramesStayWhole(t *testing.T, buffer int) {
-	old := wsWriteBuffer
-	wsWriteBuffer = buffer
-	defer func() { wsWriteBuffer = old }()
-
+// Pongs share the socket with the node's frames, and every frame on it is
+// whole: an independent client (gorilla/websocket) pings all through a
+// burst of the node's frames, gets every frame in order and a pong per
+// ping, read by ReadMessage and queued behind the frames, and the close
+// written at the end.
+func TestPongsStayWholeOnTheWire(t *testing.T) {
 	const frames = 400
 	payload := func(i int) []byte { return fmt.Appendf(nil, `{"i":%d,"pad":"%s"}`, i, strings.Repeat("x", i%700)) }
 	served := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := NewWSRecorder(w, 10*time.Second)
-		conn, err := websocket.Accept(rec, r, nil)
+		ws, _, err := AcceptWS(w, r, nil, false, 10*time.Second)
 		if err != nil {
 			t.Error(err)
 			return
 		}
-		ws := rec.Wire()
-		box := NewOutbox(ws, closeOnce{conn}, 64<<20)
+		box := NewOutbox(ws, closeConn{ws}, 64<<20)
 		ws.SetOutbox(box)
 		var wg sync.WaitGroup
-		wg.Go(func() { conn.Reader(context.Background()) }) // reads pings, writes pongs
+		wg.Go(func() { // reads pings, queues pongs
+			br := bufio.NewReader(ws)
+			for {
+				if _, err := ws.ReadMessage(br, 1<<20, 1<<20, func() {}); err != nil {
+					return
+				}
+			}
+		})
 		for i := range frames {
 			if !box.Offer(WSText(payload(i))) {
 				t.Error("offer refused")
@@ -60,7 +52,9 @@ func libraryFramesStayWhole(t *testing.T, buffer int) {
 			}
 		}
 		<-served
-		conn.Close(websocket.StatusNormalClosure, "done")
+		waitIdle(t, box)
+		ws.WriteClose(1000, "done")
+		ws.Close()
 		wg.Wait()
 	}))
 	defer srv.Close()
@@ -124,14 +118,14 @@ func libraryFramesStayWhole(t *testing.T, buffer int) {
 	}
 	close(served)
 	if r := <-reads; !gorilla.IsCloseError(r.err, gorilla.CloseNormalClosure) {
-		t.Fatalf("after the burst: %v, want the library's close", r.err)
+		t.Fatalf("after the burst: %v, want the close", r.err)
 	}
 	if got := pongs.Load(); got != pings {
 		t.Fatalf("%d pongs for %d pings", got, pings)
 	}
 }
 
-// closeOnce ends the library's connection when the outbox closes.
-type closeOnce struct{ c *websocket.Conn }
+// closeConn closes the connection when the outbox closes.
+type closeConn struct{ w *WS }
 
-func (c closeOnce) CloseWire(error) { c.c.CloseNow() }
+func (c closeConn) CloseWire(error) { c.w.Close() }

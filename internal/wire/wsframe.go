@@ -6,11 +6,21 @@ import "encoding/binary"
 // connection.
 var WSPing = []byte{0x89, 0x00}
 
+// The opcodes of RFC 6455 section 5.2 the node writes.
+const (
+	opText  = 0x1
+	opClose = 0x8
+	opPong  = 0xa
+)
+
 // WSText frames payload as one text frame from a server: final, unmasked
 // (RFC 6455 section 5.2).
-func WSText(payload []byte) []byte {
+func WSText(payload []byte) []byte { return wsFrame(opText, payload) }
+
+// wsFrame frames payload as one final, unmasked frame of opcode op.
+func wsFrame(op byte, payload []byte) []byte {
 	var h [10]byte
-	h[0] = 0x81 // FIN, text
+	h[0] = 0x80 | op // FIN
 	n := len(payload)
 	hl := 2
 	switch {
@@ -29,37 +39,6 @@ func WSText(payload []byte) []byte {
 	copy(b, h[:hl])
 	copy(b[hl:], payload)
 	return b
-}
-
-// frameLen returns the length of the frame b begins with, header and
-// payload, once b holds enough of its header to tell (RFC 6455 section
-// 5.2): false while it does not.
-func frameLen(b []byte) (int, bool) {
-	if len(b) < 2 {
-		return 0, false
-	}
-	masked := b[1]&0x80 != 0
-	n, hl := uint64(b[1]&0x7f), 2
-	switch n {
-	case 126:
-		if len(b) < 4 {
-			return 0, false
-		}
-		n, hl = uint64(binary.BigEndian.Uint16(b[2:])), 4
-	case 127:
-		if len(b) < 10 {
-			return 0, false
-		}
-		n, hl = binary.BigEndian.Uint64(b[2:]), 10
-	}
-	if masked {
-		hl += 4
-	}
-	const maxFrame = 1 << 40 // far beyond anything written here; no overflow below
-	if n > maxFrame {
-		n = maxFrame
-	}
-	return hl + int(n), true
 }
 
 // WSPayload is the payload of frame, a whole unmasked frame from a server

@@ -100,12 +100,11 @@ func burstFrames(n int) (frames [][]byte, payloads [][]byte) {
 	return frames, payloads
 }
 
-// The library's frames share the socket with the node's: a pong written
-// while one of a shared run's frames is part written waits behind the run,
-// and a close frame goes out after the rest of that frame, ending the
-// queue. The peer sees only whole frames, in order.
-func TestLibraryFramesNeverSplitTheNodes(t *testing.T) {
-	pong := []byte{0x8a, 0x04, 'p', 'o', 'n', 'g'}
+// Pongs and close frames share the socket with the node's frames: a pong
+// queued while one of a shared run's frames is part written waits behind
+// the run, and a close frame goes out after the rest of that frame,
+// ending the queue. The peer sees only whole frames, in order.
+func TestPongAndCloseNeverSplitTheNodes(t *testing.T) {
 	closeFrame := []byte{0x88, 0x02, 0x0f, 0xa8} // 4008
 	frames, payloads := burstFrames(8)
 
@@ -122,9 +121,7 @@ func TestLibraryFramesNeverSplitTheNodes(t *testing.T) {
 		if !part {
 			t.Fatal("the socket took the run whole, or nothing: no frame is part written")
 		}
-		if n, err := w.Write(pong); n != len(pong) || err != nil {
-			t.Fatalf("Write(pong) = %d, %v", n, err)
-		}
+		w.Pong([]byte("pong"))
 		release()
 		waitIdle(t, o)
 		server.Close()
@@ -152,8 +149,8 @@ func TestLibraryFramesNeverSplitTheNodes(t *testing.T) {
 		if !o.OfferWith(func() Queued { return Shared(frames) }) {
 			t.Fatal("offer refused")
 		}
-		if n, err := w.Write(closeFrame); n != len(closeFrame) || err != nil {
-			t.Fatalf("Write(close) = %d, %v", n, err)
+		if err := w.WriteClose(4008, ""); err != nil {
+			t.Fatalf("WriteClose: %v", err)
 		}
 		release()
 		if err := <-closed; err == nil {

@@ -31,9 +31,13 @@
 // this package names a transport. poll.go is the example: a connection
 // that outlives its requests, whose wire is the next answer.
 //
-// Connections cost little while idle: an SSE connection is hijacked from
-// net/http, so the request's buffers and handler goroutine are freed.
-// Frames are written from the goroutine that delivers them while the client
-// keeps up, and by the socket engine's epoll loops once its socket backs up
-// (internal/wire), so a connection holds no writer goroutine of its own.
+// Connections cost little while idle: SSE and WebSocket connections are
+// hijacked from net/http, so the request's buffers and handler goroutine
+// are freed. Frames are written from the goroutine that delivers them
+// while the client keeps up, and by the socket engine's epoll loops once
+// its socket backs up (internal/wire), so a connection holds no writer
+// goroutine of its own; and it holds no reader either: its socket waits in
+// the watcher's epoll set until its client sends something, which a
+// goroutine started then reads and handles (a WebSocket's frames, under
+// its readMu, one reader at a time) before it returns.
 package transport

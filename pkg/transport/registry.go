@@ -175,6 +175,11 @@ func (r *Registry) spawn(f func()) {
 	}()
 }
 
+// hold counts a connection that holds no goroutine of its own while it is
+// idle as one, until release, so that wait waits for it.
+func (r *Registry) hold()    { r.wg.Add(1) }
+func (r *Registry) release() { r.wg.Done() }
+
 // wait returns once every connection and its goroutines have ended.
 func (r *Registry) wait() { r.wg.Wait() }
 

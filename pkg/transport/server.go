@@ -209,6 +209,12 @@ type Server struct {
 	// poll writes backed-up sockets while Run runs (nil otherwise: each
 	// then gets a writer goroutine).
 	poll atomic.Pointer[wire.Poller]
+	// watch waits for idle connections' reads while Run runs (nil
+	// otherwise: each then waits in a goroutine of its own).
+	watch atomic.Pointer[wire.Watcher]
+	// noWatcher makes Run start none, as where there is no epoll: tests
+	// of that path set it.
+	noWatcher bool
 }
 
 // New returns a server of the transports for parts, tuned by cfg.
@@ -272,6 +278,14 @@ func (s *Server) Run(ctx context.Context) error {
 	} else {
 		s.poll.Store(p)
 		defer p.Stop() // after every connection has ended: a drain writes through it
+	}
+	if s.noWatcher {
+		// each idle connection waits in a goroutine
+	} else if w, err := wire.NewWatcher(); err != nil {
+		s.log.Warn("no epoll: each idle connection waits for its client in a goroutine", "err", err)
+	} else {
+		s.watch.Store(w)
+		defer w.Stop()
 	}
 	var presence sync.WaitGroup
 	stopPresence := make(chan struct{})

@@ -71,10 +71,16 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, k *kind) {
 		return
 	}
 	started := make(chan struct{})
-	sw.Watch(s.reg.spawn, func() {
-		<-started
-		c.cleanup()
-	})
+	if sw.Hijacked() {
+		// The stream, until its cleanup: with a watcher, no goroutine of
+		// its own keeps the registry waiting for it.
+		s.reg.hold()
+		sw.Watch(s.watch.Load(), s.reg.spawn, func() {
+			defer s.reg.release()
+			<-started
+			c.cleanup()
+		})
+	}
 	if err := c.start(since, gapReason); err != nil {
 		c.fail(err)
 	}

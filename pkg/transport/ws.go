@@ -1,16 +1,19 @@
 package transport
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 
 	"github.com/pushcluster/pushcluster/internal/wire"
@@ -21,17 +24,26 @@ import (
 	"github.com/pushcluster/pushcluster/pkg/store"
 )
 
-// wsConn is one WebSocket connection: a read goroutine that handles client
-// frames, and an outbox written straight to the socket (wire.WS).
+// wsConn is one WebSocket connection: an outbox written straight to the
+// socket (wire.WS), and client frames read when the watcher finds some,
+// on a goroutine that ends once they are handled. An idle WebSocket holds
+// no goroutine and no read buffer.
 type wsConn struct {
 	conn
-	ws      *websocket.Conn
 	wire    *wire.WS
 	pinging atomic.Bool // a ping waits for its pong
 	window  uint32      // the peer's receive window at the last heartbeat
 	// pubLimit belongs to the frame handler (one frame at a time); it is
 	// made on the first publish, so idle connections carry none.
 	pubLimit *rate.Limiter
+
+	// readMu is held by whoever reads and handles client frames: one at a
+	// time, in order, and none once the connection is over.
+	readMu sync.Mutex
+	over   bool   // the connection is over: nothing more is read; guarded by readMu
+	early  []byte // what the client sent with its handshake, read first; guarded by readMu
+	// peerClosed: the client's close frame was read; guarded by readMu.
+	peerClosed bool
 }
 
 var _ adapter = (*wsConn)(nil)
@@ -50,35 +62,34 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, k *kind) {
 	if s.reg.sendingOn() {
 		// A draining or isolated node: the client reconnects at once, through
 		// the load balancer, to another node, and resubscribes there.
-		if ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin}); err == nil {
+		if ws, _, err := wire.AcceptWS(w, r, patterns, anyOrigin, s.cfg.WriteTimeout); err == nil {
 			s.stats.sentOn.Add(1)
-			ws.Close(protocol.CloseServiceRestart, "node draining: reconnect to another node")
+			ws.WriteClose(protocol.CloseServiceRestart, "node draining: reconnect to another node")
+			ws.Close()
 		}
 		return
 	}
 	if !s.admit(w, h.addr) {
 		return
 	}
-	rec := wire.NewWSRecorder(w, s.cfg.WriteTimeout)
-	c := &wsConn{}
-	ws, err := websocket.Accept(rec, r, &websocket.AcceptOptions{OriginPatterns: patterns, InsecureSkipVerify: anyOrigin,
-		OnPongReceived: func(context.Context, []byte) { c.pinging.Store(false) }})
+	ws, early, err := wire.AcceptWS(w, r, patterns, anyOrigin, s.cfg.WriteTimeout)
 	if err != nil {
 		s.release(h.addr)
 		s.log.Debug("refused a WebSocket handshake", "err", err)
 		return
 	}
-	// Frames over MaxPayload+4KiB get an error frame; only frames past this
-	// hard limit close the connection.
-	ws.SetReadLimit(int64(16*s.cfg.MaxPayload + 4096))
+	c := &wsConn{wire: ws, early: early}
 	s.initConn(&c.conn, h, k, c)
-	c.ws, c.wire = ws, rec.Wire()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	if !s.open(&c.conn, c.wire, c.wire.Raw(), h.who.Expires) {
-		ws.Close(protocol.CloseServiceRestart, "node shutting down: reconnect")
+		ws.WriteClose(protocol.CloseServiceRestart, "node shutting down: reconnect")
+		ws.Close()
+		c.cancel()
 		return
 	}
+	s.reg.hold() // the connection, until its end: an idle one holds no goroutine
 	c.wire.SetOutbox(c.box)
+	c.readMu.Lock()
 	c.box.Offer(wsEncode(&protocol.ServerFrame{Type: protocol.TypeWelcome, Client: c.client, Session: c.session, Node: s.reg.node}))
 	since := h.q.Get("since")
 	if len(h.channels) > 1 && since != "" {
@@ -88,48 +99,82 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request, k *kind) {
 	for _, ch := range h.channels {
 		c.subscribe(protocol.ClientFrame{Type: protocol.TypeSubscribe, Channel: ch, Since: since})
 	}
-	s.reg.spawn(c.readLoop)
+	c.readMu.Unlock()
+	if !c.wire.Watch(s.watch.Load(), c.readable) {
+		s.reg.spawn(c.readLoop)
+	} else if len(early) > 0 {
+		s.reg.spawn(c.readReady) // already read from the socket: no watch sees it
+	}
 }
 
-// readLoop reads client frames until the connection ends. It is the one
-// goroutine an idle connection keeps, so frames are handled on a goroutine
-// of their own: a subscribe runs deep Redis calls, and the stack they grow
-// would otherwise stay with the idle reader until a GC shrinks it.
-func (c *wsConn) readLoop() {
-	defer c.cleanup()
-	limit := int64(c.srv.cfg.MaxPayload + 4096)
+// readable is the watcher's call: the client sent something.
+func (c *wsConn) readable() { c.srv.reg.spawn(c.readReady) }
+
+// readReady reads and handles the client's messages while it has sent
+// more, then waits for the watcher again.
+func (c *wsConn) readReady() {
+	if c.read(false) && !c.wire.Rearm() {
+		// Closed meanwhile: its end reads no more.
+		return
+	}
+}
+
+// readLoop reads and handles the client's messages until the connection
+// ends: the goroutine that waits for them where there is no watcher.
+func (c *wsConn) readLoop() { c.read(true) }
+
+// wsReaders are the buffers messages are read through, while they are
+// read: client frames are small JSON, and a payload larger than the
+// buffer is read straight into its own.
+var wsReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 1024) }}
+
+// read reads and handles messages: all the client sends (wait), or
+// while it has sent more. It reports whether the connection is still
+// open.
+func (c *wsConn) read(wait bool) bool {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	if c.over {
+		return false
+	}
+	if !wait && len(c.early) == 0 && !c.wire.Pending() {
+		return true // another read took it
+	}
+	var src io.Reader = c.wire
+	if len(c.early) > 0 {
+		src, c.early = io.MultiReader(bytes.NewReader(c.early), c.wire), nil
+	}
+	br := wsReaders.Get().(*bufio.Reader)
+	br.Reset(src)
+	defer func() {
+		br.Reset(nil)
+		wsReaders.Put(br)
+	}()
+	limit, hard := int64(c.srv.cfg.MaxPayload+4096), int64(16*c.srv.cfg.MaxPayload+4096)
 	for {
-		// Closing the connection ends the read; a cancellable context would
-		// cost every idle connection a registered callback.
-		typ, r, err := c.ws.Reader(context.Background())
+		m, err := c.wire.ReadMessage(br, limit, hard, c.ponged)
 		if err != nil {
+			var closed *wire.WSCloseError
+			c.peerClosed = errors.As(err, &closed)
 			c.box.Close(err)
-			return
-		}
-		b, err := io.ReadAll(io.LimitReader(r, limit+1))
-		if err != nil {
-			c.box.Close(err)
-			return
+			return false
 		}
 		switch {
-		case int64(len(b)) > limit:
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				c.box.Close(err)
-				return
-			}
+		case m.Control:
+		case m.TooLarge:
 			c.reject(nil, protocol.CodeTooLarge, fmt.Errorf("frame larger than %d bytes", limit))
-		case typ != websocket.MessageText:
+		case !m.Text:
 			c.reject(nil, protocol.CodeBinary, errors.New("frames must be JSON text"))
 		default:
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				c.handle(b)
-			}()
-			<-done
+			c.handle(m.Data)
+		}
+		if !wait && br.Buffered() == 0 {
+			return true
 		}
 	}
 }
+
+func (c *wsConn) ponged() { c.pinging.Store(false) }
 
 func (c *wsConn) handle(b []byte) {
 	f, ferr := protocol.DecodeClientFrame(b)
@@ -328,11 +373,18 @@ func (c *wsConn) direct(m cluster.Direct) []byte {
 	return wsEncode(&protocol.ServerFrame{Type: protocol.TypeDirect, ID: m.ID, Event: m.Event, Data: &m.Data})
 }
 
+// wsCloseWait is how long a connection the node closes waits for the
+// client's close frame before it drops the connection.
+const wsCloseWait = 5 * time.Second
+
 // CloseWire closes with a status that tells the client why. The close
-// handshake may wait on the peer, so it runs on its own goroutine.
+// handshake may wait on the peer, so it runs on its own goroutine, which
+// then ends the connection.
 func (c *wsConn) CloseWire(reason error) {
 	c.srv.log.Debug("closing a WebSocket", "client", c.client, "reason", reason)
-	code, text := websocket.StatusCode(protocol.CloseServiceRestart), "closed"
+	var code uint16 = protocol.CloseServiceRestart
+	text, wait := "closed", true
+	var proto *wire.WSProtocolError
 	switch {
 	case errors.Is(reason, hub.ErrSlowConsumer), errors.Is(reason, wire.ErrPeerNotReading):
 		code, text = protocol.CloseSlowConsumer, "slow consumer: resubscribe with since"
@@ -345,25 +397,81 @@ func (c *wsConn) CloseWire(reason error) {
 	case errors.Is(reason, errTokenExpired):
 		code, text = protocol.CloseTokenExpired, "token expired: reconnect with a fresh token"
 	case errors.Is(reason, errNoPong): // the peer is gone: no handshake to wait for
-		c.srv.reg.spawn(func() {
-			c.ws.CloseNow()
-			c.cancel()
-		})
-		return
-	case websocket.CloseStatus(reason) != -1, errors.Is(reason, io.EOF), reason == nil:
-		code = websocket.StatusNormalClosure
+		code, wait = 0, false
+	case errors.As(reason, &proto):
+		code, text, wait = proto.Code, proto.Msg, false
+	case isWSClose(reason), reason == nil:
+		code, text = wsNormalClosure, ""
+	case errors.Is(reason, io.EOF), errors.Is(reason, io.ErrUnexpectedEOF), errors.Is(reason, net.ErrClosed):
+		code, text, wait = wsNormalClosure, "", false
 	default:
-		code = websocket.StatusInternalError
+		code, text, wait = wsInternalError, "internal error", false
 	}
-	c.srv.reg.spawn(func() {
-		c.ws.Close(code, text)
-		c.cancel()
-	})
+	c.srv.reg.spawn(func() { c.finish(code, text, wait) })
+}
+
+// The close codes of RFC 6455 section 7.4.1 the node ends with.
+const (
+	wsNormalClosure = 1000
+	wsInternalError = 1011
+)
+
+func isWSClose(err error) bool {
+	var closed *wire.WSCloseError
+	return errors.As(err, &closed)
+}
+
+// finish ends the connection: its close frame with code (none for 0),
+// then, when wait is set and the client has not closed already, up to
+// wsCloseWait for the client's, which any frames before it are read and
+// dropped for; then the socket is closed, and the connection cleaned up.
+func (c *wsConn) finish(code uint16, text string, wait bool) {
+	defer c.srv.reg.release()
+	if code != 0 {
+		c.wire.WriteClose(code, text)
+	}
+	c.cancel() // a frame being handled gives up its Redis calls
+	if wait {
+		// Bounds a read in progress, or the client's half-sent frame.
+		c.wire.SetReadDeadline(time.Now().Add(wsCloseWait))
+	} else {
+		c.wire.Close()
+	}
+	c.readMu.Lock()
+	if wait && !c.peerClosed {
+		c.awaitClose()
+	}
+	c.over = true
+	c.readMu.Unlock()
+	c.wire.Close()
+	c.wire.StopWatching()
+	c.cleanup()
+}
+
+// awaitClose reads until the client's close frame, an error or the read
+// deadline; readMu is held.
+func (c *wsConn) awaitClose() {
+	var src io.Reader = c.wire
+	if len(c.early) > 0 {
+		src = io.MultiReader(bytes.NewReader(c.early), c.wire)
+	}
+	br := wsReaders.Get().(*bufio.Reader)
+	br.Reset(src)
+	defer func() {
+		br.Reset(nil)
+		wsReaders.Put(br)
+	}()
+	limit := int64(c.srv.cfg.MaxPayload + 4096)
+	for {
+		if _, err := c.wire.ReadMessage(br, limit, 16*limit, func() {}); err != nil {
+			return
+		}
+	}
 }
 
 // originPatterns are the WebSocket handshake's allowed origins, as
-// coder/websocket matches them ("scheme://host" patterns); nil with "*",
-// which skips the check instead.
+// wire.AcceptWS matches them ("host" or "scheme://host" patterns); nil
+// with "*", which skips the check instead.
 func originPatterns(origins []string) (patterns []string, anyOrigin bool) {
 	if slices.Contains(origins, "*") {
 		return nil, true
