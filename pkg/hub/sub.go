@@ -266,17 +266,25 @@ func (h *Hub) acquire(ctx context.Context, name string) (*channel, error) {
 }
 
 func (h *Hub) await(ctx context.Context, ch *channel) (*channel, error) {
+	// A channel others already read is ready: asking ctx for its Done
+	// channel would make one, which a connection's context keeps for the
+	// connection's life.
+	ready := ch.ready
 	select {
-	case <-ch.ready:
-		if ch.err == nil {
-			return ch, nil
+	case <-ready:
+	default:
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			h.release(ch)
+			return nil, ctx.Err()
 		}
-		h.release(ch)
-		return nil, ch.err
-	case <-ctx.Done():
-		h.release(ch)
-		return nil, ctx.Err()
 	}
+	if ch.err == nil {
+		return ch, nil
+	}
+	h.release(ch)
+	return nil, ch.err
 }
 
 func (h *Hub) release(ch *channel) {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pushcluster/pushcluster/internal/wire"
@@ -29,6 +30,8 @@ type sseConn struct {
 	hash     string
 	chunked  bool // frames carry HTTP/1.1 chunk framing: the wire is hijacked
 	pos      []protocol.ID
+	// starting is held while the stream starts: its cleanup waits for it.
+	starting sync.Mutex
 }
 
 var _ adapter = (*sseConn)(nil)
@@ -70,26 +73,30 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request, k *kind) {
 		c.box.Close(errShutdown)
 		return
 	}
-	started := make(chan struct{})
+	c.starting.Lock()
 	if sw.Hijacked() {
 		// The stream, until its cleanup: with a watcher, no goroutine of
 		// its own keeps the registry waiting for it.
 		s.reg.hold()
-		sw.Watch(s.watch.Load(), s.reg.spawn, func() {
-			defer s.reg.release()
-			<-started
-			c.cleanup()
-		})
+		sw.Watch(s.watch.Load(), s.reg.spawn, c.ended)
 	}
 	if err := c.start(since, gapReason); err != nil {
 		c.fail(err)
 	}
-	close(started)
+	c.starting.Unlock()
 	if !sw.Hijacked() {
 		<-c.ctx.Done()
 		c.box.Close(nil)
 		c.cleanup()
 	}
+}
+
+// ended cleans up a hijacked stream once it is closed, after its start.
+func (c *sseConn) ended() {
+	defer c.srv.reg.release()
+	c.starting.Lock()
+	c.starting.Unlock()
+	c.cleanup()
 }
 
 // requestedPositions reads Last-Event-ID (or the lastEventId query
