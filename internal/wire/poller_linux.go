@@ -12,10 +12,8 @@ import (
 
 // pollLoop is one of a poller's loops.
 type pollLoop struct {
-	epfd    int
-	wake    int // an eventfd: written to stop the loop
+	epollLoop
 	timeout time.Duration
-	done    chan struct{}
 
 	mu     sync.Mutex
 	next   uint64
@@ -32,25 +30,62 @@ type pollEntry struct {
 const wakeID = ^uint64(0)
 
 func newPollLoop(timeout time.Duration) (*pollLoop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	e, err := openEpoll()
 	if err != nil {
 		return nil, err
+	}
+	p := &pollLoop{epollLoop: e, timeout: timeout, armed: make(map[uint64]pollEntry)}
+	go p.run()
+	return p, nil
+}
+
+// epollLoop is an epoll instance, with an eventfd in it that is written
+// to stop the loop waiting on it; done closes once the loop has returned.
+type epollLoop struct {
+	epfd int
+	wake int
+	done chan struct{}
+}
+
+func openEpoll() (epollLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return epollLoop{}, err
 	}
 	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		unix.Close(epfd)
-		return nil, err
+		return epollLoop{}, err
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN}
 	setEventID(&ev, wakeID)
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
 		unix.Close(epfd)
 		unix.Close(wake)
-		return nil, err
+		return epollLoop{}, err
 	}
-	p := &pollLoop{epfd: epfd, wake: wake, timeout: timeout, done: make(chan struct{}), armed: make(map[uint64]pollEntry)}
-	go p.run()
-	return p, nil
+	return epollLoop{epfd: epfd, wake: wake, done: make(chan struct{})}, nil
+}
+
+// wait waits up to msec (-1: for ever) for events, and returns how many
+// there are; a failure other than an interruption counts as none, after
+// a pause.
+func (e *epollLoop) wait(events []unix.EpollEvent, msec int) int {
+	n, err := unix.EpollWait(e.epfd, events, msec)
+	if err != nil && !errors.Is(err, unix.EINTR) {
+		time.Sleep(10 * time.Millisecond)
+		return 0
+	}
+	return max(n, 0)
+}
+
+// shut stops the loop and waits for it, then closes the instance.
+func (e *epollLoop) shut() {
+	one := [8]byte{1}
+	unix.Write(e.wake, one[:])
+	<-e.done
+	unix.Close(e.epfd)
+	unix.Close(e.wake)
 }
 
 // The 64 bits of an epoll event's data hold an outbox's ID.
@@ -126,12 +161,8 @@ func (p *pollLoop) run() {
 	events := make([]unix.EpollEvent, 256)
 	sweep := time.Now()
 	for {
-		n, err := unix.EpollWait(p.epfd, events, 1000)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			n = 0
-			time.Sleep(10 * time.Millisecond)
-		}
-		for i := range max(n, 0) {
+		n := p.wait(events, 1000)
+		for i := range n {
 			id := eventID(&events[i])
 			if id == wakeID {
 				return
@@ -180,11 +211,7 @@ func (p *pollLoop) stop() {
 	armed := p.armed
 	p.armed = nil
 	p.mu.Unlock()
-	one := [8]byte{1}
-	unix.Write(p.wake, one[:])
-	<-p.done
-	unix.Close(p.epfd)
-	unix.Close(p.wake)
+	p.shut()
 	for _, e := range armed {
 		e.o.writeReady(e.since)
 	}

@@ -1,18 +1,14 @@
 package wire
 
 import (
-	"errors"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // watchLoop is one of a watcher's loops.
 type watchLoop struct {
-	epfd int
-	wake int // an eventfd: written to stop the loop
-	done chan struct{}
+	epollLoop
 
 	mu      sync.Mutex
 	next    uint64
@@ -21,23 +17,11 @@ type watchLoop struct {
 }
 
 func newWatchLoop() (*watchLoop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	e, err := openEpoll()
 	if err != nil {
 		return nil, err
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, err
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN}
-	setEventID(&ev, wakeID)
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wake)
-		return nil, err
-	}
-	l := &watchLoop{epfd: epfd, wake: wake, done: make(chan struct{}), watches: make(map[uint64]*Watch)}
+	l := &watchLoop{epollLoop: e, watches: make(map[uint64]*Watch)}
 	go l.run()
 	return l, nil
 }
@@ -114,12 +98,8 @@ func (l *watchLoop) run() {
 	defer close(l.done)
 	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := unix.EpollWait(l.epfd, events, -1)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			n = 0
-			time.Sleep(10 * time.Millisecond)
-		}
-		for i := range max(n, 0) {
+		n := l.wait(events, -1)
+		for i := range n {
 			id := eventID(&events[i])
 			if id == wakeID {
 				return
@@ -143,9 +123,5 @@ func (l *watchLoop) stop() {
 	l.closed = true
 	l.watches = nil
 	l.mu.Unlock()
-	one := [8]byte{1}
-	unix.Write(l.wake, one[:])
-	<-l.done
-	unix.Close(l.epfd)
-	unix.Close(l.wake)
+	l.shut()
 }
