@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
 
 	"github.com/pushcluster/pushcluster/internal/testredis"
 	"github.com/pushcluster/pushcluster/pkg/auth"
@@ -259,5 +260,39 @@ func BenchmarkWSHandshake(b *testing.B) {
 			}
 		}
 		c.Close()
+	}
+}
+
+// Frames a client sends in the same packet as its handshake are read
+// before the connection waits in the watcher, which would never be told
+// of them: the subscribe is answered.
+func TestFramesSentWithTheHandshake(t *testing.T) {
+	_, hs := testServer(t, true)
+	c, err := net.Dial("tcp", hs.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	frame, err := ws.CompileFrame(ws.MaskFrame(ws.NewTextFrame([]byte(`{"type":"subscribe","channel":"early","ref":7}`))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	if _, err := c.Write(append([]byte(req), frame...)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var got []byte
+	buf := make([]byte, 4096)
+	for !bytes.Contains(got, []byte(`"type":"subscribed"`)) {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("no subscribed frame; got %q: %v", got, err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if !bytes.Contains(got, []byte(`"ref":7`)) || !bytes.Contains(got, []byte(`"channel":"early"`)) {
+		t.Fatalf("the answer does not match the frame: %q", got)
 	}
 }
