@@ -91,9 +91,10 @@ func startStack(ctx context.Context) (s *stack, err error) {
 	env["REDIS_HOST_PORT"] = strconv.Itoa(redisPort)
 	env["HAPROXY_STATS_PORT"] = strconv.Itoa(statsPort)
 	s.compose.WithEnv(env)
+	st := s // a failure returns a nil s: the stack to take down is this one
 	defer func() {
 		if err != nil {
-			s.down()
+			st.down()
 		}
 	}()
 	if err := s.compose.Up(ctx, compose.Wait(true)); err != nil {
