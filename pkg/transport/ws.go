@@ -113,9 +113,8 @@ func (c *wsConn) readable() { c.srv.reg.spawn(c.readReady) }
 // readReady reads and handles the client's messages while it has sent
 // more, then waits for the watcher again.
 func (c *wsConn) readReady() {
-	if c.read(false) && !c.wire.Rearm() {
-		// Closed meanwhile: its end reads no more.
-		return
+	if c.read(false) {
+		c.wire.Rearm() // fails only once closed, and its end reads no more
 	}
 }
 
@@ -140,17 +139,9 @@ func (c *wsConn) read(wait bool) bool {
 	if !wait && len(c.early) == 0 && !c.wire.Pending() {
 		return true // another read took it
 	}
-	var src io.Reader = c.wire
-	if len(c.early) > 0 {
-		src, c.early = io.MultiReader(bytes.NewReader(c.early), c.wire), nil
-	}
-	br := wsReaders.Get().(*bufio.Reader)
-	br.Reset(src)
-	defer func() {
-		br.Reset(nil)
-		wsReaders.Put(br)
-	}()
-	limit, hard := int64(c.srv.cfg.MaxPayload+4096), int64(16*c.srv.cfg.MaxPayload+4096)
+	br := c.reader()
+	defer doneReading(br)
+	limit, hard := c.limits()
 	for {
 		m, err := c.wire.ReadMessage(br, limit, hard, c.ponged)
 		if err != nil {
@@ -175,6 +166,30 @@ func (c *wsConn) read(wait bool) bool {
 }
 
 func (c *wsConn) ponged() { c.pinging.Store(false) }
+
+// reader returns a pooled reader of the client's bytes, beginning with
+// what it sent with its handshake if that is not read yet; readMu is
+// held. Give it back with doneReading.
+func (c *wsConn) reader() *bufio.Reader {
+	var src io.Reader = c.wire
+	if len(c.early) > 0 {
+		src, c.early = io.MultiReader(bytes.NewReader(c.early), c.wire), nil
+	}
+	br := wsReaders.Get().(*bufio.Reader)
+	br.Reset(src)
+	return br
+}
+
+func doneReading(br *bufio.Reader) {
+	br.Reset(nil)
+	wsReaders.Put(br)
+}
+
+// limits are the sizes a client's message is read under: past limit it
+// is dropped with an error frame, past hard the connection is closed.
+func (c *wsConn) limits() (limit, hard int64) {
+	return int64(c.srv.cfg.MaxPayload + 4096), int64(16*c.srv.cfg.MaxPayload + 4096)
+}
 
 func (c *wsConn) handle(b []byte) {
 	f, ferr := protocol.DecodeClientFrame(b)
@@ -451,19 +466,11 @@ func (c *wsConn) finish(code uint16, text string, wait bool) {
 // awaitClose reads until the client's close frame, an error or the read
 // deadline; readMu is held.
 func (c *wsConn) awaitClose() {
-	var src io.Reader = c.wire
-	if len(c.early) > 0 {
-		src = io.MultiReader(bytes.NewReader(c.early), c.wire)
-	}
-	br := wsReaders.Get().(*bufio.Reader)
-	br.Reset(src)
-	defer func() {
-		br.Reset(nil)
-		wsReaders.Put(br)
-	}()
-	limit := int64(c.srv.cfg.MaxPayload + 4096)
+	br := c.reader()
+	defer doneReading(br)
+	limit, hard := c.limits()
 	for {
-		if _, err := c.wire.ReadMessage(br, limit, 16*limit, func() {}); err != nil {
+		if _, err := c.wire.ReadMessage(br, limit, hard, func() {}); err != nil {
 			return
 		}
 	}
