@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pushcluster/pushcluster/internal/front"
 	"github.com/pushcluster/pushcluster/pkg/api"
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
@@ -552,7 +553,10 @@ func (n *Node) Run(ctx context.Context) error {
 	run(func() { n.rebalance(ctx) })
 	run(func() { n.watchIsolation(ctx) })
 	serveErr := make(chan error, 1)
-	run(func() { serveErr <- hs.Serve(n.ln) })
+	// Streams' and WebSockets' first requests are served without
+	// net/http's per-connection buffers, which a hijack never returns.
+	fl := front.Listen(n.ln, hs, n.server.HijackedPaths()...)
+	run(func() { serveErr <- hs.Serve(fl) })
 
 	var err error
 	select {
@@ -571,6 +575,7 @@ func (n *Node) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), n.cfg.ShutdownTimeout)
 	defer cancel()
 	hs.Shutdown(sctx)
+	fl.Wait()
 	stopBack()
 	wg.Wait()
 	n.ln.wait()

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/gobwas/ws"
 
+	"github.com/pushcluster/pushcluster/internal/front"
 	"github.com/pushcluster/pushcluster/internal/testredis"
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/cluster"
@@ -92,7 +93,12 @@ func testServer(t testing.TB, watched bool) (*Server, *httptest.Server) {
 		srv.Run(runCtx)
 	}()
 	t.Cleanup(func() { stopRun(); <-ran })
-	hs := httptest.NewServer(srv.Handler())
+	// As the node serves them: first requests through the front door.
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	fl := front.Listen(hs.Listener, hs.Config, srv.HijackedPaths()...)
+	hs.Listener = fl
+	hs.Start()
+	t.Cleanup(fl.Wait)
 	t.Cleanup(hs.Close)
 	return srv, hs
 }

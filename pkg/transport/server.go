@@ -256,6 +256,11 @@ func (s *Server) route(pattern, name, label string, handler func(*kind) http.Han
 	s.routes = append(s.routes, pattern)
 }
 
+// HijackedPaths returns the paths of the routes whose connections the
+// transports take over from net/http: a front door (internal/front) may
+// serve their first request itself.
+func (s *Server) HijackedPaths() []string { return []string{"/sse", "/ws"} }
+
 // Handler returns the transports' routes.
 func (s *Server) Handler() http.Handler { return s.mux }
 
