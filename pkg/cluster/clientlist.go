@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"slices"
@@ -18,9 +19,11 @@ import (
 // never decoded into structs, sorted whole, and encoded again.
 type ClientList struct {
 	items [][]byte
-	// keys[i] is items[i]'s, read once, in the lists that are merged; a
-	// merged list, which is only written out, has none.
-	keys []key
+	// heads[i] is the head of items[i]'s key (see key), read once, in the
+	// lists that are merged: it orders random IDs alone, and the whole
+	// key is read again only when two heads tie. A merged list, which is
+	// only written out, has none.
+	heads []uint64
 }
 
 // Len is the number of clients in the list.
@@ -75,32 +78,39 @@ func (l ClientList) LastID() string {
 func (l ClientList) truncate(n int) ClientList {
 	if len(l.items) > n {
 		l.items = l.items[:n]
-		l.keys = l.keys[:min(n, len(l.keys))]
+		l.heads = l.heads[:min(n, len(l.heads))]
 	}
 	return l
 }
 
 // encodeClients encodes each of cs as the API's JSON object, in list
-// order. It sorts the encoded clients by their keys, which moves an index
-// rather than a struct of four fields.
+// order. It sorts where each client's object lies in one buffer, by its
+// key's head: 16 bytes a client, compared as integers.
 func encodeClients(cs []Client) ClientList {
 	n := 0
 	for _, c := range cs {
 		n += len(c.ID) + len(c.Node) + len(c.Transport) + clientJSONOverhead
 	}
 	buf := make([]byte, 0, n)
-	items, keys := make([][]byte, len(cs)), make([]key, len(cs))
-	order := make([]int32, len(cs))
+	type span struct {
+		head       uint64
+		start, end int32
+	}
+	spans := make([]span, len(cs))
 	for i, c := range cs {
 		start := len(buf)
 		buf = appendClient(buf, c)
-		items[i] = buf[start:len(buf):len(buf)]
-		keys[i], order[i] = itemKey(items[i]), int32(i)
+		spans[i] = span{head: itemKey(buf[start:]).head, start: int32(start), end: int32(len(buf))}
 	}
-	slices.SortFunc(order, func(a, b int32) int { return keys[a].compare(keys[b]) })
-	l := ClientList{items: make([][]byte, len(cs)), keys: make([]key, len(cs))}
-	for i, o := range order {
-		l.items[i], l.keys[i] = items[o], keys[o]
+	slices.SortFunc(spans, func(a, b span) int {
+		if a.head != b.head {
+			return cmp.Compare(a.head, b.head)
+		}
+		return compareItems(buf[a.start:a.end], a.head, buf[b.start:b.end], b.head)
+	})
+	l := ClientList{items: make([][]byte, len(cs)), heads: make([]uint64, len(cs))}
+	for i, s := range spans {
+		l.items[i], l.heads[i] = buf[s.start:s.end:s.end], s.head
 	}
 	return l
 }
@@ -137,6 +147,18 @@ func newKey(id, node []byte) key {
 	var h [8]byte
 	copy(h[:], id)
 	return key{head: binary.BigEndian.Uint64(h[:]), id: id, node: node}
+}
+
+// compareItems orders two encoded clients whose keys' heads are ah and
+// bh.
+func compareItems(a []byte, ah uint64, b []byte, bh uint64) int {
+	if ah != bh {
+		if ah < bh {
+			return -1
+		}
+		return 1
+	}
+	return itemKey(a).compare(itemKey(b))
 }
 
 func (k key) compare(o key) int {
@@ -197,13 +219,14 @@ func mergeClients(lists []ClientList) ClientList {
 	for len(lists) > 0 {
 		best := 0
 		for i := 1; i < len(lists); i++ {
-			if lists[i].keys[0].compare(lists[best].keys[0]) < 0 {
+			h, bh := lists[i].heads[0], lists[best].heads[0]
+			if h < bh || h == bh && compareItems(lists[i].items[0], h, lists[best].items[0], bh) < 0 {
 				best = i
 			}
 		}
 		l := &lists[best]
 		out.items = append(out.items, l.items[0])
-		if l.items, l.keys = l.items[1:], l.keys[1:]; len(l.items) == 0 {
+		if l.items, l.heads = l.items[1:], l.heads[1:]; len(l.items) == 0 {
 			lists = slices.Delete(lists, best, best+1)
 		}
 	}
@@ -228,7 +251,7 @@ func splitItems(b []byte, want int) (l ClientList, ok bool) {
 	if want == 0 {
 		return ClientList{}, len(b) == 0
 	}
-	l.items, l.keys = make([][]byte, 0, want), make([]key, 0, want)
+	l.items, l.heads = make([][]byte, 0, want), make([]uint64, 0, want)
 	for len(b) > 0 {
 		if b[0] != '\n' {
 			return ClientList{}, false
@@ -242,11 +265,11 @@ func splitItems(b []byte, want int) (l ClientList, ok bool) {
 		if len(it) < 2 || it[0] != '{' || it[len(it)-1] != '}' || len(l.items) == want {
 			return ClientList{}, false
 		}
-		k := itemKey(it)
-		if n := len(l.keys); n > 0 && l.keys[n-1].compare(k) > 0 {
+		h := itemKey(it).head
+		if n := len(l.items); n > 0 && compareItems(l.items[n-1], l.heads[n-1], it, h) > 0 {
 			return ClientList{}, false
 		}
-		l.items, l.keys = append(l.items, it), append(l.keys, k)
+		l.items, l.heads = append(l.items, it), append(l.heads, h)
 		b = b[end:]
 	}
 	return l, len(l.items) == want

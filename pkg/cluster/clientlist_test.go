@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -133,12 +134,27 @@ func TestEncodedClientsJunk(t *testing.T) {
 	}
 }
 
+// sessionClients are n clients with IDs as the node makes them: 16
+// characters of base64 from a hash.
+func sessionClients(r *rand.Rand, n int, node string) []Client {
+	out := make([]Client, n)
+	for i := range out {
+		var id [12]byte
+		for j := range id {
+			id[j] = byte(r.Uint32())
+		}
+		out[i] = Client{ID: base64.RawURLEncoding.EncodeToString(id[:]), Node: node, Transport: "sse",
+			Since: time.Unix(1_800_000_000, int64(r.IntN(1e9))).UTC()}
+	}
+	return out
+}
+
 func BenchmarkPresenceAnswer(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 2))
-	local := randomClients(r, 3334, "node-0", 0)
+	local := sessionClients(r, 3334, "a")
 	var wire [][]byte
 	for k := 1; k < 3; k++ {
-		l := encodeClients(randomClients(r, 3333, fmt.Sprintf("node-%d", k), 0))
+		l := encodeClients(sessionClients(r, 3333, string(rune('a'+k))))
 		wire = append(wire, (&envelope{ID: 1, From: "x", encoded: &l}).encode())
 	}
 	b.ReportAllocs()

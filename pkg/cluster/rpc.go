@@ -69,8 +69,13 @@ func (e *envelope) encode() []byte {
 	if e.encoded != nil {
 		e.Listed = e.encoded.Len()
 	}
-	b, _ := json.Marshal(e)
-	b = append([]byte{wireMagic, wireVersion}, b...)
+	j, _ := json.Marshal(e)
+	n := 2 + len(j)
+	if e.encoded != nil {
+		n += e.encoded.Size()
+	}
+	b := append(make([]byte, 0, n), wireMagic, wireVersion)
+	b = append(b, j...)
 	if e.encoded != nil {
 		b = e.encoded.appendItems(b)
 	}
