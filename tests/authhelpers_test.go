@@ -11,13 +11,13 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/pushcluster/pushcluster/internal/logbuf"
 	"github.com/pushcluster/pushcluster/pkg/auth"
 	"github.com/pushcluster/pushcluster/pkg/node"
 )
@@ -134,22 +134,7 @@ func (c *wsClient) closeStatus() websocket.StatusCode {
 }
 
 // logBuffer collects a node's log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = logbuf.Buffer
 
 // slogTo returns a debug-level logger writing to w.
 func slogTo(w io.Writer) *slog.Logger {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/pushcluster/pushcluster/internal/logbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -213,26 +215,9 @@ func TestSlowHeadersAreCut(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func TestAPanicIsLoggedAndItsConnectionClosed(t *testing.T) {
 	t.Parallel()
-	var logged syncBuffer
+	var logged logbuf.Buffer
 	addr, _ := testFront(t, testHandler(nil), func(hs *http.Server) { hs.ErrorLog = log.New(&logged, "", 0) })
 	if got := exchange(t, addr, "GET /stream?panic HTTP/1.1\r\nHost: x\r\n\r\n"); got != "" {
 		t.Fatalf("got %q", got)

@@ -9,11 +9,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pushcluster/pushcluster/internal/logbuf"
 )
 
 func TestConnectionLimits(t *testing.T) {
@@ -54,23 +55,6 @@ func (l *emfileListener) Accept() (net.Conn, error) {
 	return l.Listener.Accept()
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // Out of descriptors, Accept fails with EMFILE: the listener says so at a
 // bounded rate, net/http backs off rather than spinning, and serving
 // resumes by itself once descriptors are free again.
@@ -82,7 +66,7 @@ func TestListenerOutOfDescriptors(t *testing.T) {
 	}
 	stub := &emfileListener{Listener: inner}
 	stub.fails.Store(4)
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	ln := newLimitListener(stub, 10, slog.New(slog.NewTextHandler(&logs, nil)))
 	hs := &http.Server{
 		Handler:  http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
