@@ -55,6 +55,7 @@ type client struct {
 	also      []string // more channels to subscribe to, idle ones: nothing is published there
 
 	readyAt   atomic.Int64 // Unix nanos of the latest subscription; 0 before
+	waited    atomic.Int64 // nanos of backoff since its latest stream ended
 	dropped   atomic.Bool  // lost its stream after the window started
 	inWindow  atomic.Int64 // distinct messages of the window received
 	target    uint64       // resume scenario: the sequence that means caught up
@@ -77,6 +78,7 @@ func (c *client) serve(ctx context.Context, env *runEnv) {
 			return
 		}
 		if subscribed {
+			c.waited.Store(0)
 			if env.onEnd != nil {
 				env.onEnd(c, time.Now())
 			}
@@ -86,7 +88,9 @@ func (c *client) serve(ctx context.Context, env *runEnv) {
 				c.dropped.Store(true)
 			}
 		}
-		if !pace.Sleep(ctx) {
+		wait := pace.Next()
+		c.waited.Add(int64(wait))
+		if !backoff.Sleep(ctx, wait) {
 			return
 		}
 	}

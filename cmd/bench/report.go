@@ -179,12 +179,16 @@ type DrainReport struct {
 	ExitMs       float64 `json:"exit_ms"`
 	// Reconnected to another node; resumed once caught up with everything
 	// published before that reconnect.
-	Reconnected            int         `json:"reconnected"`
-	FirstReconnectMs       float64     `json:"first_reconnect_ms"`
-	Resumed                int         `json:"resumed"`
-	AllResumedMs           float64     `json:"all_resumed_ms"`
-	ResumeMs               Percentiles `json:"resume_ms"`
-	OutageMs               Percentiles `json:"outage_ms"` // per client: stream ended → resumed
+	Reconnected      int         `json:"reconnected"`
+	FirstReconnectMs float64     `json:"first_reconnect_ms"`
+	Resumed          int         `json:"resumed"`
+	AllResumedMs     float64     `json:"all_resumed_ms"`
+	ResumeMs         Percentiles `json:"resume_ms"`
+	OutageMs         Percentiles `json:"outage_ms"` // per client: stream ended → resumed
+	// BeyondBackoffMs is each outage less the client's own backoff in it;
+	// WithinBackoffBound counts the clients whose is at most resumeBound.
+	BeyondBackoffMs        Percentiles `json:"beyond_backoff_ms"`
+	WithinBackoffBound     int         `json:"within_backoff_bound"`
 	PeakClosesPerSec       int         `json:"peak_closes_per_s"`
 	PeakReconnectsPerSec   int         `json:"peak_reconnects_per_s"`
 	PeakReconnectsPer100ms int         `json:"peak_reconnects_per_100ms"`

@@ -31,6 +31,9 @@ func writeDrain(w io.Writer, rows []DrainReport) {
 	})
 	line("resumed at (ms)", func(d DrainReport) string { return shortPercentiles(d.ResumeMs) })
 	line("outage per client (ms)", func(d DrainReport) string { return shortPercentiles(d.OutageMs) })
+	line("the same less its backoff (ms)", func(d DrainReport) string {
+		return fmt.Sprintf("%s; within %s: %d/%d", shortPercentiles(d.BeyondBackoffMs), resumeBound, d.WithinBackoffBound, d.Resumed)
+	})
 	line("peak closes", func(d DrainReport) string { return fmt.Sprintf("%d in 1 s", d.PeakClosesPerSec) })
 	line("peak reconnects", func(d DrainReport) string {
 		return fmt.Sprintf("%d in 1 s, %d in 100 ms", d.PeakReconnectsPerSec, d.PeakReconnectsPer100ms)

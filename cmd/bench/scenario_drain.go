@@ -244,11 +244,16 @@ func redisWindow(before, atTerm, after redisStats, rep *DrainReport) RedisWindow
 // the drained node ended, when it subscribed again elsewhere, and when it
 // had caught up with everything published before that. Its hooks run on
 // the clients' goroutines; each touches only its own client's slots.
+// resumeBound is how long after its own backoff a client that lost its
+// node should have resumed (issue 21: its backoff plus 2 s).
+const resumeBound = 2 * time.Second
+
 type drainWatch struct {
 	pub     *publisher
 	armedAt atomic.Int64 // Unix nanos of the SIGTERM; 0 before
 
 	ended, ready, resumed []atomic.Int64  // per client, Unix nanos; 0 until then
+	waited                []atomic.Int64  // per client: nanos of its own backoff before it resumed
 	last                  []atomic.Uint64 // per client: the newest sequence number received
 	target                []uint64        // per client: caught up at this sequence number
 
@@ -259,7 +264,7 @@ type drainWatch struct {
 func newDrainWatch(ph *phase, pub *publisher) *drainWatch {
 	n := len(ph.fleet.clients)
 	w := &drainWatch{pub: pub, ended: make([]atomic.Int64, n), ready: make([]atomic.Int64, n),
-		resumed: make([]atomic.Int64, n), last: make([]atomic.Uint64, n), target: make([]uint64, n)}
+		resumed: make([]atomic.Int64, n), waited: make([]atomic.Int64, n), last: make([]atomic.Uint64, n), target: make([]uint64, n)}
 	ph.env.onEnd, ph.env.onReady, ph.env.onMessage = w.onEnd, w.onReady, w.onMessage
 	return w
 }
@@ -299,6 +304,7 @@ func (w *drainWatch) onMessage(c *client, st stamp, now time.Time) {
 }
 
 func (w *drainWatch) resume(c *client, now time.Time) {
+	w.waited[c.i].Store(c.waited.Load())
 	w.resumed[c.i].Store(now.UnixNano())
 	w.done.Add(1)
 }
@@ -306,7 +312,7 @@ func (w *drainWatch) resume(c *client, now time.Time) {
 // fill writes the drain's timings, relative to the SIGTERM at t0.
 func (w *drainWatch) fill(rep *DrainReport, t0 time.Time) {
 	var closes, reconnects []time.Duration
-	var resume, outage hist.Histogram
+	var resume, outage, beyond hist.Histogram
 	since := func(ns int64) time.Duration { return time.Duration(ns - t0.UnixNano()) }
 	for i := range w.ended {
 		end, ready, res := w.ended[i].Load(), w.ready[i].Load(), w.resumed[i].Load()
@@ -322,6 +328,11 @@ func (w *drainWatch) fill(rep *DrainReport, t0 time.Time) {
 			rep.AllResumedMs = max(rep.AllResumedMs, ms(since(res).Nanoseconds()))
 			if end != 0 {
 				outage.Record(res - end)
+				over := res - end - w.waited[i].Load()
+				beyond.Record(over)
+				if over <= resumeBound.Nanoseconds() {
+					rep.WithinBackoffBound++
+				}
 			}
 		}
 	}
@@ -338,4 +349,5 @@ func (w *drainWatch) fill(rep *DrainReport, t0 time.Time) {
 	rep.ReconnectsPerSec = perInterval(reconnects, time.Second)
 	rep.ResumeMs = percentiles(resume.Snapshot())
 	rep.OutageMs = percentiles(outage.Snapshot())
+	rep.BeyondBackoffMs = percentiles(beyond.Snapshot())
 }
