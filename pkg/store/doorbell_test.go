@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pushcluster/pushcluster/internal/logbuf"
 	"github.com/pushcluster/pushcluster/internal/testredis"
 )
 
@@ -43,21 +43,10 @@ func (b *bell) rang(ch string) int {
 }
 
 // logBuffer is a log sink tests can search.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type logBuffer struct{ logbuf.Buffer }
 
 func (l *logBuffer) has(s string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !strings.Contains(l.buf.String(), s) {
+	if !strings.Contains(l.String(), s) {
 		return fmt.Errorf("no %q logged yet", s)
 	}
 	return nil
