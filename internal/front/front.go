@@ -42,7 +42,6 @@ type Listener struct {
 
 	mu      sync.Mutex
 	reading map[net.Conn]struct{} // first requests being read, for Close to end
-	closed  bool
 	serving sync.WaitGroup
 }
 
@@ -94,7 +93,6 @@ func (l *Listener) Close() error {
 		close(l.done)
 		err = l.inner.Close()
 		l.mu.Lock()
-		l.closed = true
 		for c := range l.reading {
 			c.SetReadDeadline(time.Unix(1, 0))
 		}
@@ -157,8 +155,12 @@ func (l *Listener) serve(c net.Conn) {
 func (l *Listener) track(c net.Conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	select {
+	case <-l.done:
+		// Too late for Close to cut it. Otherwise Close, which closes
+		// done before it takes mu, finds it in reading.
 		return false
+	default:
 	}
 	l.reading[c] = struct{}{}
 	return true
